@@ -1,0 +1,324 @@
+"""The ``opencontainer`` command: a thin shell over the library.
+
+Commands mirror Docker's: ``opencontainer <cmd>`` is ``docker <cmd>`` (containers and images) and
+``opencontainer compose <cmd>`` is ``docker compose <cmd>``. ``up``, ``down`` and ``config`` have
+no single-container meaning, so they also work at the top level as the compose commands.
+
+Start-up must stay fast: this module imports only the standard library; a command's module is
+imported only when that command runs (``opencontainer --version`` imports neither aiohttp nor the
+engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._version import __version__
+
+# name -> (module, help). The module defines configure_<name>(parser) and run_<name>(args, ctx).
+CommandTable = dict[str, tuple[str, str]]
+
+CONTAINER_COMMANDS: CommandTable = {
+    "run": ("opencontainer.cli.containers", "Create and run a new container from an image"),
+    "create": ("opencontainer.cli.containers", "Create a new container"),
+    "start": ("opencontainer.cli.containers", "Start one or more stopped containers"),
+    "stop": ("opencontainer.cli.containers", "Stop one or more running containers"),
+    "restart": ("opencontainer.cli.containers", "Restart one or more containers"),
+    "kill": ("opencontainer.cli.containers", "Kill one or more running containers"),
+    "rm": ("opencontainer.cli.containers", "Remove one or more containers"),
+    "ps": ("opencontainer.cli.containers", "List containers"),
+    "logs": ("opencontainer.cli.containers", "Fetch the logs of a container"),
+    "exec": ("opencontainer.cli.containers", "Execute a command in a running container"),
+    "inspect": ("opencontainer.cli.containers", "Low-level information on a container or image"),
+    "export": ("opencontainer.cli.containers", "Export a container's filesystem as a tar archive"),
+    "cp": ("opencontainer.cli.containers", "Copy files between a container and the host"),
+}
+IMAGE_COMMANDS: CommandTable = {
+    "pull": ("opencontainer.cli.images", "Download an image from a registry"),
+    "images": ("opencontainer.cli.images", "List images"),
+    "rmi": ("opencontainer.cli.images", "Remove one or more images"),
+    "login": ("opencontainer.cli.images", "Log in to a registry"),
+    "logout": ("opencontainer.cli.images", "Log out from a registry"),
+    "load": ("opencontainer.cli.images", "Load an image from a tar archive (docker save / OCI)"),
+    "save": ("opencontainer.cli.images", "Save images to a tar archive"),
+    "import": ("opencontainer.cli.images", "Import a root filesystem tarball as an image"),
+}
+OTHER_COMMANDS: CommandTable = {
+    "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
+    "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
+}
+COMPOSE_COMMANDS: CommandTable = {
+    "up": ("opencontainer.cli.compose", "Create and start the services (detached by default)"),
+    "down": ("opencontainer.cli.compose", "Stop and remove the services"),
+    "config": ("opencontainer.cli.compose_config", "Parse, resolve and render the compose file"),
+    "ps": ("opencontainer.cli.compose", "List the project's containers"),
+    "logs": ("opencontainer.cli.compose", "View output from the services"),
+    "exec": ("opencontainer.cli.compose", "Execute a command in a running service container"),
+    "run": ("opencontainer.cli.compose", "Run a one-off command on a service"),
+    "start": ("opencontainer.cli.compose", "Start services"),
+    "stop": ("opencontainer.cli.compose", "Stop services"),
+    "restart": ("opencontainer.cli.compose", "Restart services"),
+    "kill": ("opencontainer.cli.compose", "Force stop service containers"),
+    "rm": ("opencontainer.cli.compose", "Remove stopped service containers"),
+    "pull": ("opencontainer.cli.compose", "Pull service images"),
+    "images": ("opencontainer.cli.compose", "List images used by the project's containers"),
+    "top": ("opencontainer.cli.compose", "Display the running processes"),
+    "port": ("opencontainer.cli.compose", "Print the public port for a port binding"),
+    "ls": ("opencontainer.cli.compose", "List running compose projects"),
+    "wait": ("opencontainer.cli.compose", "Block until containers of services stop"),
+    "events": ("opencontainer.cli.compose", "Receive real time events from containers"),
+}
+TOP_LEVEL_COMPOSE = ("up", "down", "config")
+
+
+class CliContext:
+    """What every command gets: streams, environment, verbosity. No global state."""
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str] | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        verbose: int = 0,
+        log_format: str = "console",
+    ) -> None:
+        self.env = dict(os.environ) if env is None else env
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.verbose = verbose
+        self.log_format = log_format
+
+    @property
+    def paths(self) -> Any:
+        from ..paths import Paths
+
+        return Paths.from_env(self.env)
+
+    def out(self, text: str = "") -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+
+def _help_text(prog: str) -> str:
+    lines = [
+        f"Usage:  {prog} [OPTIONS] COMMAND",
+        "",
+        "Rootless, Docker-compatible containers and Compose stacks on PRoot.",
+        "",
+        "Global options:",
+        "  -v, --verbose            more log output (repeat for debug)",
+        "      --log-format FORMAT  console (default) or json",
+        "      --version            print the version and exit",
+        "",
+        "Compose (docker compose):",
+    ]
+    width = 10
+    for name in ("compose", *TOP_LEVEL_COMPOSE):
+        helptext = COMPOSE_COMMANDS[name][1] if name != "compose" else "Manage compose stacks"
+        lines.append(f"  {name:<{width}} {helptext}")
+    lines += ["", "Containers:"]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in CONTAINER_COMMANDS.items()]
+    lines += ["", "Images:"]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in IMAGE_COMMANDS.items()]
+    lines += ["", "Other:"]
+    lines += [
+        f"  {n:<{width}} {h}" for n, (_, h) in OTHER_COMMANDS.items() if n != "supervise"
+    ]
+    lines += ["", f"Run '{prog} COMMAND --help' for more information on a command."]
+    return "\n".join(lines)
+
+
+def _compose_help(prog: str) -> str:
+    lines = [
+        f"Usage:  {prog} compose [OPTIONS] COMMAND",
+        "",
+        "Define and run multi-container applications (as docker compose).",
+        "",
+        "Options:",
+        "  -f, --file FILE             compose configuration files (repeatable)",
+        "  -p, --project-name NAME     project name",
+        "      --profile PROFILE       enable a profile (repeatable)",
+        "      --env-file FILE         alternate environment file (repeatable)",
+        "      --project-directory DIR alternate working directory",
+        "",
+        "Commands:",
+    ]
+    lines += [f"  {n:<9} {h}" for n, (_, h) in COMPOSE_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def add_compose_globals(parser: argparse.ArgumentParser) -> None:
+    """The global ``docker compose`` options; accepted before or after the subcommand."""
+    g = parser.add_argument_group("compose options")
+    g.add_argument("-f", "--file", dest="files", action="append", default=None, metavar="FILE")
+    g.add_argument("-p", "--project-name", dest="project_name", default=None)
+    g.add_argument("--profile", dest="profiles", action="append", default=None)
+    g.add_argument("--env-file", dest="env_files", action="append", default=None)
+    g.add_argument("--project-directory", dest="project_directory", default=None)
+    g.add_argument("--compatibility", action="store_true", default=None)
+    g.add_argument(
+        "--progress", choices=["auto", "tty", "plain", "json", "quiet"], default=None
+    )
+    g.add_argument("--ansi", choices=["never", "always", "auto"], default=None)
+
+
+def _global_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("--log-format", choices=["console", "json"], default="console")
+    p.add_argument("--version", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def _split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Leading options before the command name vs the rest."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        if argv[i] == "--log-format" and i + 1 < len(argv):
+            i += 2
+        else:
+            i += 1
+    return argv[:i], argv[i:]
+
+
+def configure_logging(verbose: int, fmt: str, stream: TextIO) -> None:
+    """structlog is configured here, by the application, never by the library."""
+    import logging
+
+    import structlog
+
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _build_command_parser(
+    prog: str, name: str, module_name: str, helptext: str, compose: bool
+) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
+    module = importlib.import_module(module_name)
+    fname = name.replace("-", "_")
+    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext)
+    if compose:
+        add_compose_globals(parser)
+    getattr(module, f"configure_{fname}")(parser)
+    runner: Callable[..., int] = getattr(module, f"run_{fname}")
+    return parser, runner
+
+
+def main(argv: Sequence[str] | None = None, ctx: CliContext | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    prog = "opencontainer"
+    ctx = ctx or CliContext()
+    head, rest = _split_globals(args_list)
+    g, unknown = _global_parser().parse_known_args(head)
+    if g.version:
+        ctx.out(f"opencontainer version {__version__}")
+        return 0
+    if unknown:
+        # options that belong to a command; let the command parser see them
+        rest = unknown + rest
+        head = [h for h in head if h not in unknown]
+    if not rest:
+        # like `docker` with no arguments: usage on stdout, success
+        ctx.out(_help_text(prog))
+        return 0
+    ctx.verbose = g.verbose
+    ctx.log_format = g.log_format
+
+    name, cmd_args = rest[0], rest[1:]
+    compose = False
+    compose_pre: list[str] = []
+    if name == "compose":
+        compose = True
+        # compose globals may come before the subcommand: `compose -f x.yml up`
+        i = 0
+        takes_value = {"-f", "--file", "-p", "--project-name", "--profile", "--env-file",
+                       "--project-directory", "--progress", "--ansi"}
+        while i < len(cmd_args) and cmd_args[i].startswith("-"):
+            if cmd_args[i] in ("-h", "--help"):
+                ctx.out(_compose_help(prog))
+                return 0
+            if cmd_args[i] in takes_value and i + 1 < len(cmd_args):
+                compose_pre += cmd_args[i : i + 2]
+                i += 2
+            else:
+                compose_pre.append(cmd_args[i])
+                i += 1
+        if i >= len(cmd_args):
+            ctx.out(_compose_help(prog))
+            return 0
+        name, cmd_args = cmd_args[i], cmd_args[i + 1 :]
+        table = COMPOSE_COMMANDS
+        prog = f"{prog} compose"
+    elif name in TOP_LEVEL_COMPOSE:
+        compose = True
+        table = COMPOSE_COMMANDS
+    else:
+        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **OTHER_COMMANDS}
+    if name not in table:
+        ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
+        return 2
+
+    configure_logging(ctx.verbose, ctx.log_format, ctx.stderr)
+    from ..errors import OpenContainerError
+
+    try:
+        module_name, helptext = table[name]
+        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
+        try:
+            args = parser.parse_args(compose_pre + cmd_args)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return int(runner(args, ctx) or 0)
+    except OpenContainerError as exc:
+        ctx.err(f"Error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ctx.err("Interrupted.")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one sentence, details only with -v
+        if ctx.verbose:
+            import traceback
+
+            traceback.print_exc(file=ctx.stderr)
+        ctx.err(
+            f"Error: internal error ({type(exc).__name__}: {exc}); "
+            "rerun with -v for details and please report it."
+        )
+        return 1
+
+
+def cwd() -> Path:
+    return Path.cwd()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Where OpenContainer keeps things, and how it writes them safely.
+
+Global state (image store, caches, standalone containers) lives under ``OPENCONTAINER_HOME`` when
+that is set — every byte of it — and otherwise in the XDG base directories:
+
+- data:   ``$XDG_DATA_HOME/opencontainer``   (default ``~/.local/share/opencontainer``)
+- cache:  ``$XDG_CACHE_HOME/opencontainer``  (default ``~/.cache/opencontainer``)
+- config: ``$XDG_CONFIG_HOME/opencontainer`` (default ``~/.config/opencontainer``)
+- state:  ``$XDG_STATE_HOME/opencontainer``  (default ``~/.local/state/opencontainer``)
+
+Per-project state sits in a ``.containers/`` folder beside the compose file (one sub-folder per
+container with ``rootfs/`` and ``run.sh``, plus ``volumes/``), or wherever
+``OPENCONTAINER_PROJECT_STATE`` / ``x-opencontainer.state_dir`` points.
+
+This module only computes paths; nothing is created until someone asks with ``ensure()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import attrs
+
+from .errors import ConfigError, ProotError
+
+
+def _xdg(env: Mapping[str, str], var: str, default: str) -> Path:
+    value = env.get(var)
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path(env.get("HOME") or os.path.expanduser("~")) / default
+
+
+@attrs.frozen
+class Paths:
+    """Global directories. Build with :meth:`from_env`; pass around, never a global."""
+
+    data: Path
+    cache: Path
+    config: Path
+    state: Path
+    runtime: Path
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
+        env = os.environ if env is None else env
+        home = env.get("OPENCONTAINER_HOME")
+        if home:
+            root = Path(home).expanduser().absolute()
+            return cls(
+                data=root / "data",
+                cache=root / "cache",
+                config=root / "config",
+                state=root / "state",
+                runtime=root / "run",
+            )
+        runtime_dir = env.get("XDG_RUNTIME_DIR")
+        state = _xdg(env, "XDG_STATE_HOME", ".local/state") / "opencontainer"
+        return cls(
+            data=_xdg(env, "XDG_DATA_HOME", ".local/share") / "opencontainer",
+            cache=_xdg(env, "XDG_CACHE_HOME", ".cache") / "opencontainer",
+            config=_xdg(env, "XDG_CONFIG_HOME", ".config") / "opencontainer",
+            state=state,
+            runtime=(Path(runtime_dir) / "opencontainer")
+            if runtime_dir and os.path.isdir(runtime_dir)
+            else state / "run",
+        )
+
+    # -- the image store -------------------------------------------------------------------
+    @property
+    def store(self) -> Path:
+        """Content-addressed image store (blobs, refs, unpacked layers)."""
+        return self.data / "store"
+
+    @property
+    def containers(self) -> Path:
+        """Standalone containers (``opencontainer run``), one folder each."""
+        return self.data / "containers"
+
+    @property
+    def projects_index(self) -> Path:
+        """JSON file: compose project name -> project state directory."""
+        return self.state / "projects.json"
+
+    @staticmethod
+    def ensure(path: Path, mode: int = 0o755) -> Path:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        return path
+
+
+def project_state_dir(project_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The ``.containers/`` folder of a compose project (overridable by environment)."""
+    env = os.environ if env is None else env
+    override = env.get("OPENCONTAINER_PROJECT_STATE")
+    if override:
+        return Path(override).expanduser().absolute()
+    return project_dir / ".containers"
+
+
+def proot_binary(env: Mapping[str, str] | None = None) -> Path:
+    """The proot to use: ``OPENCONTAINER_PROOT``, else ``proot`` on ``PATH``.
+
+    Raises :class:`ProotError` with what to do when there is none.
+    """
+    env = os.environ if env is None else env
+    named = env.get("OPENCONTAINER_PROOT")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file() or not os.access(path, os.X_OK):
+            raise ProotError(
+                f"OPENCONTAINER_PROOT names {named}, which is not an executable file."
+            )
+        return path.absolute()
+    found = shutil.which("proot", path=env.get("PATH"))
+    if not found:
+        raise ProotError(
+            "proot is not installed: install it with 'sudo apt install proot' "
+            "(Termux: 'pkg install proot') or point OPENCONTAINER_PROOT at a proot binary."
+        )
+    return Path(found)
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
+
+    temp file in the same directory -> fsync -> rename over -> fsync the directory.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, blocking: bool = True) -> Iterator[int]:
+    """An exclusive ``flock`` on ``path`` (created if missing), held for the ``with`` block."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(fd, flags)
+        except BlockingIOError as exc:
+            from .errors import StateError
+
+            raise StateError(f"{path} is locked by another opencontainer process.") from exc
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Container/volume names as docker allows them: ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""
+    import re
+
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: only letters, digits, '_', '.' and '-' are allowed, "
+            "and it must start with a letter or digit."
+        )
+    return name
