@@ -214,7 +214,7 @@ def configure_logging(verbose: int, fmt: str, stream: TextIO) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,
     )
 
 
