@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,15 @@ def test_no_command_prints_usage(argv: list[str]) -> None:
     code, out, _ = run(*argv)
     assert code == 0
     assert "Usage:" in out
+
+
+def test_logging_configured_when_structlog_is_imported_late(tmp_path: Path) -> None:
+    """structlog is configured lazily; warnings still reach stderr, not stdout."""
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: busybox:${NOPE}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "opencontainer", "config", "--services"],
+        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "a"
+    assert "NOPE" in proc.stderr and "not set" in proc.stderr

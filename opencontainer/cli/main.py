@@ -194,28 +194,76 @@ def _split_globals(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def configure_logging(verbose: int, fmt: str, stream: TextIO) -> None:
-    """structlog is configured here, by the application, never by the library."""
-    import logging
+    """structlog is configured here, by the application, never by the library.
 
-    import structlog
+    Importing structlog costs ~100 ms (it pulls in rich when that is installed), so it is not
+    imported here: the configuration is applied the moment something imports structlog. A
+    command that logs nothing (``ps``) never pays for it.
+    """
+    def apply() -> None:
+        import logging
 
-    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    renderer: Any
-    if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
+        import structlog
+
+        level = (
+            logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+        )
+        renderer: Any
+        if fmt == "json":
+            renderer = structlog.processors.JSONRenderer()
+        else:
+            renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso"),
+                renderer,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            logger_factory=structlog.PrintLoggerFactory(file=stream),
+            cache_logger_on_first_use=False,
+        )
+
+    if "structlog" in sys.modules:
+        apply()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
-        cache_logger_on_first_use=False,
-    )
+        _ConfigureOnImport.install("structlog", apply)
+
+
+class _ConfigureOnImport:
+    """A one-shot meta path finder: run ``hook`` right after module ``name`` is first imported."""
+
+    def __init__(self, name: str, hook: Callable[[], None]) -> None:
+        self.name = name
+        self.hook = hook
+
+    @classmethod
+    def install(cls, name: str, hook: Callable[[], None]) -> None:
+        sys.meta_path[:] = [
+            f for f in sys.meta_path if not (isinstance(f, cls) and f.name == name)
+        ]
+        sys.meta_path.insert(0, cls(name, hook))
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        original = loader.exec_module
+        hook = self.hook
+
+        def exec_module(module: Any) -> None:
+            original(module)
+            hook()
+
+        loader.exec_module = exec_module
+        return spec
 
 
 def _build_command_parser(
@@ -265,7 +313,9 @@ def main(argv: Sequence[str] | None = None, ctx: CliContext | None = None) -> in
                 ctx.out(_compose_help(prog))
                 return 0
             if cmd_args[i] in takes_value and i + 1 < len(cmd_args):
-                compose_pre += cmd_args[i : i + 2]
+                # long forms: a subcommand may use -f/-p itself (logs -f, run -p)
+                opt = {"-f": "--file", "-p": "--project-name"}.get(cmd_args[i], cmd_args[i])
+                compose_pre += [opt, cmd_args[i + 1]]
                 i += 2
             else:
                 compose_pre.append(cmd_args[i])
