@@ -10,6 +10,7 @@
     │   └── Pulled(digest)
     ├── ContainerEvent(service, container)
     │   ├── Created
+    │   ├── Starting
     │   ├── Started(pid)
     │   ├── Exited(exit_code, restarting)
     │   ├── RestartScheduled(delay, attempt)
@@ -98,6 +99,11 @@ class ContainerEvent(Event):
 @attrs.frozen(kw_only=True)
 class Created(ContainerEvent):
     kind: ClassVar[str] = "create"
+
+
+@attrs.frozen(kw_only=True)
+class Starting(ContainerEvent):
+    kind: ClassVar[str] = "starting"
 
 
 @attrs.frozen(kw_only=True)
@@ -192,6 +198,7 @@ __all__ = [
     "Removed",
     "RestartScheduled",
     "Started",
+    "Starting",
     "Stopped",
     "Stopping",
 ]

@@ -1,0 +1,255 @@
+"""The supervisor's control socket: JSON lines over a Unix socket.
+
+Every request is one JSON object on one line, ``{"op": ..., ...}``. Request/reply operations
+answer with one line ``{"ok": true, ...}`` or ``{"ok": false, "error": "<sentence>"}``; streams
+(``events``, and ``up`` while it works) send ``{"event": {...}}`` lines first and end with the
+reply line (``events`` never ends: the client closes).
+
+Operations: ``ping``, ``ps``, ``up`` (reads ``project.json`` again; options as in
+:class:`opencontainer.engine.supervisor.UpOptions`), ``stop``, ``start``, ``restart``, ``kill``,
+``rm``, ``down``, ``events``, ``exec-info``, ``run`` (one-off container, detached).
+
+The client (:class:`ControlClient`) uses only the standard library so that ``ps`` stays fast;
+the server side imports anyio lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anyio.abc import SocketStream
+
+    from ..engine.engine import Engine
+    from ..engine.supervisor import Supervisor
+
+
+class ControlError(Exception):
+    pass
+
+
+class ControlClient:
+    """Blocking client for one request (or one stream) per connection."""
+
+    def __init__(self, path: Path, timeout: float | None = 10.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.path))
+        except OSError as exc:
+            sock.close()
+            raise ControlError(f"cannot reach the supervisor at {self.path}: {exc}") from exc
+        return sock
+
+    def alive(self) -> bool:
+        try:
+            return bool(self.request("ping").get("ok"))
+        except (ControlError, OSError, ValueError):
+            return False
+
+    def stream(self, op: str, **args: Any) -> Iterator[dict[str, Any]]:
+        sock = self._connect()
+        try:
+            sock.sendall((json.dumps({"op": op, **args}) + "\n").encode())
+            fh = sock.makefile("rb")
+            for line in fh:
+                if not line.strip():
+                    continue
+                msg: dict[str, Any] = json.loads(line)
+                yield msg
+                if "ok" in msg:
+                    return
+        except TimeoutError as exc:
+            raise ControlError("the supervisor did not answer in time") from exc
+        finally:
+            sock.close()
+
+    def request(self, op: str, **args: Any) -> dict[str, Any]:
+        last: dict[str, Any] = {}
+        for msg in self.stream(op, **args):
+            last = msg
+        if "ok" not in last:
+            raise ControlError("the supervisor closed the connection without answering")
+        return last
+
+
+# -- server ---------------------------------------------------------------------------------------
+class ControlServer:
+    """Serves one project's supervisor on ``path`` until :meth:`run` is cancelled."""
+
+    def __init__(self, engine: Engine, supervisor: Supervisor, path: Path) -> None:
+        import anyio
+
+        self.engine = engine
+        self.sup = supervisor
+        self.path = path
+        self.down_requested = anyio.Event()
+
+    async def run(self, *, task_status: Any = None) -> None:
+        import contextlib
+
+        import anyio
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        listener = await anyio.create_unix_listener(self.path)
+        try:
+            if task_status is not None:
+                task_status.started()
+            await listener.serve(self._handle)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    async def _send(self, stream: SocketStream, msg: dict[str, Any]) -> None:
+        await stream.send((json.dumps(msg, default=str) + "\n").encode())
+
+    async def _handle(self, stream: SocketStream) -> None:
+        import anyio
+        from anyio.streams.buffered import BufferedByteReceiveStream
+
+        from ..errors import OpenContainerError
+
+        async with stream:
+            buffered = BufferedByteReceiveStream(stream)
+            try:
+                line = await buffered.receive_until(b"\n", 1 << 20)
+                req = json.loads(line)
+                op = str(req.get("op", ""))
+            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound,
+                    ValueError, anyio.BrokenResourceError):
+                return
+            try:
+                if op == "events":
+                    await self._events(stream, req)
+                    return
+                if op == "up":
+                    await self._up(stream, req)
+                    return
+                reply = await self._dispatch(op, req)
+                await self._send(stream, {"ok": True, **reply})
+            except OpenContainerError as exc:
+                await self._send(stream, {"ok": False, "error": str(exc)})
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                return
+            if op == "down":
+                self.down_requested.set()
+
+    async def _events(self, stream: SocketStream, req: dict[str, Any]) -> None:
+        import anyio
+
+        from ..engine import events as ev
+
+        classes: tuple[type[ev.Event], ...] = (ev.Event,)
+        if not req.get("logs", True):
+            pass
+        try:
+            async with self.engine.bus.subscribe(*classes, name="control:events",
+                                                 lossy=True) as events:
+                async for event in events:
+                    if isinstance(event, ev.LogLine) and not req.get("logs", False):
+                        continue
+                    await self._send(stream, {"event": event.to_dict()})
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return
+
+    async def _up(self, stream: SocketStream, req: dict[str, Any]) -> None:
+        import contextlib
+
+        import anyio
+
+        from ..engine import events as ev
+        from ..engine.model import ProjectModel
+        from ..engine.supervisor import UpOptions
+
+        opts = req.get("options") or {}
+        options = UpOptions(
+            services=tuple(opts.get("services") or ()),
+            force_recreate=bool(opts.get("force_recreate")),
+            no_recreate=bool(opts.get("no_recreate")),
+            no_deps=bool(opts.get("no_deps")),
+            remove_orphans=bool(opts.get("remove_orphans")),
+            scale={k: int(v) for k, v in (opts.get("scale") or {}).items()},
+            wait=bool(opts.get("wait")),
+            wait_timeout=opts.get("wait_timeout"),
+            timeout=opts.get("timeout"),
+        )
+        if opts.get("pull") and hasattr(self.sup.runner, "pull_policy"):
+            self.sup.runner.pull_policy = str(opts["pull"])
+        model = ProjectModel.from_json(self.sup.state.project_json.read_text())
+        self.sup.set_project(model)
+        wanted = (ev.Created, ev.Started, ev.HealthChanged, ev.Exited, ev.Removed,
+                  ev.Stopping, ev.ImageEvent)
+        result_box: dict[str, Any] = {}
+        async with self.engine.bus.subscribe(*wanted, name="control:up", lossy=True) as events:
+            async def forward() -> None:
+                async for event in events:
+                    try:
+                        await self._send(stream, {"event": event.to_dict()})
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        return
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(forward)
+                try:
+                    result = await self.sup.up(options)
+                    result_box = {"ok": result.ok, "result": result.to_dict()}
+                    if not result.ok:
+                        result_box["error"] = result.errors[0] if result.errors else "failed"
+                except Exception as exc:  # reported to the waiting `up`, never swallowed
+                    from ..errors import OpenContainerError
+
+                    msg = str(exc) if isinstance(exc, OpenContainerError) else (
+                        f"internal error ({type(exc).__name__}: {exc})")
+                    result_box = {"ok": False, "error": msg}
+                await anyio.sleep(0.05)  # let the last events out first
+                tg.cancel_scope.cancel()
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await self._send(stream, result_box)
+
+    async def _dispatch(self, op: str, req: dict[str, Any]) -> dict[str, Any]:
+        import os
+
+        from ..errors import ConfigError
+
+        services = tuple(req.get("services") or ())
+        timeout = req.get("timeout")
+        sup = self.sup
+        if op == "ping":
+            return {"pid": os.getpid(), "project": sup.project.name}
+        if op == "ps":
+            return {"containers": [c.to_dict() for c in sup.ps()]}
+        if op == "stop":
+            return {"containers": await sup.stop(services, timeout)}
+        if op == "start":
+            r = await sup.start(services)
+            return {"result": r.to_dict()}
+        if op == "restart":
+            r = await sup.restart(services, timeout)
+            return {"result": r.to_dict()}
+        if op == "kill":
+            return {"containers": await sup.kill(services, str(req.get("signal") or "SIGKILL"))}
+        if op == "rm":
+            return {"containers": await sup.rm(services, stopped_only=not req.get("force"))}
+        if op == "down":
+            removed = await sup.down(timeout=timeout, volumes=bool(req.get("volumes")),
+                                     remove_orphans=bool(req.get("remove_orphans")))
+            return {"containers": removed}
+        if op == "exec-info":
+            name = str(req.get("container"))
+            c = sup.containers.get(name)
+            if c is None or c.handle is None:
+                from ..errors import ContainerError
+
+                raise ContainerError(f"container {name} is not running.")
+            return {"container": name, "pid": c.handle.main_pid()}
+        raise ConfigError(f"unknown control operation {op!r}.")

@@ -1,0 +1,1356 @@
+"""``opencontainer compose <cmd>``: up, down, ps, logs, exec, run, start, stop, ... (not config).
+
+``up`` is detached by default: it starts ``opencontainer supervise`` for the project in a new
+session (unless one already runs), hands it the resolved model (``project.json``) and waits on
+the control socket until everything started (or is healthy, with ``--wait``), or fails with the
+reason. ``--foreground`` runs the same supervisor in this process and prints the logs.
+
+Commands that only look (``ps``, ``logs``, ``ls``, ``port``, ``top``, ``images``) read the state
+files and never load the compose YAML or import the engine, so they stay fast and work when the
+supervisor is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..engine.state import ContainerState, ProjectState, effective
+from ..errors import ConfigError, ContainerError, StateError
+from ..paths import project_state_dir
+
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
+
+
+# -- locating a project without loading it ----------------------------------------------------
+@attrs.frozen
+class Located:
+    name: str
+    working_dir: Path
+    state: ProjectState
+
+
+def _find_compose_dir(start: Path) -> Path | None:
+    d = start
+    while True:
+        if any((d / f).is_file() for f in COMPOSE_FILES):
+            return d
+        if d.parent == d:
+            return None
+        d = d.parent
+
+
+def _default_name(d: Path) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9_-]", "", d.name.lower()) or "default"
+
+
+def locate(args: argparse.Namespace, ctx: Any) -> Located:
+    """Find the project's state directory the cheap way (no YAML)."""
+    from ..engine.state import read_index
+
+    env = ctx.env
+    runtime = ctx.paths.runtime
+    name = getattr(args, "project_name", None) or env.get("COMPOSE_PROJECT_NAME")
+    files = getattr(args, "files", None)
+    pdir = getattr(args, "project_directory", None)
+    if name and not files and not pdir:
+        entry = read_index(ctx.paths).get(name)
+        if entry:
+            return Located(name, Path(entry["working_dir"]),
+                           ProjectState(Path(entry["state_dir"]), runtime))
+    if pdir:
+        wd = Path(pdir).absolute()
+    elif files and files[0] != "-":
+        wd = Path(files[0]).absolute().parent
+    else:
+        found = _find_compose_dir(Path(os.getcwd()))
+        if found is None:
+            if name:
+                raise StateError(f"no project named {name!r} is known.")
+            raise ConfigError(
+                "no configuration file provided: not found (compose.yaml or "
+                "docker-compose.yml in this directory or a parent)."
+            )
+        wd = found
+    state = ProjectState(project_state_dir(wd, env), runtime)
+    data = state.read_project()
+    pname = name or (data or {}).get("name") or _default_name(wd)
+    return Located(str(pname), wd, state)
+
+
+def load_model(args: argparse.Namespace, ctx: Any) -> Any:
+    """The full compose load (YAML, interpolation, validation) as the engine's model."""
+    from ..compose.loader import LoadOptions, load_project
+    from ..engine.engine import to_model
+
+    try:
+        from ..compose.cli_options import options_from_args
+
+        opts = options_from_args(args, ctx.env, os.getcwd())
+    except ImportError:
+        opts = LoadOptions(
+            files=tuple(args.files or ()),
+            project_name=args.project_name,
+            profiles=tuple(args.profiles or ()),
+            env_files=tuple(args.env_files or ()),
+            project_directory=args.project_directory,
+            env=ctx.env,
+        )
+    project = load_project(opts)
+    return to_model(project, ctx.env)
+
+
+def _client(state: ProjectState, timeout: float | None = 10.0) -> Any:
+    from ..api.control import ControlClient
+
+    return ControlClient(state.socket, timeout=timeout)
+
+
+def _alive(state: ProjectState) -> bool:
+    return state.supervisor_alive()
+
+
+def _containers(loc: Located, services: Sequence[str] = (), all_: bool = True,
+                one_off: bool = False) -> list[ContainerState]:
+    alive = _alive(loc.state)
+    out = []
+    for st in loc.state.containers():
+        st = effective(st, alive)
+        if services and st.service not in services:
+            continue
+        if st.one_off and not one_off:
+            continue
+        if not all_ and st.status not in ("running", "restarting", "starting", "stopping"):
+            continue
+        out.append(st)
+    return out
+
+
+def _short(st: ContainerState) -> str:
+    prefix = f"{st.project}-"
+    if st.name.startswith(prefix) and st.name != prefix:
+        return st.name[len(prefix):]
+    return st.name
+
+
+# -- status text --------------------------------------------------------------------------------
+def _ago(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m < 60:
+        return "About a minute" if m == 1 else f"{m} minutes"
+    h = m // 60
+    if h < 48:
+        return "About an hour" if h == 1 else f"{h} hours"
+    return f"{h // 24} days"
+
+
+def status_text(st: ContainerState, now: float | None = None) -> str:
+    now = now or time.time()
+    if st.status in ("running", "starting", "stopping"):
+        text = f"Up {_ago(now - (st.started_at or now))}"
+        if st.health:
+            text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
+        return text
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
+    if st.status == "exited":
+        return f"Exited ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
+    return st.status.capitalize()
+
+
+def _ports_text(st: ContainerState) -> str:
+    return ", ".join(f"{ip}:{pub}->{tgt}/{proto}" for ip, pub, tgt, proto in st.publishers)
+
+
+def _command_text(st: ContainerState) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in st.command)
+
+
+def ps_json(st: ContainerState, project: str) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(st.created_at))
+    state = "running" if st.status in ("starting", "stopping") else st.status
+    return {
+        "Command": _command_text(st),
+        "CreatedAt": created,
+        "ExitCode": st.exit_code or 0,
+        "Health": st.health if state == "running" else "",
+        "ID": st.name,
+        "Image": st.image,
+        "Labels": f"com.docker.compose.project={project},com.docker.compose.service={st.service}",
+        "LocalVolumes": "0",
+        "Mounts": "",
+        "Name": st.name,
+        "Names": st.name,
+        "Networks": f"{project}_default",
+        "Ports": _ports_text(st),
+        "Project": project,
+        "Publishers": [
+            {"URL": ip, "TargetPort": tgt, "PublishedPort": pub, "Protocol": proto}
+            for ip, pub, tgt, proto in st.publishers
+        ],
+        "RunningFor": _ago(time.time() - st.created_at) + " ago",
+        "Service": st.service,
+        "Size": "0B",
+        "State": state,
+        "Status": status_text(st),
+    }
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for r in rows:
+        lines.append("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+# -- ps -------------------------------------------------------------------------------------------
+def configure_ps(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--all", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--services", action="store_true")
+    parser.add_argument("--format", default="table")
+    parser.add_argument("--status", action="append", default=None)
+    parser.add_argument("--filter", default=None)
+    parser.add_argument("--orphans", action="store_true", default=True)
+    parser.add_argument("services_args", nargs="*", metavar="SERVICE")
+
+
+def run_ps(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    statuses = set(args.status or ())
+    if args.filter and args.filter.startswith("status="):
+        statuses.add(args.filter.split("=", 1)[1])
+    show_all = args.all or bool(statuses)
+    rows = _containers(loc, args.services_args, all_=show_all)
+    if statuses:
+        rows = [r for r in rows if (r.status if r.status not in ("starting", "stopping")
+                                    else "running") in statuses]
+    if args.services:
+        for s in dict.fromkeys(r.service for r in rows):
+            ctx.out(s)
+        return 0
+    if args.quiet:
+        for r in rows:
+            ctx.out(r.name)
+        return 0
+    if args.format == "json":
+        for r in rows:
+            ctx.out(json.dumps(ps_json(r, loc.name)))
+        return 0
+    table = [[r.name, r.image, _command_text(r)[:40], r.service,
+              _ago(time.time() - r.created_at) + " ago", status_text(r), _ports_text(r)]
+             for r in rows]
+    ctx.out(_table(table, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS",
+                           "PORTS"]))
+    return 0
+
+
+# -- up -------------------------------------------------------------------------------------------
+def configure_up(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--detach", action="store_true", default=True)
+    parser.add_argument("--foreground", "--attach-foreground", dest="foreground",
+                        action="store_true")
+    parser.add_argument("--wait", action="store_true")
+    parser.add_argument("--wait-timeout", type=float, default=None)
+    parser.add_argument("--force-recreate", action="store_true")
+    parser.add_argument("--no-recreate", action="store_true")
+    parser.add_argument("--no-deps", action="store_true")
+    parser.add_argument("--remove-orphans", action="store_true")
+    parser.add_argument("--abort-on-container-exit", action="store_true")
+    parser.add_argument("--exit-code-from", default=None)
+    parser.add_argument("--scale", action="append", default=None, metavar="SERVICE=NUM")
+    parser.add_argument("-t", "--timeout", type=float, default=None)
+    parser.add_argument("--pull", choices=["always", "missing", "never"], default="missing")
+    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--no-log-prefix", action="store_true")
+    parser.add_argument("--plugin-dir", action="append", default=None)
+    parser.add_argument("--build", action="store_true")
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--quiet-pull", action="store_true")
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def _scale(values: Iterable[str] | None) -> dict[str, int]:
+    out = {}
+    for v in values or ():
+        name, sep, num = v.partition("=")
+        if not sep or not num.isdigit():
+            raise ConfigError(f"invalid --scale {v!r}: use SERVICE=NUM.")
+        out[name] = int(num)
+    return out
+
+
+def _up_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.force_recreate and args.no_recreate:
+        raise ConfigError("--force-recreate and --no-recreate cannot be used together.")
+    return {
+        "services": list(args.services),
+        "force_recreate": args.force_recreate,
+        "no_recreate": args.no_recreate,
+        "no_deps": args.no_deps,
+        "remove_orphans": args.remove_orphans,
+        "scale": _scale(args.scale),
+        "wait": args.wait,
+        "wait_timeout": args.wait_timeout,
+        "timeout": args.timeout,
+        "pull": args.pull,
+    }
+
+
+def spawn_supervisor(state: ProjectState, ctx: Any, working_dir: Path,
+                     plugin_dirs: Sequence[str] = ()) -> None:
+    """Fork ``opencontainer supervise`` in a new session (double fork: no zombie, no tty)."""
+    state.root.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "opencontainer", "supervise", "--state-dir", str(state.root),
+            "--project-dir", str(working_dir)]
+    for d in plugin_dirs:
+        argv += ["--plugin-dir", str(Path(d).absolute())]
+    env = dict(ctx.env)
+    log_path = str(state.supervisor_log)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.chdir(str(working_dir))
+                os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _log_tail(state: ProjectState, n: int = 5) -> str:
+    try:
+        lines = state.supervisor_log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(lines[-n:])
+
+
+def ensure_supervisor(state: ProjectState, ctx: Any, working_dir: Path,
+                      plugin_dirs: Sequence[str] = (), timeout: float = 30.0) -> Any:
+    client = _client(state)
+    if _alive(state) and client.alive():
+        return client
+    if _alive(state):  # locked but not answering yet: give it a moment
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if client.alive():
+                return client
+            time.sleep(0.05)
+        raise StateError(f"the supervisor of {state.root} holds the lock but does not answer.")
+    try:
+        start = state.supervisor_log.stat().st_size
+    except OSError:
+        start = 0
+    spawn_supervisor(state, ctx, working_dir, plugin_dirs)
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < deadline:
+        if state.socket.exists() and client.alive():
+            return client
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+        try:
+            text = state.supervisor_log.read_text(errors="replace")[start:]
+        except OSError:
+            text = ""
+        if "Error:" in text and not _alive(state):
+            raise StateError(f"the supervisor failed to start: {text.strip().splitlines()[-1]}")
+    raise StateError(f"the supervisor did not start in time: {_log_tail(state)}")
+
+
+_PROGRESS = {"create": "Created", "start": "Started", "die": "Exited", "destroy": "Removed",
+             "kill": "Stopping"}
+
+
+def _progress(ctx: Any, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    name = event.get("container") or event.get("ref", "")
+    if kind == "health_status":
+        if event.get("status") == "healthy":
+            ctx.err(f" ✔ Container {name}  Healthy")
+        elif event.get("status") == "unhealthy":
+            ctx.err(f" ✘ Container {name}  Unhealthy")
+        return
+    if kind == "pull-started":
+        ctx.err(f" ⠿ {name} Pulling")
+        return
+    if kind == "pulled":
+        ctx.err(f" ✔ {name} Pulled")
+        return
+    label = _PROGRESS.get(str(kind))
+    if label:
+        mark = "✘" if kind == "die" and event.get("exit_code") not in (0, None) else "✔"
+        ctx.err(f" {mark} Container {name}  {label}")
+
+
+def run_up(args: argparse.Namespace, ctx: Any) -> int:
+    options = _up_options(args)
+    if args.foreground or args.abort_on_container_exit or args.exit_code_from:
+        return run_foreground(args, ctx, options)
+    model = load_model(args, ctx)
+    state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
+    # a check before forking anything: ports that cannot work are refused now
+    _check_ports_early(model, ctx)
+    from ..engine.state import register_project
+    from ..paths import atomic_write
+
+    atomic_write(state.project_json, model.to_json())
+    register_project(ctx.paths, model.name, state.root, model.working_dir,
+                     list(model.compose_files))
+    client = ensure_supervisor(state, ctx, Path(model.working_dir), args.plugin_dir or ())
+    client.timeout = None
+    final: dict[str, Any] = {}
+    for msg in client.stream("up", options=options):
+        if "event" in msg:
+            _progress(ctx, msg["event"])
+        else:
+            final = msg
+    for w in (final.get("result") or {}).get("warnings", []):
+        ctx.err(f"WARNING: {w}")
+    if not final.get("ok"):
+        raise ContainerError(str(final.get("error") or "up failed."))
+    return 0
+
+
+def _check_ports_early(model: Any, ctx: Any) -> None:
+    if ctx.env.get("OPENCONTAINER_RUNNER") == "shell":
+        return
+    from ..engine.network import plan_ports
+    from ..paths import proot_binary
+    from ..runtime.proot import ProotCapabilities
+
+    caps = ProotCapabilities.detect(proot_binary(ctx.env), ctx.paths.cache)
+    plan_ports(model, port_map=caps.port_map, privileged=os.geteuid() == 0)
+
+
+# -- down -----------------------------------------------------------------------------------------
+def configure_down(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--volumes", action="store_true")
+    parser.add_argument("--remove-orphans", action="store_true")
+    parser.add_argument("--rmi", choices=["all", "local"], default=None)
+    parser.add_argument("-t", "--timeout", type=float, default=None)
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_down(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    images = {st.image for st in loc.state.containers()}
+    if _alive(loc.state):
+        sup_pid = loc.state.supervisor_pid()
+        client = _client(loc.state, timeout=None)
+        reply = client.request("down", timeout=args.timeout, volumes=args.volumes,
+                               remove_orphans=args.remove_orphans)
+        if not reply.get("ok"):
+            raise ContainerError(str(reply.get("error")))
+        for name in reply.get("containers", []):
+            ctx.err(f" ✔ Container {name}  Removed")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (_alive(loc.state) or (
+                sup_pid is not None and _pid_running(sup_pid))):
+            time.sleep(0.02)
+    else:
+        from ..engine.model import ProjectModel
+        from ..engine.state import kill_leftovers, unregister_project
+        from ..engine.volumes import remove_volumes
+
+        kill_leftovers(loc.state)
+        import shutil
+
+        for st in loc.state.containers():
+            shutil.rmtree(loc.state.container_dir(st.name), ignore_errors=True)
+            ctx.err(f" ✔ Container {st.name}  Removed")
+        if args.volumes:
+            data = loc.state.read_project()
+            model = ProjectModel.from_json(json.dumps(data)) if data else None
+            remove_volumes(loc.state, model)
+        unregister_project(ctx.paths, loc.name)
+    if args.rmi:
+        from ..image.store import ImageStore
+
+        store = ImageStore(ctx.paths.store)
+        for ref in sorted(i for i in images if i):
+            try:
+                store.remove(ref)
+                ctx.err(f" ✔ Image {ref}  Removed")
+            except Exception as exc:  # an image in use elsewhere: keep going
+                ctx.err(f"WARNING: image {ref} not removed: {exc}")
+    return 0
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return bool(stat) and stat[0] not in ("Z", "X")
+
+
+# -- logs -----------------------------------------------------------------------------------------
+def configure_logs(parser: argparse.ArgumentParser) -> None:
+    # `logs -f` is --follow as in docker compose; the global -f/--file keeps its long form
+    _take_short(parser, "-f")
+    parser.add_argument("-f", "--follow", action="store_true")
+    parser.add_argument("-n", "--tail", default="all")
+    parser.add_argument("-t", "--timestamps", action="store_true")
+    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--no-log-prefix", action="store_true")
+    parser.add_argument("--since", default=None)
+    parser.add_argument("--until", default=None)
+    parser.add_argument("--index", type=int, default=None)
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def _take_short(parser: argparse.ArgumentParser, option: str) -> None:
+    """Free a short option taken by a compose global (its long form keeps working)."""
+    existing = parser._option_string_actions.pop(option, None)
+    if existing is not None:
+        existing.option_strings = [o for o in existing.option_strings if o != option]
+
+
+def parse_since(value: str | None, now: float | None = None) -> float | None:
+    if not value:
+        return None
+    from ..engine.model import parse_duration
+
+    now = now or time.time()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    d = parse_duration(value, -1.0)
+    if d >= 0:
+        return now - d
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ConfigError(f"invalid --since {value!r}: use 10m, 1h30m or a timestamp.") from None
+
+
+class LogPrinter:
+    """``service-1  | line``: names padded to the widest, coloured only on a TTY."""
+
+    def __init__(self, out: Any, names: Iterable[str], *, colour: bool, prefix: bool = True,
+                 timestamps: bool = False) -> None:
+        self.out = out
+        self.width = max((len(n) for n in names), default=0)
+        self.colour = colour
+        self.prefix = prefix
+        self.timestamps = timestamps
+        self._colours: dict[str, int] = {}
+
+    def line(self, name: str, text: str, t: float | None = None) -> None:
+        self.width = max(self.width, len(name))
+        parts = []
+        if self.prefix:
+            head = f"{name.ljust(self.width)}  | "
+            if self.colour:
+                code = self._colours.setdefault(name, COLOURS[len(self._colours) % len(COLOURS)])
+                head = f"\x1b[{code}m{head}\x1b[0m"
+            parts.append(head)
+        if self.timestamps and t is not None:
+            from datetime import datetime
+
+            parts.append(datetime.fromtimestamp(t, UTC).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ") + " ")
+        parts.append(text)
+        self.out.write("".join(parts) + "\n")
+        self.out.flush()
+
+
+def run_logs(args: argparse.Namespace, ctx: Any) -> int:
+    from ..engine.state import follow_log, read_logs
+
+    files = [s for s in args.services if s.endswith((".yml", ".yaml")) and Path(s).is_file()]
+    if files:  # `compose -f x.yml logs`: main passes the global -f through this parser
+        args.files = (args.files or []) + files
+        args.services = [s for s in args.services if s not in files]
+        args.follow = False
+    loc = locate(args, ctx)
+    tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
+    since = parse_since(args.since)
+    until = parse_since(args.until)
+    containers = _containers(loc, args.services, all_=True)
+    if args.index is not None:
+        containers = [c for c in containers if c.number == args.index]
+    colour = not args.no_color and hasattr(ctx.stdout, "isatty") and ctx.stdout.isatty()
+    printer = LogPrinter(ctx.stdout, [_short(c) for c in containers], colour=colour,
+                         prefix=not args.no_log_prefix, timestamps=args.timestamps)
+    records = []
+    offsets: dict[str, int] = {}
+    for c in containers:
+        records += read_logs(loc.state, c.name, c.service, tail=tail, since=since)
+        try:
+            offsets[c.name] = loc.state.log_file(c.name).stat().st_size
+        except OSError:
+            offsets[c.name] = 0
+    records.sort(key=lambda r: r.t)
+    short = {c.name: _short(c) for c in containers}
+    for r in records:
+        if until is not None and r.t > until:
+            continue
+        printer.line(short[r.container], r.text, r.t)
+    if not args.follow:
+        return 0
+    try:
+        idle_dead = 0
+        while True:
+            got = False
+            for c in _containers(loc, args.services, all_=True):
+                short.setdefault(c.name, _short(c))
+                start = offsets.setdefault(c.name, 0)
+                for off, line in follow_log(loc.state.log_file(c.name), start):
+                    offsets[c.name] = off
+                    try:
+                        d = json.loads(line)
+                    except ValueError:
+                        continue
+                    printer.line(short[c.name], str(d.get("l", "")), d.get("t"))
+                    got = True
+            if not got:
+                if not _alive(loc.state) or not any(
+                    c.status in ("running", "restarting", "starting", "stopping")
+                    for c in _containers(loc, args.services, all_=True)
+                ):
+                    idle_dead += 1
+                    if idle_dead > 2:
+                        return 0
+                time.sleep(0.1)
+            else:
+                idle_dead = 0
+    except KeyboardInterrupt:
+        return 0
+
+
+# -- start / stop / restart / kill / rm ---------------------------------------------------------
+def _simple(parser: argparse.ArgumentParser, timeout: bool = False) -> None:
+    if timeout:
+        parser.add_argument("-t", "--timeout", type=float, default=None)
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def configure_stop(parser: argparse.ArgumentParser) -> None:
+    _simple(parser, timeout=True)
+
+
+def configure_start(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true")
+    _simple(parser)
+
+
+def configure_restart(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-deps", action="store_true")
+    _simple(parser, timeout=True)
+
+
+def configure_kill(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-s", "--signal", default="SIGKILL")
+    parser.add_argument("--remove-orphans", action="store_true")
+    _simple(parser)
+
+
+def configure_rm(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--force", action="store_true")
+    parser.add_argument("-s", "--stop", action="store_true")
+    parser.add_argument("-v", "--volumes", action="store_true")
+    _simple(parser)
+
+
+def _request(loc: Located, op: str, **kw: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = _client(loc.state, timeout=None).request(op, **kw)
+    if not reply.get("ok"):
+        raise ContainerError(str(reply.get("error")))
+    return reply
+
+
+def run_stop(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if not _alive(loc.state):
+        from ..engine.state import kill_leftovers
+
+        kill_leftovers(loc.state)
+        return 0
+    for name in _request(loc, "stop", services=args.services, timeout=args.timeout).get(
+            "containers", []):
+        ctx.err(f" ✔ Container {name}  Stopped")
+    return 0
+
+
+def _start_via_up(loc: Located, ctx: Any, services: Sequence[str], wait: bool = False) -> int:
+    if not loc.state.project_json.exists():
+        raise StateError("the project has no containers to start: run 'up' first.")
+    client = ensure_supervisor(loc.state, ctx, loc.working_dir)
+    client.timeout = None
+    final: dict[str, Any] = {}
+    for msg in client.stream("up", options={"services": list(services), "no_recreate": True,
+                                            "wait": wait}):
+        if "event" in msg:
+            _progress(ctx, msg["event"])
+        else:
+            final = msg
+    if not final.get("ok"):
+        raise ContainerError(str(final.get("error")))
+    return 0
+
+
+def _check_result(reply: dict[str, Any]) -> None:
+    result = reply.get("result") or {}
+    if result and not result.get("ok", True):
+        raise ContainerError(str((result.get("errors") or ["failed"])[0]))
+
+
+def run_start(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if not _alive(loc.state):
+        return _start_via_up(loc, ctx, args.services, args.wait)
+    _check_result(_request(loc, "start", services=args.services))
+    return 0
+
+
+def run_restart(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if not _alive(loc.state):
+        return _start_via_up(loc, ctx, args.services)
+    _check_result(_request(loc, "restart", services=args.services, timeout=args.timeout))
+    return 0
+
+
+def run_kill(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if not _alive(loc.state):
+        raise ContainerError("no container is running.")
+    names = _request(loc, "kill", services=args.services, signal=args.signal).get(
+        "containers", [])
+    if not names:
+        raise ContainerError("no container is running.")
+    for n in names:
+        ctx.err(f" ✔ Container {n}  Killed")
+    return 0
+
+
+def run_rm(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if _alive(loc.state):
+        if args.stop:
+            _request(loc, "stop", services=args.services)
+        names = _request(loc, "rm", services=args.services, force=args.force).get(
+            "containers", [])
+    else:
+        import shutil
+
+        names = []
+        for st in _containers(loc, args.services, all_=True, one_off=True):
+            shutil.rmtree(loc.state.container_dir(st.name), ignore_errors=True)
+            names.append(st.name)
+    if not names:
+        ctx.err("No stopped containers")
+    for n in names:
+        ctx.err(f" ✔ Container {n}  Removed")
+    return 0
+
+
+# -- exec / run -----------------------------------------------------------------------------------
+def configure_exec(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    parser.add_argument("-d", "--detach", action="store_true")
+    parser.add_argument("-e", "--env", action="append", default=None)
+    parser.add_argument("-w", "--workdir", default=None)
+    parser.add_argument("-u", "--user", default=None)
+    parser.add_argument("--index", type=int, default=1)
+    parser.add_argument("--privileged", action="store_true")
+    parser.add_argument("service")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def _env_list(items: Iterable[str] | None, env: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        k, sep, v = item.partition("=")
+        if sep:
+            out[k] = v
+        elif k in env:
+            out[k] = env[k]
+    return out
+
+
+def exec_argv(loc: Located, st: ContainerState, command: Sequence[str], ctx: Any, *,
+              env: dict[str, str], workdir: str | None, user: str | None) -> tuple[list[str],
+                                                                                 dict[str, str],
+                                                                                 Path]:
+    """The host command that runs ``command`` inside a container, its env and cwd."""
+    from ..engine.runner import ProotRunner, host_env
+
+    cdir = loc.state.container_dir(st.name)
+    if not (cdir / "spec.json").exists():  # a ShellRunner container: run on the host
+        base = {**host_env(), **env, "CONTAINER_NAME": st.name, "SERVICE": st.service}
+        return list(command), base, cdir / "work" if (cdir / "work").is_dir() else cdir
+    runner = ProotRunner(paths=ctx.paths, env=ctx.env)
+    return runner.exec_command(cdir, command, env=env, workdir=workdir, user=user), \
+        host_env(), cdir
+
+
+def run_exec(args: argparse.Namespace, ctx: Any) -> int:
+    import subprocess
+
+    loc = locate(args, ctx)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise ConfigError("exec needs a command.")
+    running = [c for c in _containers(loc, [args.service], all_=False)]
+    st = next((c for c in running if c.number == args.index), None)
+    if st is None:
+        raise ContainerError(f"service {args.service!r} is not running.")
+    argv, env, cwd = exec_argv(loc, st, command, ctx, env=_env_list(args.env, ctx.env),
+                               workdir=args.workdir, user=args.user)
+    if args.detach:
+        subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        return 0
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdout=ctx.stdout if _is_real(ctx.stdout)
+                          else subprocess.PIPE, stderr=ctx.stderr if _is_real(ctx.stderr)
+                          else subprocess.PIPE, check=False)
+    if not _is_real(ctx.stdout) and proc.stdout:
+        ctx.stdout.write(proc.stdout.decode(errors="replace"))
+        ctx.stdout.flush()
+    if not _is_real(ctx.stderr) and proc.stderr:
+        ctx.stderr.write(proc.stderr.decode(errors="replace"))
+        ctx.stderr.flush()
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+
+
+def _is_real(stream: Any) -> bool:
+    try:
+        stream.fileno()
+        return True
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rm", action="store_true")
+    parser.add_argument("-d", "--detach", action="store_true")
+    parser.add_argument("-e", "--env", action="append", default=None)
+    parser.add_argument("--entrypoint", default=None)
+    parser.add_argument("--no-deps", action="store_true")
+    parser.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    parser.add_argument("-i", "--interactive", action="store_true")
+    parser.add_argument("--name", default=None)
+    _take_short(parser, "-p")  # `run -p` is --publish, as in docker compose
+    parser.add_argument("-p", "--publish", action="append", default=None)
+    parser.add_argument("-v", "--volume", action="append", default=None)
+    parser.add_argument("-w", "--workdir", default=None)
+    parser.add_argument("-u", "--user", default=None)
+    parser.add_argument("--service-ports", action="store_true")
+    parser.add_argument("service")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+
+
+def run_run(args: argparse.Namespace, ctx: Any) -> int:
+    return run_one_off(args, ctx)
+
+
+# -- pull / images / top / port / ls / wait / events ---------------------------------------------
+def configure_pull(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--ignore-pull-failures", action="store_true")
+    parser.add_argument("--policy", choices=["always", "missing"], default="always")
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_pull(args: argparse.Namespace, ctx: Any) -> int:
+    import anyio
+
+    from ..image.pull import ensure_image
+
+    model = load_model(args, ctx)
+    refs = sorted({s.image for n, s in model.services.items()
+                   if s.image and (not args.services or n in args.services)})
+
+    async def pull_all() -> None:
+        for ref in refs:
+            if not args.quiet:
+                ctx.err(f" ⠿ {ref} Pulling")
+            try:
+                await ensure_image(ref, paths=ctx.paths, policy=args.policy)
+            except Exception:
+                if not args.ignore_pull_failures:
+                    raise
+                continue
+            if not args.quiet:
+                ctx.err(f" ✔ {ref} Pulled")
+
+    anyio.run(pull_all, backend="asyncio")
+    return 0
+
+
+def configure_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--format", default="table")
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_images(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    rows = []
+    records: dict[str, Any] = {}
+    try:
+        from ..image.store import ImageStore
+
+        store = ImageStore(ctx.paths.store)
+        for st in _containers(loc, args.services, all_=True):
+            if st.image and st.image not in records:
+                try:
+                    records[st.image] = store.resolve(st.image)
+                except Exception:
+                    records[st.image] = None
+    except ImportError:
+        store = None
+    out_json = []
+    for st in _containers(loc, args.services, all_=True):
+        repo, _, tag = st.image.rpartition(":") if ":" in st.image.split("/")[-1] else (
+            st.image, "", "latest")
+        rec = records.get(st.image)
+        iid = getattr(rec, "short_id", "") if rec else ""
+        if args.quiet:
+            ctx.out(str(iid))
+            continue
+        rows.append([st.name, repo, tag, str(iid)])
+        out_json.append({"ContainerName": st.name, "Repository": repo, "Tag": tag, "ID": iid})
+    if args.quiet:
+        return 0
+    if args.format == "json":
+        ctx.out(json.dumps(out_json))
+        return 0
+    ctx.out(_table(rows, ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"]))
+    return 0
+
+
+def configure_top(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_top(args: argparse.Namespace, ctx: Any) -> int:
+    from ..engine.state import group_members
+
+    loc = locate(args, ctx)
+    first = True
+    for st in _containers(loc, args.services, all_=False):
+        if st.pgid is None:
+            continue
+        rows = []
+        for pid in sorted(group_members(st.pgid)):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    errors="replace").strip()
+                uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            rows.append([uid, str(pid), stat[1], cmd])
+        if not first:
+            ctx.out("")
+        first = False
+        ctx.out(st.name)
+        ctx.out(_table(rows, ["UID", "PID", "PPID", "CMD"]))
+    return 0
+
+
+def configure_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--protocol", default="tcp")
+    parser.add_argument("--index", type=int, default=1)
+    parser.add_argument("service")
+    parser.add_argument("private_port", type=int)
+
+
+def run_port(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    for st in _containers(loc, [args.service], all_=True):
+        if st.number != args.index:
+            continue
+        for ip, pub, tgt, proto in st.publishers:
+            if int(tgt) == args.private_port and proto == args.protocol:
+                ctx.out(f"{ip}:{pub}")
+                return 0
+    raise ContainerError(f"no port {args.private_port}/{args.protocol} published for "
+                         f"service {args.service!r}.")
+
+
+def configure_ls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--all", action="store_true")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--format", default="table")
+
+
+def run_ls(args: argparse.Namespace, ctx: Any) -> int:
+    from ..engine.state import read_index
+
+    rows = []
+    out_json = []
+    for name, entry in sorted(read_index(ctx.paths).items()):
+        state = ProjectState(Path(entry["state_dir"]), ctx.paths.runtime)
+        alive = state.supervisor_alive()
+        cs = [effective(c, alive) for c in state.containers() if not c.one_off]
+        counts: dict[str, int] = {}
+        for c in cs:
+            key = "running" if c.status in ("starting", "stopping") else c.status
+            counts[key] = counts.get(key, 0) + 1
+        if not args.all and not counts.get("running"):
+            continue
+        status = ", ".join(f"{k}({v})" for k, v in sorted(counts.items())) or "exited(0)"
+        files = ",".join(entry.get("files") or [])
+        rows.append([name, status, files])
+        out_json.append({"Name": name, "Status": status, "ConfigFiles": files})
+    if args.quiet:
+        for r in rows:
+            ctx.out(r[0])
+        return 0
+    if args.format == "json":
+        ctx.out(json.dumps(out_json))
+        return 0
+    ctx.out(_table(rows, ["NAME", "STATUS", "CONFIG FILES"]))
+    return 0
+
+
+def configure_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--down-project", action="store_true")
+    parser.add_argument("services", nargs="+", metavar="SERVICE")
+
+
+def run_wait(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    first: int | None = None
+    pending = {c.name for c in _containers(loc, args.services, all_=True)}
+    if not pending:
+        raise ContainerError("no containers for the given services.")
+    try:
+        while pending:
+            for c in _containers(loc, args.services, all_=True):
+                if c.name in pending and c.status == "exited":
+                    pending.discard(c.name)
+                    ctx.out(str(c.exit_code or 0))
+                    if first is None:
+                        first = c.exit_code or 0
+            if pending:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        return 130
+    if args.down_project:
+        ns = argparse.Namespace(**{**vars(args), "volumes": False, "remove_orphans": False,
+                                   "rmi": None, "timeout": None})
+        run_down(ns, ctx)
+    return first or 0
+
+
+def configure_events(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_events(args: argparse.Namespace, ctx: Any) -> int:
+    loc = locate(args, ctx)
+    if not _alive(loc.state):
+        raise ContainerError("the project is not running.")
+    try:
+        for msg in _client(loc.state, timeout=None).stream("events"):
+            e = msg.get("event")
+            if not e:
+                continue
+            if args.services and e.get("service") not in args.services:
+                continue
+            if args.json:
+                ctx.out(json.dumps(e, sort_keys=True))
+            else:
+                from datetime import datetime
+
+                when = datetime.fromtimestamp(float(e.get("at", 0)), UTC).isoformat()
+                attrs_text = ", ".join(f"{k}={v}" for k, v in sorted(e.items())
+                                       if k not in ("at", "type", "container", "project"))
+                ctx.out(f"{when} container {e.get('type')} {e.get('container', '')} "
+                        f"({attrs_text})")
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+# -- up --foreground ------------------------------------------------------------------------------
+def run_foreground(args: argparse.Namespace, ctx: Any, options: dict[str, Any]) -> int:
+    import anyio
+
+    model = load_model(args, ctx)
+    if ProjectState(Path(model.state_dir), ctx.paths.runtime).supervisor_alive():
+        raise StateError(
+            f"project {model.name!r} is already running detached: use 'logs -f' to follow it, "
+            "or 'down' first to run it in the foreground.")
+    code: int = anyio.run(_foreground, model, args, ctx, options, backend="asyncio")
+    return code
+
+
+async def _foreground(model: Any, args: argparse.Namespace, ctx: Any,
+                      options: dict[str, Any]) -> int:
+    import signal
+
+    import anyio
+
+    from ..engine import events as ev
+    from ..engine.engine import Engine
+    from ..engine.supervisor import UpOptions
+
+    plugin_dirs = tuple(Path(d) for d in (args.plugin_dir or ()))
+    up_opts = UpOptions(
+        services=tuple(options["services"]), force_recreate=options["force_recreate"],
+        no_recreate=options["no_recreate"], no_deps=options["no_deps"],
+        remove_orphans=options["remove_orphans"], scale=options["scale"],
+        wait=options["wait"], wait_timeout=options["wait_timeout"], timeout=options["timeout"],
+    )
+    abort = args.abort_on_container_exit or bool(args.exit_code_from)
+    if args.exit_code_from and args.exit_code_from not in model.services:
+        raise ConfigError(f"no such service: {args.exit_code_from}.")
+    colour = not args.no_color and _is_real(ctx.stdout) and ctx.stdout.isatty()
+    names = [n[len(model.name) + 1:] if n.startswith(model.name + "-") else n
+             for s in model.services.values() for n in s.container_names(model.name)]
+    printer = LogPrinter(ctx.stdout, names, colour=colour, prefix=not args.no_log_prefix)
+    exit_code = 0
+    async with Engine(paths=ctx.paths, env=ctx.env, plugin_dirs=plugin_dirs,
+                      pull_policy=options.get("pull", "missing")) as engine:
+        sup = await engine.open(model)
+        finished = anyio.Event()
+        first_exit: dict[str, int] = {}
+
+        def short(name: str) -> str:
+            return name[len(model.name) + 1:] if name.startswith(model.name + "-") else name
+
+        async def show(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            async with engine.bus.subscribe(ev.LogLine, ev.Exited, name="printer",
+                                            lossy=True, buffer=4096) as stream:
+                task_status.started()
+                async for e in stream:
+                    if isinstance(e, ev.LogLine):
+                        printer.line(short(e.container), e.text, e.at)
+                    elif isinstance(e, ev.Exited):
+                        ctx.out(f"{short(e.container)} exited with code {e.exit_code}")
+
+        async def watch_exits(*, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+            async with engine.bus.subscribe(ev.Exited, name="abort-on-exit") as stream:
+                task_status.started()
+                async for e in stream:
+                    assert isinstance(e, ev.Exited)
+                    if e.restarting:
+                        continue
+                    if abort and (not args.exit_code_from or e.service == args.exit_code_from
+                                  or not first_exit):
+                        first_exit.setdefault(e.service, e.exit_code)
+                        if not args.exit_code_from or e.service == args.exit_code_from:
+                            finished.set()
+                    if not any(c.active for c in sup.containers.values()):
+                        finished.set()
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(show)
+            await tg.start(watch_exits)
+            ctx.out("Attaching to " + ", ".join(names))
+
+            async def signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
+                    count = 0
+                    async for _ in sigs:
+                        count += 1
+                        if count == 1:
+                            ctx.err("Gracefully stopping... (press Ctrl+C again to force)")
+                            first_exit.setdefault("__interrupted__", 130)
+                            finished.set()
+                        else:
+                            ctx.err("Killing...")
+                            sup.signal_all()
+
+            tg.start_soon(signals)
+            result = await sup.up(up_opts)
+            for w in result.warnings:
+                ctx.err(f"WARNING: {w}")
+            if not result.ok:
+                ctx.err("Error: " + (result.errors[0] if result.errors else "up failed"))
+                exit_code = 1
+                finished.set()
+            elif not any(c.active for c in sup.containers.values()):
+                finished.set()
+            await finished.wait()
+            with anyio.CancelScope(shield=True):
+                await sup.stop(timeout=args.timeout)
+                await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+    if exit_code:
+        return exit_code
+    if args.exit_code_from:
+        return first_exit.get(args.exit_code_from, 0)
+    if "__interrupted__" in first_exit:
+        return 130
+    if abort and first_exit:
+        return next(iter(first_exit.values()))
+    return 0
+
+
+# -- run (one-off) --------------------------------------------------------------------------------
+def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
+    import re
+    import secrets
+
+    # `compose -p NAME run`: main hands the global -p to this parser, where -p is --publish
+    for value in list(args.publish or ()):
+        if not re.fullmatch(r"[\d.:\[\]a-fA-F/-]*\d[\d/a-z]*", value) and not args.project_name:
+            args.project_name = value
+            args.publish.remove(value)
+    import shlex
+    import shutil
+    import subprocess
+
+    import anyio
+
+    from ..engine.model import MountSpec, PortSpec
+    from ..engine.network import plan_ports
+    from ..engine.runner import ProotRunner, ShellRunner, host_env
+    from ..engine.supervisor import Supervisor
+
+    model = load_model(args, ctx)
+    if args.service not in model.services:
+        raise ConfigError(f"no such service: {args.service}.")
+    svc = model.services[args.service]
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    changes: dict[str, Any] = {}
+    if command:
+        changes["command"] = tuple(command)
+    if args.entrypoint is not None:
+        changes["entrypoint"] = tuple(shlex.split(args.entrypoint))
+        if not command:
+            changes["command"] = None
+    if args.env:
+        changes["environment"] = {**svc.environment, **_env_list(args.env, ctx.env)}
+    if args.workdir:
+        changes["working_dir"] = args.workdir
+    if args.user:
+        changes["user"] = args.user
+    if args.volume:
+        extra = []
+        for v in args.volume:
+            parts = v.split(":")
+            if len(parts) < 2:
+                extra.append(MountSpec(type="anonymous", target=parts[0]))
+                continue
+            kind = "bind" if parts[0].startswith((".", "/", "~")) else "volume"
+            extra.append(MountSpec(type=kind, source=parts[0], target=parts[1],
+                                   read_only=len(parts) > 2 and "ro" in parts[2]))
+        changes["volumes"] = (*svc.volumes, *extra)
+    ports: tuple[PortSpec, ...] = svc.ports if args.service_ports else ()
+    for p in args.publish or ():
+        host, _, cont = p.rpartition(":")
+        ports += (PortSpec(target=int(cont), published=int(host) if host else None),)
+    changes["ports"] = ports
+    changes["restart"] = type(svc.restart)()
+    one = attrs.evolve(svc, **changes)
+    name = args.name or f"{model.name}-{args.service}-run-{secrets.token_hex(6)}"
+    state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
+    from ..engine.state import register_project
+    from ..paths import atomic_write
+
+    if not args.no_deps and svc.depends_on:
+        atomic_write(state.project_json, model.to_json())
+        register_project(ctx.paths, model.name, state.root, model.working_dir,
+                         list(model.compose_files))
+        client = ensure_supervisor(state, ctx, Path(model.working_dir))
+        client.timeout = None
+        final = client.request("up", options={"services": list(svc.depends_on)})
+        if not final.get("ok"):
+            raise ContainerError(str(final.get("error")))
+    shell = ctx.env.get("OPENCONTAINER_RUNNER") == "shell"
+    runner: Any = ShellRunner() if shell else ProotRunner(paths=ctx.paths, env=ctx.env)
+    port_map = False if shell else bool(runner.caps().port_map)
+    from ..engine.bus import EventBus
+
+    sup = Supervisor(project=attrs.evolve(model, services={**model.services, svc.name: one}),
+                     state=state, runner=runner, bus=EventBus(), port_map_supported=port_map)
+    sup.port_plan = plan_ports(sup.project, port_map=port_map, privileged=os.geteuid() == 0)
+    cctx = sup._context(one, name, 1, one_off=True)
+
+    async def create() -> Any:
+        return await runner.create(cctx, fresh=True)
+
+    created = anyio.run(create, backend="asyncio")
+    st = ContainerState(name=name, service=svc.name, project=model.name, status="running",
+                        image=created.image, command=list(created.command), one_off=True,
+                        started_at=time.time(), config_hash=one.config_hash())
+    cdir = state.container_dir(name)
+    if shell:
+        argv = list(created.command)
+        env = {**host_env(), **one.environment}
+        cwd = cdir / "work"
+    else:
+        argv = ["bash", str(cdir / "run.sh")]
+        env = host_env()
+        cwd = cdir
+    if args.detach:
+        out = open(cdir / "output.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        out.close()
+        st.pid = st.pgid = proc.pid
+        state.write_container(st)
+        ctx.out(name)
+        return 0
+    state.write_container(st)
+    real = _is_real(ctx.stdout)
+    try:
+        proc2 = subprocess.run(argv, env=env, cwd=cwd, check=False,
+                               stdin=None if args.interactive or not args.no_tty else
+                               subprocess.DEVNULL,
+                               stdout=None if real else subprocess.PIPE,
+                               stderr=None if _is_real(ctx.stderr) else subprocess.PIPE)
+    except KeyboardInterrupt:
+        code = 130
+    else:
+        code = proc2.returncode if proc2.returncode >= 0 else 128 - proc2.returncode
+        if not real and proc2.stdout:
+            ctx.stdout.write(proc2.stdout.decode(errors="replace"))
+            ctx.stdout.flush()
+        if not _is_real(ctx.stderr) and proc2.stderr:
+            ctx.stderr.write(proc2.stderr.decode(errors="replace"))
+            ctx.stderr.flush()
+    st.status, st.exit_code, st.finished_at = "exited", code, time.time()
+    if args.rm:
+        shutil.rmtree(cdir, ignore_errors=True)
+    else:
+        state.write_container(st)
+    return code

@@ -1,0 +1,276 @@
+"""How containers are created, started and probed: the seam between engine and runtime.
+
+:class:`ProotRunner` is the real one (image store + rootfs copy + ``run.sh`` + proot).
+:class:`ShellRunner` runs a service's ``shell_script`` (or command) with ``/bin/sh`` on the host:
+the supervisor's tests use it (DESIGN §8: a runtime that runs /bin/sh scripts, not mocks), and
+embedders can use it for host processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import attrs
+import structlog
+
+from ..paths import Paths, atomic_write
+from .health import ProbeResult, from_image
+from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
+from .process import ProcessHandle
+from .state import ProjectState
+from .volumes import resolve_mounts
+
+log = structlog.get_logger()
+
+
+@attrs.frozen(kw_only=True)
+class ContainerContext:
+    project: ProjectModel
+    service: ServiceConfig
+    name: str
+    number: int
+    state: ProjectState
+    port_map: Mapping[int, int] = attrs.field(factory=dict, converter=as_dict, hash=False)
+    hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    one_off: bool = False
+
+    @property
+    def dir(self) -> Path:
+        return self.state.container_dir(self.name)
+
+
+@attrs.frozen(kw_only=True)
+class Created:
+    image: str
+    command: tuple[str, ...]
+    healthcheck: HealthSpec | None  # the service's, else the image's
+
+
+class Runner(Protocol):
+    async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created: ...
+    async def start(self, ctx: ContainerContext) -> ProcessHandle: ...
+    async def probe(self, ctx: ContainerContext, argv: Sequence[str],
+                    timeout: float) -> ProbeResult: ...
+    async def remove(self, ctx: ContainerContext) -> None: ...
+
+
+async def run_probe(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path,
+                    timeout: float) -> ProbeResult:
+    """Run a probe command; over ``timeout`` it is killed and fails with exit code -1."""
+    start = time.time()
+    proc = await anyio.open_process(
+        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, cwd=str(cwd), env=dict(env), start_new_session=True,
+    )
+    chunks: list[bytes] = []
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        async for chunk in proc.stdout:
+            if sum(len(c) for c in chunks) < 8192:
+                chunks.append(chunk)
+
+    code: int | None = None
+    try:
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                code = await proc.wait()
+    finally:
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, 9)
+            await proc.aclose()
+    out = b"".join(chunks).decode("utf-8", "replace")
+    if code is None:
+        return ProbeResult(start=start, end=time.time(), exit_code=-1,
+                           output=f"Health check exceeded timeout ({timeout:g}s)")
+    return ProbeResult(start=start, end=time.time(), exit_code=code, output=out)
+
+
+def host_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+@attrs.define
+class ShellRunner:
+    """Runs ``service.shell_script`` with ``/bin/sh -c`` on the host, in the container folder.
+
+    The script sees the service environment plus ``CONTAINER_NAME``, ``SERVICE``,
+    ``CONTAINER_NUMBER`` and ``CONTAINER_DIR``.
+    """
+
+    def _env(self, ctx: ContainerContext) -> dict[str, str]:
+        return {
+            **host_env(),
+            **ctx.service.environment,
+            "CONTAINER_NAME": ctx.name,
+            "SERVICE": ctx.service.name,
+            "CONTAINER_NUMBER": str(ctx.number),
+            "CONTAINER_DIR": str(ctx.dir),
+        }
+
+    def _argv(self, svc: ServiceConfig) -> tuple[str, ...]:
+        if svc.shell_script is not None:
+            return ("/bin/sh", "-c", svc.shell_script)
+        return (*(svc.entrypoint or ()), *(svc.command or ())) or ("/bin/true",)
+
+    async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created:
+        if fresh and ctx.dir.exists():
+            shutil.rmtree(ctx.dir / "work", ignore_errors=True)
+        (ctx.dir / "work").mkdir(parents=True, exist_ok=True)
+        resolve_mounts(ctx.project, ctx.service.volumes, ctx.state, ctx.name, None)
+        return Created(image=ctx.service.image or "sh", command=self._argv(ctx.service),
+                       healthcheck=ctx.service.healthcheck)
+
+    async def start(self, ctx: ContainerContext) -> ProcessHandle:
+        (ctx.dir / "work").mkdir(parents=True, exist_ok=True)
+        return await ProcessHandle.start(self._argv(ctx.service), env=self._env(ctx),
+                                         cwd=ctx.dir / "work", traced=False)
+
+    async def probe(self, ctx: ContainerContext, argv: Sequence[str],
+                    timeout: float) -> ProbeResult:
+        return await run_probe(argv, env=self._env(ctx), cwd=ctx.dir / "work", timeout=timeout)
+
+    async def remove(self, ctx: ContainerContext) -> None:
+        shutil.rmtree(ctx.dir, ignore_errors=True)
+
+
+@attrs.define
+class ProotRunner:
+    """Real containers: image rootfs copy, generated ``run.sh``, proot."""
+
+    paths: Paths
+    pull_policy: str = "missing"
+    env: Mapping[str, str] = attrs.field(factory=lambda: dict(os.environ))
+    bus: Any = None
+    _caps: Any = None
+    _binary: Path | None = None
+
+    def caps(self) -> Any:
+        if self._caps is None:
+            from ..paths import proot_binary
+            from ..runtime.proot import ProotCapabilities
+
+            self._binary = proot_binary(self.env)
+            self._caps = ProotCapabilities.detect(self._binary, self.paths.cache)
+        return self._caps
+
+    @property
+    def binary(self) -> Path:
+        self.caps()
+        assert self._binary is not None
+        return self._binary
+
+    async def _image(self, ref: str) -> Any:
+        try:
+            from ..image.pull import ensure_image
+        except ImportError:  # the image puller is not there: use what the store has
+            from ..image.store import ImageStore
+
+            return ImageStore(self.paths.store).resolve(ref)
+        return await ensure_image(ref, paths=self.paths, policy=self.pull_policy, bus=self.bus)
+
+    async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created:
+        from ..runtime.runscript import write_run_sh
+        from ..runtime.spec import Mount, PortMapping, build_spec
+
+        svc = ctx.service
+        rec = await self._image(svc.image)
+        rootfs = ctx.dir / "rootfs"
+        if fresh and rootfs.exists():
+            from ..runtime.rootfs import remove_rootfs
+
+            await remove_rootfs(rootfs)
+        if not rootfs.exists():
+            from ..runtime.rootfs import create_rootfs
+
+            ctx.dir.mkdir(parents=True, exist_ok=True)
+            await create_rootfs(Path(rec.rootfs), rootfs)
+        mounts = resolve_mounts(ctx.project, svc.volumes, ctx.state, ctx.name, Path(rec.rootfs))
+        # the image's own VOLUMEs become anonymous volumes unless mounted over
+        taken = {m.target for m in mounts}
+        for target in getattr(rec.config, "volumes", ()) or ():
+            if target not in taken:
+                from .model import MountSpec
+
+                mounts += resolve_mounts(ctx.project, (MountSpec(type="anonymous",
+                                         target=target),), ctx.state, ctx.name, Path(rec.rootfs))
+        spec = build_spec(
+            name=ctx.name,
+            rootfs=rootfs,
+            image_config=rec.config,
+            image=svc.image,
+            entrypoint=svc.entrypoint,
+            command=svc.command,
+            env=svc.environment,
+            workdir=svc.working_dir,
+            user=svc.user,
+            mounts=[Mount(source=str(m.source), target=m.target, read_only=m.read_only,
+                          kind=m.kind, name=m.name) for m in mounts],
+            ports=[PortMapping("", host, cont) for cont, host in sorted(ctx.port_map.items())],
+            hostname=svc.hostname or ctx.name,
+            hosts=ctx.hosts,
+            tty=False,
+            stop_signal=svc.stop_signal,
+            stop_timeout=svc.stop_grace_period,
+        )
+        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")
+        atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1))
+        hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
+        return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
+
+    def _spec(self, cdir: Path) -> Any:
+        from ..runtime.spec import ContainerSpec
+
+        return ContainerSpec.from_dict(json.loads((cdir / "spec.json").read_text()))
+
+    async def start(self, ctx: ContainerContext) -> ProcessHandle:
+        return await ProcessHandle.start(["/bin/sh", str(ctx.dir / "run.sh")] if not
+                                         shutil.which("bash") else ["bash",
+                                         str(ctx.dir / "run.sh")],
+                                         env=host_env(), cwd=ctx.dir, traced=True)
+
+    def exec_command(self, cdir: Path, argv: Sequence[str], *,
+                     env: Mapping[str, str] | None = None, workdir: str | None = None,
+                     user: str | None = None) -> list[str]:
+        """The command that runs ``argv`` inside the container in ``cdir`` (a second proot,
+        like exec)."""
+        from ..runtime.proot import build_command
+
+        spec = self._spec(cdir)
+        changes: dict[str, Any] = {"argv": tuple(argv)}
+        if env:
+            changes["env"] = {**spec.env, **env}
+        if workdir:
+            changes["cwd"] = workdir
+        if user:
+            from ..runtime.spec import resolve_user
+
+            changes["user"] = resolve_user(spec.rootfs, user).spec
+        spec = attrs.evolve(spec, **changes)
+        caps = attrs.evolve(self.caps(), kill_on_exit=False)
+        return build_command(spec, caps, self.binary, cdir)
+
+    async def probe(self, ctx: ContainerContext, argv: Sequence[str],
+                    timeout: float) -> ProbeResult:
+        return await run_probe(self.exec_command(ctx.dir, argv), env=host_env(), cwd=ctx.dir,
+                               timeout=timeout)
+
+    async def remove(self, ctx: ContainerContext) -> None:
+        from ..runtime.rootfs import remove_rootfs
+
+        rootfs = ctx.dir / "rootfs"
+        if rootfs.exists():
+            await remove_rootfs(rootfs)
+        shutil.rmtree(ctx.dir, ignore_errors=True)

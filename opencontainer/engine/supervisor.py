@@ -1,0 +1,812 @@
+"""The supervisor: one anyio task group per project, one supervising task per container.
+
+Container states use Docker's words::
+
+    created -> starting -> running -> exited
+               running  -> stopping -> exited
+    exited  -> restarting -> starting            (restart policy, with back-off)
+    restarting -> exited                         (stopped during back-off)
+    exited  -> starting                          (`start`)
+
+:meth:`Container.transition` is the only place that changes the state: it asserts the allowed
+sources, writes ``state.json`` atomically and publishes exactly one event. Health is a separate
+field (``starting/healthy/unhealthy``) driven by :mod:`.health`.
+
+Each container's supervising task (started with ``tg.start()``) holds a nested task group with
+the process wait, two log pumps and the health loop; it decides its own restarts inline
+(:mod:`.restart`) and only reports them on the bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import signal as _signal
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import anyio
+import attrs
+import structlog
+from anyio.abc import ByteReceiveStream, TaskGroup, TaskStatus
+
+from ..errors import ContainerError, OpenContainerError
+from . import events as ev
+from .bus import EventBus
+from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
+from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
+from .network import PortPlan, hosts_file, plan_ports
+from .planner import (
+    Action,
+    Observed,
+    PlanOptions,
+    check_graph,
+    layers,
+    orphans,
+    plan,
+    start_order,
+)
+from .process import ProcessHandle, parse_signal
+from .restart import next_delay, should_restart
+from .runner import ContainerContext, Runner
+from .state import ContainerState, ProjectState, kill_leftovers
+
+log = structlog.get_logger()
+
+# new state -> the states it may be entered from
+ALLOWED_FROM: Mapping[str, frozenset[str]] = {
+    "starting": frozenset({"created", "exited", "restarting"}),
+    "running": frozenset({"starting"}),
+    "stopping": frozenset({"running", "starting"}),
+    "exited": frozenset({"starting", "running", "stopping", "restarting"}),
+    "restarting": frozenset({"exited"}),
+}
+
+MAX_LINE = 16 * 1024
+_PROOT_SIGNAL = re.compile(r"proot info: pid (\d+): terminated with signal (\d+)")
+DRAIN_AFTER_EXIT = 0.5
+
+
+class TransitionError(AssertionError):
+    pass
+
+
+@attrs.define(eq=False)
+class Container:
+    """One container and its supervising task."""
+
+    ctx: ContainerContext
+    runner: Runner
+    bus: EventBus
+    state: ContainerState
+    healthcheck: HealthSpec | None = None
+    handle: ProcessHandle | None = None
+    health: HealthState = attrs.field(factory=HealthState)
+    manually_stopped: bool = False
+    _done: anyio.Event = attrs.field(factory=anyio.Event)
+    _backoff: anyio.CancelScope | None = None
+    _running_task: bool = False
+    _log: BinaryIO | None = None
+    _main_pid: int | None = None
+    _term_signals: dict[int, int] = attrs.field(factory=dict)
+    _sent_signal: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
+    def service(self) -> str:
+        return self.ctx.service.name
+
+    @property
+    def project(self) -> str:
+        return self.ctx.project.name
+
+    @property
+    def active(self) -> bool:
+        return self._running_task
+
+    def _base(self) -> dict[str, Any]:
+        return {"project": self.project, "service": self.service, "container": self.name}
+
+    def persist(self) -> None:
+        self.state.health = self.health.status if self.healthcheck and self.state.status in (
+            "running", "starting") else ("" if not self.healthcheck else self.state.health)
+        self.state.health_log = [attrs.asdict(r) for r in self.health.log]
+        self.ctx.state.write_container(self.state)
+
+    async def transition(self, new: str, **fields: Any) -> None:
+        old = self.state.status
+        if old not in ALLOWED_FROM[new]:
+            raise TransitionError(f"{self.name}: cannot go from {old} to {new}")
+        self.state.status = new
+        now = time.time()
+        event: ev.ContainerEvent
+        if new == "starting":
+            event = ev.Starting(**self._base())
+        elif new == "running":
+            self.state.started_at = now
+            event = ev.Started(**self._base(), pid=int(fields["pid"]))
+        elif new == "stopping":
+            event = ev.Stopping(**self._base(), signal=str(fields.get("signal", "SIGTERM")))
+        elif new == "exited":
+            self.state.exit_code = int(fields["exit_code"])
+            self.state.finished_at = now
+            self.state.pid = self.state.pgid = self.state.pid_start = None
+            event = ev.Exited(**self._base(), exit_code=self.state.exit_code,
+                              restarting=bool(fields.get("restarting", False)))
+        else:  # restarting
+            event = ev.RestartScheduled(**self._base(), delay=float(fields["delay"]),
+                                        attempt=int(fields["attempt"]))
+        self.persist()
+        await self.bus.publish(event)
+
+    # -- the supervising task ------------------------------------------------------------------
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start the container and supervise it until it exits for good."""
+        self._done = anyio.Event()
+        self._running_task = True
+        self.manually_stopped = False
+        reported = False
+        delay = 0.0
+        try:
+            while True:
+                await self.transition("starting")
+                try:
+                    handle = await self.runner.start(self.ctx)
+                except (OSError, OpenContainerError) as exc:
+                    await self.transition("exited", exit_code=127)
+                    if not reported:
+                        raise ContainerError(
+                            f"container {self.name} failed to start: {exc}.") from exc
+                    break
+                self.handle = handle
+                self.state.pid = handle.pid
+                self.state.pgid = handle.pid
+                self.state.pid_start = handle.pid_start
+                self.health = HealthState()
+                await self.transition("running", pid=handle.pid)
+                if self.healthcheck and not self.healthcheck.disabled:
+                    await self._set_health(HealthState(), force=True)
+                if not reported:
+                    reported = True
+                    task_status.started()
+                if self.manually_stopped:
+                    handle.signal(parse_signal(self.ctx.service.stop_signal))
+                code = await self._supervise(handle)
+                started = self.state.started_at or time.time()
+                duration = time.time() - started
+                self.handle = None
+                again = should_restart(self.ctx.service.restart, code, self.state.restart_count,
+                                       self.manually_stopped)
+                await self.transition("exited", exit_code=code, restarting=again)
+                if not again:
+                    break
+                delay = next_delay(delay, duration)
+                self.state.restart_count += 1
+                await self.transition("restarting", delay=delay, attempt=self.state.restart_count)
+                with anyio.CancelScope() as scope:
+                    self._backoff = scope
+                    await anyio.sleep(delay)
+                self._backoff = None
+                if scope.cancel_called or self.manually_stopped:
+                    await self.transition("exited", exit_code=self.state.exit_code or 0)
+                    break
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self.handle is not None:
+                    await self.handle.aclose()
+                    self.handle = None
+                    if self.state.status not in ("exited", "created"):
+                        with contextlib.suppress(TransitionError):
+                            await self.transition("exited", exit_code=137)
+                self._close_log()
+            self._running_task = False
+            self._done.set()
+
+    async def _supervise(self, handle: ProcessHandle) -> int:
+        code = 0
+        drained = anyio.Event()
+        pending = [2]
+
+        async def pump(stream: ByteReceiveStream | None, name: str) -> None:
+            try:
+                if stream is not None:
+                    await self._pump(stream, name)
+            finally:
+                pending[0] -= 1
+                if pending[0] == 0:
+                    drained.set()
+
+        self._main_pid = None
+        self._term_signals = {}
+        self._sent_signal = None
+
+        async def find_main() -> None:
+            for _ in range(20):
+                await anyio.sleep(0.05)
+                pid = handle.main_pid()
+                if pid != handle.pid:
+                    self._main_pid = pid
+                    return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump, handle.stdout, "stdout")
+            tg.start_soon(pump, handle.stderr, "stderr")
+            if handle.traced:
+                tg.start_soon(find_main)
+            if self.healthcheck and not self.healthcheck.disabled:
+                tg.start_soon(self._health_loop, self.healthcheck)
+            code = await handle.wait()
+            with anyio.move_on_after(DRAIN_AFTER_EXIT):
+                await drained.wait()
+            tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await handle.aclose()  # whatever the main process left behind dies with it
+        return self._docker_exit_code(code)
+
+    def _docker_exit_code(self, code: int) -> int:
+        """proot exits 255 when its tracee dies of a signal (5.1 says which on stderr; else we
+        know the one we sent): Docker reports 128 + the signal."""
+        if code != 255:
+            return code
+        if self._sent_signal is not None and not self._term_signals:
+            return 128 + self._sent_signal
+        if not self._term_signals:
+            return code
+        if self._main_pid is not None and self._main_pid in self._term_signals:
+            return 128 + self._term_signals[self._main_pid]
+        if len(self._term_signals) == 1:
+            return 128 + next(iter(self._term_signals.values()))
+        return code
+
+    async def _pump(self, stream: ByteReceiveStream, name: str) -> None:
+        buf = b""
+        async for chunk in stream:
+            buf += chunk
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    if len(buf) > MAX_LINE:
+                        await self._line(name, buf)
+                        buf = b""
+                    break
+                await self._line(name, buf[:nl])
+                buf = buf[nl + 1 :]
+        if buf:
+            await self._line(name, buf)
+
+    async def _line(self, stream: str, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        if stream == "stderr" and text.startswith("proot info: pid "):
+            m = _PROOT_SIGNAL.match(text)
+            if m:
+                self._term_signals[int(m.group(1))] = int(m.group(2))
+        now = time.time()
+        if self._log is None:
+            self.ctx.dir.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.ctx.state.log_file(self.name), "ab")  # noqa: SIM115
+        rec = {"t": now, "s": stream, "l": text}
+        self._log.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
+        self._log.flush()
+        await self.bus.publish(ev.LogLine(**self._base(), stream=stream, text=text, at=now))
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def _set_health(self, new: HealthState, *, force: bool = False) -> None:
+        old = self.health
+        self.health = new
+        self.state.health = new.status
+        self.persist()
+        if force or new.status != old.status:
+            output = new.log[-1].output if new.log else ""
+            await self.bus.publish(ev.HealthChanged(**self._base(), status=new.status,
+                                                    output=output))
+
+    async def _health_loop(self, spec: HealthSpec) -> None:
+        argv = probe_argv(spec.test)
+        if argv is None:
+            return
+        started = self.state.started_at or time.time()
+        while True:
+            await anyio.sleep(probe_interval(self.health, spec, started, time.time()))
+            result = await self.runner.probe(self.ctx, argv, spec.timeout)
+            await self._set_health(apply_probe(self.health, result, spec, started))
+
+    # -- commands ------------------------------------------------------------------------------
+    async def stop(self, timeout: float | None = None) -> None:
+        """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL."""
+        self.manually_stopped = True
+        if not self._running_task:
+            return
+        if self.state.status == "restarting" and self._backoff is not None:
+            self._backoff.cancel()
+        elif self.handle is not None and self.state.status in ("running", "starting"):
+            sig = self.ctx.service.stop_signal
+            await self.transition("stopping", signal=sig)
+            self._sent_signal = parse_signal(sig)
+            self.handle.signal(self._sent_signal)
+        grace = self.ctx.service.stop_grace_period if timeout is None else timeout
+        with anyio.move_on_after(grace):
+            await self._done.wait()
+        if not self._done.is_set():
+            if self.handle is not None:
+                self._sent_signal = _signal.SIGKILL
+                self.handle.kill_group()
+            await self._done.wait()
+        await self.bus.publish(ev.Stopped(**self._base()))
+
+    async def kill(self, sig: str | int = "SIGKILL") -> None:
+        self.manually_stopped = True
+        if self.state.status == "restarting" and self._backoff is not None:
+            self._backoff.cancel()
+        if self.handle is not None:
+            self._sent_signal = parse_signal(sig)
+            self.handle.signal(self._sent_signal)
+
+    async def wait_done(self) -> None:
+        await self._done.wait()
+
+
+@attrs.frozen(kw_only=True)
+class UpOptions:
+    services: tuple[str, ...] = ()
+    force_recreate: bool = False
+    no_recreate: bool = False
+    no_deps: bool = False
+    remove_orphans: bool = False
+    scale: Mapping[str, int] = attrs.field(factory=dict, converter=as_dict, hash=False)
+    wait: bool = False
+    wait_timeout: float | None = None
+    timeout: float | None = None  # stop timeout for recreate
+    start: bool = True
+
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(force_recreate=self.force_recreate, no_recreate=self.no_recreate,
+                           remove_orphans=self.remove_orphans, services=self.services,
+                           no_deps=self.no_deps, scale=self.scale)
+
+
+@attrs.define(kw_only=True)
+class UpResult:
+    ok: bool = True
+    errors: list[str] = attrs.field(factory=list)
+    warnings: list[str] = attrs.field(factory=list)
+    actions: list[Action] = attrs.field(factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "errors": self.errors, "warnings": self.warnings,
+                "actions": [attrs.asdict(a) for a in self.actions]}
+
+
+_OK = "ok"
+
+
+class _Forward:
+    """Report a cancel scope through a task status when the inner task has started."""
+
+    def __init__(self, status: TaskStatus[anyio.CancelScope], scope: anyio.CancelScope) -> None:
+        self.status = status
+        self.scope = scope
+
+    def started(self, value: object = None) -> None:
+        self.status.started(self.scope)
+
+
+@attrs.define(eq=False)
+class Supervisor:
+    """All containers of one project, supervised in one task group.
+
+    Use as an async context manager; leaving it kills whatever still runs.
+    """
+
+    project: ProjectModel
+    state: ProjectState
+    runner: Runner
+    bus: EventBus
+    port_map_supported: bool = False
+    containers: dict[str, Container] = attrs.field(factory=dict)
+    port_plan: PortPlan = attrs.field(factory=PortPlan)
+    _tg: TaskGroup | None = None
+    _relays: dict[tuple[str, int, int], anyio.CancelScope] = attrs.field(factory=dict)
+    _exit_stack: contextlib.AsyncExitStack | None = None
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+
+    async def __aenter__(self) -> Supervisor:
+        self._exit_stack = contextlib.AsyncExitStack()
+        self._tg = await self._exit_stack.enter_async_context(anyio.create_task_group())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._exit_stack is not None and self._tg is not None
+        with anyio.CancelScope(shield=True):
+            for c in self.containers.values():
+                if c.handle is not None:
+                    c.handle.kill_group()
+        self._tg.cancel_scope.cancel()
+        await self._exit_stack.__aexit__(None, None, None)
+
+    @property
+    def tg(self) -> TaskGroup:
+        assert self._tg is not None, "use the Supervisor as an async context manager"
+        return self._tg
+
+    # -- observing -----------------------------------------------------------------------------
+    def ps(self) -> list[ContainerState]:
+        return [c.state for c in self.containers.values()]
+
+    def service_containers(self, service: str) -> list[Container]:
+        return [c for c in self.containers.values() if c.service == service]
+
+    def observed(self) -> list[Observed]:
+        seen: dict[str, Observed] = {}
+        for st in self.state.containers():
+            if st.one_off:
+                continue
+            seen[st.name] = Observed(name=st.name, service=st.service, number=st.number,
+                                     config_hash=st.config_hash, status=st.status)
+        for c in self.containers.values():
+            if c.state.one_off:
+                continue
+            seen[c.name] = Observed(name=c.name, service=c.service, number=c.state.number,
+                                    config_hash=c.state.config_hash, status=c.state.status)
+        return list(seen.values())
+
+    def adopt_leftovers(self) -> list[str]:
+        """Clean up what a crashed supervisor left: kill its process groups, mark exited.
+
+        Processes cannot be re-adopted (their pipes died with the old supervisor), so a new
+        ``up`` kills them and starts the containers again, reusing their root filesystems.
+        """
+        return kill_leftovers(self.state)
+
+    # -- up ------------------------------------------------------------------------------------
+    def _context(self, svc: ServiceConfig, name: str, number: int,
+                 one_off: bool = False) -> ContainerContext:
+        hosts_text = hosts_file(self.project, svc.name, name)
+        hosts: list[tuple[str, tuple[str, ...]]] = []
+        for line in hosts_text.splitlines()[2:]:
+            ip, _, names = line.partition("\t")
+            hosts.append((ip, tuple(names.split())))
+        return ContainerContext(project=self.project, service=svc, name=name, number=number,
+                                state=self.state, port_map=self.port_plan.port_map,
+                                hosts=tuple(hosts), one_off=one_off)
+
+    async def _create(self, svc: ServiceConfig, name: str, number: int, *, fresh: bool,
+                      one_off: bool = False) -> Container:
+        ctx = self._context(svc, name, number, one_off)
+        created = await self.runner.create(ctx, fresh=fresh)
+        old = None if fresh else self.state.read_container(name)
+        st = ContainerState(
+            name=name, service=svc.name, number=number, project=self.project.name,
+            config_hash=svc.config_hash(), image=created.image, command=list(created.command),
+            publishers=[list(p) for p in self.port_plan.published.get(svc.name, ())],
+            one_off=one_off,
+        )
+        if old is not None:
+            st.created_at = old.created_at
+            st.exit_code = old.exit_code
+            st.status = "exited" if old.status != "created" else "created"
+            st.restart_count = 0
+        c = Container(ctx=ctx, runner=self.runner, bus=self.bus, state=st,
+                      healthcheck=created.healthcheck if created.healthcheck and not
+                      created.healthcheck.disabled else None)
+        c.persist()
+        self.containers[name] = c
+        if fresh or old is None:
+            await self.bus.publish(ev.Created(project=self.project.name, service=svc.name,
+                                              container=name))
+        return c
+
+    async def _remove(self, c: Container, timeout: float | None = None) -> None:
+        await c.stop(timeout)
+        await self.runner.remove(c.ctx)
+        self.containers.pop(c.name, None)
+        await self.bus.publish(ev.Removed(project=self.project.name, service=c.service,
+                                          container=c.name))
+
+    def set_project(self, project: ProjectModel) -> None:
+        self.project = project
+
+    async def up(self, options: UpOptions | None = None) -> UpResult:
+        async with self._lock:
+            return await self._up(options or UpOptions())
+
+    async def _up(self, options: UpOptions) -> UpResult:
+        result = UpResult()
+        project = self.project
+        check_graph(project.services)
+        self.port_plan = plan_ports(project, port_map=self.port_map_supported,
+                                    privileged=os.geteuid() == 0)
+        observed = self.observed()
+        actions = plan(project, observed, options.plan_options())
+        result.actions = actions
+        strays = sorted(o.name for o in orphans(project, observed))
+        if strays and not options.remove_orphans:
+            result.warnings.append(
+                f"Found orphan containers ({', '.join(strays)}) for this project; run with "
+                "--remove-orphans to clean them up.")
+        try:
+            await self._update_relays()
+        except OpenContainerError as exc:
+            result.ok = False
+            result.errors.append(str(exc))
+            return result
+        # removals and recreations first, in reverse dependency order
+        doomed = [a for a in actions if a.kind in ("remove", "recreate")]
+        for a in doomed:
+            c = self.containers.get(a.container)
+            if c is not None:
+                await self._remove(c, options.timeout)
+            else:
+                st = self.state.read_container(a.container)
+                if st is not None:
+                    ctx = self._context(project.services.get(a.service) or
+                                        ServiceConfig(name=a.service), a.container, a.number)
+                    await self.runner.remove(ctx)
+        # create what is missing (concurrently per service)
+        by_service: dict[str, list[Action]] = {}
+        for a in actions:
+            if a.kind != "remove":
+                by_service.setdefault(a.service, []).append(a)
+
+        async def create_service(name: str, items: list[Action]) -> None:
+            svc = project.services[name]
+            for a in items:
+                existing = self.containers.get(a.container)
+                if a.kind == "keep" and existing is not None:
+                    continue
+                if existing is not None and existing.active:
+                    continue
+                await self._create(svc, a.container, a.number,
+                                   fresh=a.kind in ("create", "recreate"))
+
+        errors: list[str] = []
+
+        async def guarded(name: str, items: list[Action]) -> None:
+            try:
+                await create_service(name, items)
+            except OpenContainerError as exc:
+                errors.append(str(exc))
+
+        async with anyio.create_task_group() as tg:
+            for name, items in by_service.items():
+                tg.start_soon(guarded, name, items)
+        if errors:
+            result.ok = False
+            result.errors = errors
+            return result
+        if options.start:
+            await self._start_in_order(list(by_service), result)
+        if options.wait and result.ok:
+            await self._wait_ready(list(by_service), result, options.wait_timeout)
+        await self.bus.publish(ev.ProjectUp(project=project.name))
+        return result
+
+    async def _update_relays(self) -> None:
+        from .relay import serve
+
+        wanted = {(r.host_ip, r.listen, r.target): r for r in self.port_plan.relays}
+        for key in list(self._relays):
+            if key not in wanted:
+                self._relays.pop(key).cancel()
+        for key, relay in wanted.items():
+            if key in self._relays:
+                continue
+
+            async def run_relay(relay: Any = relay, *,
+                                task_status: TaskStatus[anyio.CancelScope]) -> None:
+                with anyio.CancelScope() as scope:
+                    await serve(relay, task_status=_Forward(task_status, scope))
+
+            self._relays[key] = await self.tg.start(run_relay)
+
+    async def _start_in_order(self, services: Sequence[str], result: UpResult) -> None:
+        project = self.project
+        wanted = set(services)
+        done: dict[str, anyio.Event] = {s: anyio.Event() for s in wanted}
+        failed: set[str] = set()
+
+        async def start_service(name: str) -> None:
+            svc = project.services[name]
+            try:
+                for dep, spec in svc.depends_on.items():
+                    if dep in done:
+                        await done[dep].wait()
+                    if dep in failed:
+                        if spec.required:
+                            failed.add(name)
+                            result.errors.append(
+                                f"service {name!r} was not started: dependency {dep!r} failed.")
+                            return
+                        continue
+                    verdict = await self.wait_condition(dep, spec.condition)
+                    if verdict != _OK:
+                        if spec.required:
+                            failed.add(name)
+                            result.errors.append(f"dependency failed to start: {verdict}")
+                            return
+                        result.warnings.append(
+                            f"optional dependency {dep!r} of {name!r} is not ready: {verdict}")
+                for c in self.service_containers(name):
+                    if c.active:
+                        continue
+                    try:
+                        await self.tg.start(c.run)
+                    except OpenContainerError as exc:
+                        failed.add(name)
+                        result.errors.append(str(exc))
+                        return
+            finally:
+                done[name].set()
+
+        async with anyio.create_task_group() as tg:
+            for name in start_order(project.services):
+                if name in wanted:
+                    tg.start_soon(start_service, name)
+        if result.errors:
+            result.ok = False
+
+    def _verdict(self, service: str, condition: str) -> str | None:
+        cs = self.service_containers(service)
+        if not cs:
+            return f"service {service!r} has no container."
+        if condition == "service_started":
+            return _OK if all(c.state.status != "created" for c in cs) else None
+        if condition == "service_healthy":
+            for c in cs:
+                if c.healthcheck is None:
+                    return f"container {c.name} has no healthcheck."
+                if c.state.status == "exited":
+                    return f"container {c.name} exited ({c.state.exit_code})."
+                if c.health.status == UNHEALTHY and c.state.status == "running":
+                    return f"container {c.name} is unhealthy."
+            ok = all(c.health.status == HEALTHY and c.state.status == "running" for c in cs)
+            return _OK if ok else None
+        if condition == "service_completed_successfully":
+            for c in cs:
+                if c.state.status == "exited" and not c.active:
+                    if c.state.exit_code != 0:
+                        return (f"service {service!r} didn't complete successfully: "
+                                f"exit {c.state.exit_code}.")
+                else:
+                    return None
+            return _OK
+        return f"unknown dependency condition {condition!r}."
+
+    async def wait_condition(self, service: str, condition: str) -> str:
+        """Wait on the bus until ``condition`` holds for ``service`` (or fails at once)."""
+        async with self.bus.subscribe(ev.Started, ev.Exited, ev.HealthChanged,
+                                      ev.RestartScheduled, name=f"wait:{service}") as events:
+            while True:
+                verdict = self._verdict(service, condition)
+                if verdict is not None:
+                    return verdict
+                await events.receive()
+
+    async def _wait_ready(self, services: Sequence[str], result: UpResult,
+                          timeout: float | None) -> None:
+        async def one(c: Container) -> None:
+            cond = "service_healthy" if c.healthcheck else "service_started"
+            verdict = await self.wait_condition(c.service, cond)
+            if verdict != _OK:
+                if c.healthcheck is None and c.state.exit_code == 0:
+                    return
+                result.errors.append(verdict)
+            elif c.healthcheck is None and c.state.status == "exited" and c.state.exit_code:
+                result.errors.append(f"container {c.name} exited ({c.state.exit_code}).")
+
+        with anyio.move_on_after(timeout if timeout else math.inf) as scope:
+            async with anyio.create_task_group() as tg:
+                for s in services:
+                    for c in self.service_containers(s):
+                        tg.start_soon(one, c)
+        if scope.cancelled_caught:
+            result.errors.append("timed out waiting for the services to be ready.")
+        if result.errors:
+            result.ok = False
+
+    # -- other commands -------------------------------------------------------------------------
+    def _select(self, services: Iterable[str] = ()) -> list[Container]:
+        wanted = set(services)
+        for s in wanted:
+            if s not in self.project.services:
+                raise ContainerError(f"no such service: {s}.")
+        return [c for c in self.containers.values()
+                if (not wanted or c.service in wanted) and not c.state.one_off]
+
+    async def stop(self, services: Sequence[str] = (), timeout: float | None = None) -> list[str]:
+        chosen = {c.name for c in self._select(services)}
+        stopped: list[str] = []
+        for layer in reversed(layers(self.project.services)):
+            async with anyio.create_task_group() as tg:
+                for c in list(self.containers.values()):
+                    if c.name in chosen and c.service in layer:
+                        stopped.append(c.name)
+                        tg.start_soon(c.stop, timeout)
+        # one-offs and services no longer in the model
+        async with anyio.create_task_group() as tg:
+            for c in list(self.containers.values()):
+                if c.name in chosen and c.name not in stopped:
+                    stopped.append(c.name)
+                    tg.start_soon(c.stop, timeout)
+        return stopped
+
+    async def start(self, services: Sequence[str] = ()) -> UpResult:
+        chosen = self._select(services)
+        result = UpResult()
+        await self._start_in_order(sorted({c.service for c in chosen}), result)
+        return result
+
+    async def restart(self, services: Sequence[str] = (),
+                      timeout: float | None = None) -> UpResult:
+        await self.stop(services, timeout)
+        return await self.start(services)
+
+    async def kill(self, services: Sequence[str] = (), sig: str = "SIGKILL") -> list[str]:
+        out = []
+        for c in self._select(services):
+            if c.handle is not None:
+                await c.kill(sig)
+                out.append(c.name)
+        return out
+
+    async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True) -> list[str]:
+        out = []
+        for c in self._select(services):
+            if c.active and stopped_only:
+                continue
+            await self._remove(c)
+            out.append(c.name)
+        return out
+
+    async def down(self, *, timeout: float | None = None, volumes: bool = False,
+                   remove_orphans: bool = False) -> list[str]:
+        """Stop everything in reverse dependency order and remove the containers."""
+        async with self._lock:
+            order = {s: i for i, s in enumerate(start_order(self.project.services))}
+            for layer in reversed(layers(self.project.services)):
+                async with anyio.create_task_group() as tg:
+                    for c in list(self.containers.values()):
+                        if c.service in layer and not c.state.one_off:
+                            tg.start_soon(c.stop, timeout)
+            async with anyio.create_task_group() as tg:
+                for c in list(self.containers.values()):
+                    tg.start_soon(c.stop, timeout)
+            removed = [c.name for c in sorted(self.containers.values(),
+                                              key=lambda c: -order.get(c.service, -1))]
+            async with anyio.create_task_group() as tg:  # root filesystems go in parallel
+                for c in list(self.containers.values()):
+                    tg.start_soon(self._remove, c, timeout)
+            # containers left on disk (orphans, a crashed supervisor's)
+            kill_leftovers(self.state)
+            for st in self.state.containers():
+                if st.service in self.project.services or remove_orphans or st.one_off:
+                    svc = self.project.services.get(st.service) or ServiceConfig(name=st.service)
+                    await self.runner.remove(self._context(svc, st.name, st.number))
+                    removed.append(st.name)
+            if volumes:
+                from .volumes import remove_volumes
+
+                remove_volumes(self.state, self.project)
+            await self.bus.publish(ev.ProjectDown(project=self.project.name))
+            return removed
+
+    async def run_one_off(self, svc: ServiceConfig, name: str) -> Container:
+        """Create a one-off container (``run``) and start it without dependencies."""
+        c = await self._create(svc, name, 1, fresh=True, one_off=True)
+        await self.tg.start(c.run)
+        return c
+
+    def signal_all(self, sig: int = _signal.SIGKILL) -> None:
+        for c in self.containers.values():
+            if c.handle is not None:
+                c.handle.signal(sig)

@@ -1,0 +1,36 @@
+"""Example plugin: record every lifecycle event as one JSON line.
+
+Enable it by naming the file: ``OPENCONTAINER_EVENT_LOG=/path/events.jsonl``. Log lines are left
+out unless ``OPENCONTAINER_EVENT_LOG_LINES=1``. Load it with ``--plugin-dir plugins`` or
+``OPENCONTAINER_PLUGIN_DIR``, or install it under the ``opencontainer.plugins`` entry point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from opencontainer.engine.events import Event, LogLine
+
+
+class EventRecorder:
+    subscriptions = (Event,)
+
+    def __init__(self, path: Path, include_logs: bool = False) -> None:
+        self.path = path
+        self.include_logs = include_logs
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, LogLine) and not self.include_logs:
+            return
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
+
+
+def make_plugin(env: Mapping[str, str]) -> EventRecorder | None:
+    path = env.get("OPENCONTAINER_EVENT_LOG")
+    if not path:
+        return None
+    return EventRecorder(Path(path), env.get("OPENCONTAINER_EVENT_LOG_LINES") == "1")

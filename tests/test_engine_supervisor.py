@@ -1,0 +1,282 @@
+"""The supervisor with a runtime that runs /bin/sh scripts on the host (no mocks, no proot)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from opencontainer.engine import events as ev
+from opencontainer.engine.bus import EventBus
+from opencontainer.engine.model import DependencySpec, HealthSpec, ProjectModel, ServiceConfig
+from opencontainer.engine.restart import RestartPolicy
+from opencontainer.engine.runner import ShellRunner
+from opencontainer.engine.state import ProjectState, group_members, read_logs
+from opencontainer.engine.supervisor import Supervisor, TransitionError, UpOptions
+
+pytestmark = pytest.mark.anyio
+
+FOREVER = "trap 'echo bye; exit 0' TERM; while :; do sleep 0.05; done"
+HEALTH = HealthSpec(test=("CMD-SHELL", "test -f ready"), interval=0.1, timeout=2, retries=2,
+                    start_period=10, start_interval=0.1)
+
+
+def sh(name: str, script: str, **kw: object) -> ServiceConfig:
+    return ServiceConfig(name=name, image="sh", shell_script=script, **kw)  # type: ignore[arg-type]
+
+
+def project(tmp: Path, *services: ServiceConfig) -> ProjectModel:
+    return ProjectModel(name="t", working_dir=str(tmp), services={s.name: s for s in services})
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def of(self, cls: type[ev.Event], container: str | None = None) -> list[ev.Event]:
+        return [e for e in self.events if isinstance(e, cls) and (
+            container is None or getattr(e, "container", None) == container)]
+
+    def kinds(self, container: str) -> list[str]:
+        return [e.kind for e in self.events if getattr(e, "container", None) == container
+                and not isinstance(e, ev.LogLine)]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[tuple[EventBus, Recorder, ProjectState]]:
+    bus = EventBus()
+    rec = Recorder()
+    async with anyio.create_task_group() as tg:
+        async def collect(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            async with bus.subscribe(name="rec", lossy=True, buffer=100000) as stream:
+                task_status.started()
+                async for e in stream:
+                    rec.events.append(e)
+
+        await tg.start(collect)
+        yield bus, rec, ProjectState(tmp_path / ".containers")
+        tg.cancel_scope.cancel()
+
+
+async def wait_for(pred: object, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not pred():  # type: ignore[operator]
+            await anyio.sleep(0.02)
+
+
+def pids_alive(pids: list[int]) -> list[int]:
+    return [p for p in pids if os.path.exists(f"/proc/{p}") and
+            Path(f"/proc/{p}/stat").read_text().split(")")[-1].split()[0] != "Z"]
+
+
+async def test_dependency_conditions_and_order(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    p = project(
+        tmp_path,
+        sh("db", "echo db; sleep 0.3; touch ready; " + FOREVER, healthcheck=HEALTH),
+        sh("init", "echo migrated; exit 0"),
+        sh("app", "echo app; " + FOREVER, depends_on={
+            "db": DependencySpec(condition="service_healthy"),
+            "init": DependencySpec(condition="service_completed_successfully")}),
+    )
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        result = await sup.up()
+        assert result.ok, result.errors
+        by = {c.name: c for c in sup.containers.values()}
+        assert by["t-app-1"].state.status == "running"
+        assert by["t-db-1"].health.status == "healthy"
+        assert by["t-init-1"].state.exit_code == 0
+        started = [e.container for e in rec.of(ev.Started)]
+        assert started.index("t-app-1") > started.index("t-db-1")
+        healthy = next(i for i, e in enumerate(rec.events) if isinstance(e, ev.HealthChanged)
+                       and e.status == "healthy")
+        app_start = next(i for i, e in enumerate(rec.events) if isinstance(e, ev.Starting)
+                         and e.container == "t-app-1")
+        assert app_start > healthy
+        pids = [c.handle.pid for c in sup.containers.values() if c.handle]
+        removed = await sup.down(timeout=5)
+        assert set(removed) == {"t-app-1", "t-db-1", "t-init-1"}
+    # reverse order: app stopped before db
+    stops = [e.container for e in rec.of(ev.Stopping)]
+    assert stops.index("t-app-1") < stops.index("t-db-1")
+    assert pids_alive(pids) == []
+    assert state.containers() == []
+
+
+async def test_service_healthy_fails_at_once_when_the_dependency_exits(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("db", "echo boom; exit 3", healthcheck=HEALTH),
+                sh("app", FOREVER, depends_on={"db": DependencySpec(condition="service_healthy")}))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        result = await sup.up()
+        assert not result.ok
+        assert "t-db-1 exited (3)" in result.errors[0]
+        assert sup.containers["t-app-1"].state.status == "created"
+        await sup.down()
+
+
+async def test_completed_successfully_needs_exit_zero_and_optional_only_warns(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(
+        tmp_path,
+        sh("init", "exit 2"),
+        sh("app", FOREVER, depends_on={
+            "init": DependencySpec(condition="service_completed_successfully")}),
+        sh("side", FOREVER, depends_on={
+            "init": DependencySpec(condition="service_completed_successfully", required=False)}),
+    )
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        result = await sup.up()
+        assert not result.ok
+        assert any("didn't complete successfully: exit 2" in e for e in result.errors)
+        assert sup.containers["t-app-1"].state.status == "created"
+        assert sup.containers["t-side-1"].state.status == "running"
+        assert any("optional dependency" in w for w in result.warnings)
+        await sup.down()
+
+
+async def test_on_failure_3_restarts_exactly_three_times_with_growing_delays(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    p = project(tmp_path, sh("crash", "echo try; exit 4",
+                             restart=RestartPolicy.parse("on-failure:3")))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        c = sup.containers["t-crash-1"]
+        await c.wait_done()
+        assert c.state.status == "exited" and c.state.exit_code == 4
+        assert c.state.restart_count == 3
+        delays = [e.delay for e in rec.of(ev.RestartScheduled)]  # type: ignore[attr-defined]
+        assert len(delays) == 3 and delays == sorted(delays) and delays[0] < delays[-1]
+        assert len(rec.of(ev.Started, "t-crash-1")) == 4
+        exits = rec.of(ev.Exited, "t-crash-1")
+        assert [e.restarting for e in exits] == [True, True, True, False]  # type: ignore[attr-defined]
+        assert len(read_logs(state, "t-crash-1", "crash")) == 4
+        await sup.down()
+
+
+async def test_always_comes_back_after_kill_9_but_not_after_stop(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    p = project(tmp_path, sh("svc", FOREVER, restart=RestartPolicy.parse("always")))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        c = sup.containers["t-svc-1"]
+        assert c.handle is not None
+        first = c.handle.pid
+        os.kill(first, signal.SIGKILL)
+        await wait_for(lambda: c.handle is not None and c.handle.pid != first
+                       and c.state.status == "running")
+        assert rec.of(ev.Exited, "t-svc-1")[0].exit_code == 137  # type: ignore[attr-defined]
+        await sup.stop(["svc"])
+        assert c.state.status == "exited"
+        await anyio.sleep(0.3)
+        assert c.state.status == "exited" and not c.active
+        await sup.down()
+
+
+async def test_stop_escalates_to_sigkill_after_the_grace_period(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("stubborn", "trap '' TERM; while :; do sleep 0.05; done",
+                             stop_grace_period=0.3))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        c = sup.containers["t-stubborn-1"]
+        assert c.handle is not None
+        pgid = c.handle.pid
+        await sup.stop()
+        assert c.state.exit_code == 137
+        assert pids_alive(group_members(pgid)) == []
+        await sup.down()
+
+
+async def test_health_turns_unhealthy_and_is_persisted(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    spec = HealthSpec(test=("CMD", "false"), interval=0.05, timeout=1, retries=2)
+    p = project(tmp_path, sh("sick", FOREVER, healthcheck=spec))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        c = sup.containers["t-sick-1"]
+        await wait_for(lambda: c.health.status == "unhealthy")
+        on_disk = state.read_container("t-sick-1")
+        assert on_disk is not None and on_disk.health == "unhealthy"
+        assert on_disk.health_log and on_disk.health_log[-1]["exit_code"] == 1
+        statuses = [e.status for e in rec.of(ev.HealthChanged)]  # type: ignore[attr-defined]
+        assert statuses == ["starting", "unhealthy"]
+        await sup.down()
+
+
+async def test_wait_fails_on_unhealthy(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    spec = HealthSpec(test=("CMD", "false"), interval=0.05, timeout=1, retries=1)
+    p = project(tmp_path, sh("sick", FOREVER, healthcheck=spec))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        result = await sup.up(UpOptions(wait=True, wait_timeout=10))
+        assert not result.ok and "unhealthy" in result.errors[0]
+        await sup.down()
+
+
+async def test_transition_asserts_allowed_sources(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("x", "exit 0"))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up(UpOptions(start=False))
+        c = sup.containers["t-x-1"]
+        with pytest.raises(TransitionError):
+            await c.transition("running", pid=1)
+        await sup.down()
+
+
+async def test_logs_go_to_log_jsonl_and_the_bus(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    p = project(tmp_path, sh("talk", "echo one; echo two >&2; printf 'no newline'"))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        await sup.containers["t-talk-1"].wait_done()
+        lines = read_logs(state, "t-talk-1", "talk")
+        assert [(r.stream, r.text) for r in sorted(lines, key=lambda r: r.stream)] == [
+            ("stderr", "two"), ("stdout", "one"), ("stdout", "no newline")]
+        assert {e.text for e in rec.of(ev.LogLine)} == {"one", "two", "no newline"}  # type: ignore[attr-defined]
+        await sup.down()
+
+
+async def test_up_again_keeps_unchanged_and_recreates_changed(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    a, b = sh("a", FOREVER), sh("b", FOREVER)
+    async with Supervisor(project=project(tmp_path, a, b), state=state, runner=ShellRunner(),
+                          bus=bus) as sup:
+        await sup.up()
+        pid_a = sup.containers["t-a-1"].handle.pid  # type: ignore[union-attr]
+        sup.set_project(project(tmp_path, a, sh("b", "echo changed; " + FOREVER)))
+        result = await sup.up()
+        kinds = {x.container: x.kind for x in result.actions}
+        assert kinds == {"t-a-1": "keep", "t-b-1": "recreate"}
+        assert sup.containers["t-a-1"].handle.pid == pid_a  # type: ignore[union-attr]
+        await sup.down()
+
+
+async def test_leftovers_of_a_dead_supervisor_are_killed(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("a", FOREVER))
+    sup = Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus)
+    async with sup:
+        await sup.up()
+        pgid = sup.containers["t-a-1"].handle.pid  # type: ignore[union-attr]
+        # pretend the supervisor died: forget the process without stopping it
+        c = sup.containers["t-a-1"]
+        c.handle = None
+        sup.containers.clear()
+        assert pids_alive(group_members(pgid))
+        fresh = Supervisor(project=p, state=state, runner=ShellRunner(), bus=EventBus())
+        assert fresh.adopt_leftovers() == ["t-a-1"]
+        await wait_for(lambda: not pids_alive(group_members(pgid)))
+        st = state.read_container("t-a-1")
+        assert st is not None and st.status == "exited" and st.pid is None

@@ -1,0 +1,131 @@
+"""Plugin discovery and isolation, and the two example plugins in plugins/."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import anyio
+import pytest
+from structlog.testing import capture_logs
+
+from opencontainer.engine import events as ev
+from opencontainer.engine.bus import EventBus
+from opencontainer.engine.plugins import Loaded, PluginHost, discover
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = REPO / "plugins"
+
+
+class Good:
+    subscriptions = (ev.Started,)
+
+    def __init__(self) -> None:
+        self.seen: list[ev.Event] = []
+
+    async def handle(self, event: ev.Event) -> None:
+        self.seen.append(event)
+
+
+class Bad:
+    subscriptions = (ev.Event,)
+
+    async def handle(self, event: ev.Event) -> None:
+        raise RuntimeError("boom")
+
+
+def started(n: int) -> ev.Started:
+    return ev.Started(project="p", service="s", container=f"p-s-{n}", pid=n)
+
+
+@pytest.mark.anyio
+async def test_a_failing_plugin_is_disabled_alone_with_one_warning() -> None:
+    bus = EventBus()
+    good = Good()
+    host = PluginHost(bus=bus, plugins=[Loaded("good", good), Loaded("bad", Bad())])
+    with capture_logs() as logs:
+        async with anyio.create_task_group() as tg:
+            await tg.start(host.run)
+            for i in range(3):
+                await bus.publish(started(i))
+            await bus.publish(ev.Stopped(project="p", service="s", container="x"))
+            with anyio.fail_after(5):
+                while len(good.seen) < 3 or "bad" not in host.disabled:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert [e.pid for e in good.seen] == [0, 1, 2]  # type: ignore[attr-defined]
+    assert host.disabled["bad"] == "RuntimeError: boom"
+    assert [x["event"] for x in logs].count("plugin raised an exception and is disabled") == 1
+
+
+def test_discovery_from_dir_and_opt_out(tmp_path: Path) -> None:
+    env = {"OPENCONTAINER_PLUGIN_DIR": str(PLUGINS),
+           "OPENCONTAINER_EVENT_LOG": str(tmp_path / "e.jsonl")}
+    names = [p.name for p in discover(env)]
+    assert "event_recorder" in names
+    assert "notifier" not in names  # not configured: not loaded
+    assert discover({**env, "OPENCONTAINER_DISABLE_PLUGINS": "1"}) == []
+
+
+@pytest.mark.anyio
+async def test_notifier_posts_unhealthy_and_failures_to_a_webhook() -> None:
+    received: list[dict] = []  # type: ignore[type-arg]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        loaded = discover({"OPENCONTAINER_PLUGIN_DIR": str(PLUGINS),
+                           "OPENCONTAINER_WEBHOOK_URL": url})
+        notifier = next(p.plugin for p in loaded if p.name == "notifier")
+        base = {"project": "p", "service": "db", "container": "p-db-1"}
+        for e in (ev.HealthChanged(**base, status="healthy"),
+                  ev.HealthChanged(**base, status="unhealthy"),
+                  ev.Exited(**base, exit_code=0), ev.Exited(**base, exit_code=2)):
+            await notifier.handle(e)
+        await notifier.aclose()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r["message"] for r in received] == ["p-db-1 is unhealthy",
+                                               "p-db-1 exited with code 2"]
+
+
+def test_recorder_plugin_receives_the_events_of_a_run(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x\n    command: [sh, -c, 'echo hi; sleep 60']\n"
+        "  b:\n    image: x\n    command: [sh, -c, 'exit 0']\n")
+    log = tmp_path / "events.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "OPENCONTAINER"))}
+    env.update(OPENCONTAINER_HOME=str(tmp_path / "h"), OPENCONTAINER_RUNNER="shell",
+               OPENCONTAINER_PLUGIN_DIR=str(PLUGINS), OPENCONTAINER_EVENT_LOG=str(log),
+               OPENCONTAINER_EVENT_LOG_LINES="1")
+    for args in (("up",), ("down",)):
+        r = subprocess.run([sys.executable, "-m", "opencontainer", *args], cwd=proj, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    records = [json.loads(x) for x in log.read_text().splitlines()]
+    kinds = [(r["type"], r.get("container")) for r in records]
+    for c in ("proj-a-1", "proj-b-1"):
+        for k in ("create", "start", "die", "destroy"):
+            assert (k, c) in kinds, (k, c)
+    assert ("project-up", None) in kinds and ("project-down", None) in kinds
+    assert any(r["type"] == "log" and r["text"] == "hi" for r in records)

@@ -1,0 +1,174 @@
+"""A whole busybox stack through the CLI, with real proot (both versions), images and clients.
+
+db: httpd serving a named volume, with a healthcheck; init: one-shot; app: waits for db healthy
+and init completed, then fetches from ``db`` by service name. ``up`` returns when all are up,
+``ps --format json`` is right, a host client reaches the published port (relayed on proot 5.1,
+port-mapped on 5.4), ``logs`` shows prefixed lines, ``down`` leaves no process, the named volume
+survives ``down`` and goes with ``down -v``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.procs import free_port
+
+pytestmark = pytest.mark.integration
+
+COMPOSE = """
+services:
+  db:
+    image: busybox
+    command:
+      - sh
+      - -c
+      - test -f /www/index.html || echo persisted > /www/index.html; echo db serving;
+        exec httpd -f -p 8000 -h /www
+    ports: ["{port}:8000"]
+    volumes: ["www:/www"]
+    healthcheck:
+      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8000/"]
+      interval: 1s
+      start_period: 20s
+      start_interval: 0.2s
+  init:
+    image: busybox
+    command: ["sh", "-c", "echo init done"]
+  app:
+    image: busybox
+    command: ["sh", "-c", "wget -q -O - http://db:8000/ && echo app fetched; exec sleep 600"]
+    depends_on:
+      db: {{condition: service_healthy}}
+      init: {{condition: service_completed_successfully}}
+volumes:
+  www: {{}}
+"""
+
+
+def alive_pids_under(root: Path) -> list[int]:
+    """Processes whose command line or cwd mentions the project directory."""
+    out = []
+    for e in os.scandir("/proc"):
+        if not e.name.isdigit():
+            continue
+        try:
+            cmd = Path(e.path, "cmdline").read_bytes()
+            stat = Path(e.path, "stat").read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if stat and stat[0] == "Z":
+            continue
+        if str(root).encode() in cmd:
+            out.append(int(e.name))
+    return out
+
+
+def no_pids_under(root: Path, timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := alive_pids_under(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def ps(oc, cwd: Path) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    r = oc("compose", "ps", "-a", "--format", "json", cwd=cwd, check=True)
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return {row["Service"]: row for row in rows}
+
+
+def test_busybox_stack(oc, proot: Path, test_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    test_images["busybox"]  # pushed to the registry
+    port = free_port()
+    proj = tmp_path / "stack"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(COMPOSE.format(port=port))
+    env = {"OPENCONTAINER_PROOT": str(proot), "OPENCONTAINER_DISABLE_PLUGINS": "1"}
+
+    def run(*args: str, check: bool = True):  # type: ignore[no-untyped-def]
+        r = oc(*args, cwd=proj, env=env, timeout=120)
+        if check:
+            assert r.returncode == 0, r.stderr + r.stdout
+        return r
+
+    try:
+        r = run("up")
+        assert "Healthy" in r.stderr
+        rows = ps(oc, proj)
+        assert rows["db"]["State"] == "running" and rows["db"]["Health"] == "healthy"
+        assert rows["app"]["State"] == "running"
+        assert rows["init"]["State"] == "exited" and rows["init"]["ExitCode"] == 0
+        assert rows["db"]["Publishers"][0]["PublishedPort"] == port
+        assert rows["db"]["Publishers"][0]["TargetPort"] == 8000
+        assert rows["db"]["Name"] == "stack-db-1" and rows["db"]["Project"] == "stack"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+            assert resp.read().decode().strip() == "persisted"
+        deadline = time.monotonic() + 20
+        while True:
+            logs = run("compose", "logs").stdout
+            if "app fetched" in logs or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert "db-1    | db serving" in logs
+        assert "init-1  | init done" in logs
+        assert "app-1   | persisted" in logs and "app-1   | app fetched" in logs
+        r = run("compose", "exec", "-T", "db", "cat", "/www/index.html")
+        assert r.stdout.strip() == "persisted"
+        r = run("compose", "exec", "-T", "app", "sh", "-c", "grep -w db /etc/hosts")
+        assert r.stdout.startswith("127.0.0.1")
+        r = run("compose", "run", "--rm", "--no-deps", "init", "sh", "-c", "echo one-off")
+        assert "one-off" in r.stdout
+        # the volume is changed from inside, survives down and up
+        (proj / ".containers" / "volumes" / "www" / "index.html").write_text("changed\n")
+        run("down")
+        assert no_pids_under(proj) == []
+        assert run("compose", "ps", "-a").stdout.count("stack-") == 0
+        assert (proj / ".containers" / "volumes" / "www" / "index.html").exists()
+        run("up")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+            assert resp.read().decode().strip() == "changed"
+        run("down", "-v")
+        assert not (proj / ".containers" / "volumes" / "www").exists()
+        assert no_pids_under(proj) == []
+    finally:
+        oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
+
+
+def test_supervisor_kill_9_leaves_no_strays(oc, proot_54: Path, test_images,  # type: ignore[no-untyped-def]
+                                            tmp_path: Path) -> None:
+    test_images["busybox"]
+    proj = tmp_path / "crashy"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(
+        "services:\n  a:\n    image: busybox\n    command: [sleep, '600']\n"
+        "  b:\n    image: busybox\n    command: [sh, -c, 'sleep 600 & sleep 600']\n")
+    env = {"OPENCONTAINER_PROOT": str(proot_54), "OPENCONTAINER_DISABLE_PLUGINS": "1"}
+    try:
+        r = oc("up", cwd=proj, env=env)
+        assert r.returncode == 0, r.stderr
+        pid = int((proj / ".containers" / "supervisor.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.3)
+        assert alive_pids_under(proj)  # orphaned containers still run ...
+        r = oc("compose", "ps", "-a", "--format", "json", cwd=proj, env=env)
+        states = {json.loads(x)["Service"]: json.loads(x)["State"] for x in r.stdout.split("\n")
+                  if x.strip()}
+        assert states == {"a": "exited", "b": "exited"}  # ... but ps reports the truth
+        r = oc("up", cwd=proj, env=env)  # a new supervisor cleans up and starts again
+        assert r.returncode == 0, r.stderr
+        rows = ps(oc, proj)
+        assert {k: v["State"] for k, v in rows.items()} == {"a": "running", "b": "running"}
+        pid2 = int((proj / ".containers" / "supervisor.pid").read_text())
+        os.kill(pid2, signal.SIGKILL)
+        time.sleep(0.3)
+        r = oc("down", cwd=proj, env=env)
+        assert r.returncode == 0, r.stderr
+        assert no_pids_under(proj) == []
+    finally:
+        oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
