@@ -1,0 +1,449 @@
+"""The content-addressed image store.
+
+Layout under ``paths.store``::
+
+    blobs/sha256/<hex>          every blob (layers, configs, manifests, indexes), verified
+    blobs/sha256/<hex>.partial  a download in progress (resumed or swept later)
+    rootfs/<config-hex>/        the unpacked full image tree (read-only for everybody else)
+    rootfs/.tmp-*               an unpack in progress (swept when its owner is gone)
+    locks/<name>.lock           flock files: one per blob / rootfs being written, ``refs``, ``gc``
+    refs.json                   {"refs": {ref: manifest-digest}, "images": {digest: record}}
+
+A blob becomes visible (its final name) only after every byte hashed to its digest: downloads go
+to ``*.partial`` and are renamed. Writers of the same blob serialise on the blob's lock, so two
+processes pulling the same image never corrupt each other; a ``kill -9`` leaves only
+``*.partial`` files and temp dirs, which the next pull resumes or sweeps. ``refs.json`` is
+rewritten with :func:`opencontainer.paths.atomic_write` under the ``refs`` lock.
+
+Pulls hold the ``gc`` lock shared; garbage collection (after ``rmi``) takes it exclusively and
+simply skips when a pull is running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+
+from ..errors import DigestMismatch, ImageNotFound, InvalidReference, StateError
+from ..paths import atomic_write, file_lock
+from .reference import parse_reference
+
+log = structlog.get_logger(__name__)
+
+_HEX_ID = re.compile(r"(?:sha256:)?([a-f0-9]{4,64})")
+
+
+def _t(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if value else ()
+
+
+@attrs.frozen
+class ImageConfig:
+    """The runtime-relevant part of an image config (``config`` in the OCI config JSON)."""
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+    exposed_ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    stop_signal: str | None = None
+    healthcheck: dict[str, Any] | None = None
+    os: str = "linux"
+    architecture: str = ""
+    variant: str | None = None
+    created: str | None = None
+    diff_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImageConfig:
+        cfg = data.get("config") or {}
+        ep = cfg.get("Entrypoint")
+        cmd = cfg.get("Cmd")
+        return cls(
+            entrypoint=_t(ep) if ep is not None else None,
+            cmd=_t(cmd) if cmd is not None else None,
+            env=_t(cfg.get("Env")),
+            working_dir=str(cfg.get("WorkingDir") or ""),
+            user=str(cfg.get("User") or ""),
+            exposed_ports=tuple(sorted(cfg.get("ExposedPorts") or {})),
+            volumes=tuple(sorted(cfg.get("Volumes") or {})),
+            labels={str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
+            stop_signal=cfg.get("StopSignal") or None,
+            healthcheck=cfg.get("Healthcheck") or None,
+            os=str(data.get("os") or "linux"),
+            architecture=str(data.get("architecture") or ""),
+            variant=data.get("variant") or None,
+            created=data.get("created") or None,
+            diff_ids=_t((data.get("rootfs") or {}).get("diff_ids")),
+        )
+
+
+@attrs.frozen
+class LayerInfo:
+    digest: str
+    size: int
+    media_type: str = ""
+    diff_id: str = ""
+
+
+@attrs.frozen
+class ImageRecord:
+    """A pulled (or loaded) image. ``id`` is the config digest, as in Docker."""
+
+    reference: str
+    digest: str  # manifest digest of the platform manifest
+    config_digest: str
+    config: ImageConfig
+    layers: tuple[LayerInfo, ...]
+    size: int
+    created: str | None
+    rootfs: Path
+    repo_tags: tuple[str, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+    index_digest: str | None = None
+    media_type: str = ""
+    pulled_at: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.config_digest
+
+    @property
+    def short_id(self) -> str:
+        return self.config_digest.split(":", 1)[-1][:12]
+
+
+def digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def split_digest(digest: str) -> tuple[str, str]:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or not re.fullmatch(r"[a-f0-9]{64}", hexpart):
+        raise DigestMismatch(f"unsupported or malformed digest {digest!r}.")
+    return algo, hexpart
+
+
+@contextlib.contextmanager
+def shared_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+class ImageStore:
+    """The store under ``root`` (``paths.store``). Cheap to construct; creates dirs lazily."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs" / "sha256"
+        self.rootfs_dir = self.root / "rootfs"
+        self.locks = self.root / "locks"
+        self.refs_file = self.root / "refs.json"
+
+    # -- blobs ---------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / split_digest(digest)[1]
+
+    def partial_path(self, digest: str) -> Path:
+        return self.blobs / (split_digest(digest)[1] + ".partial")
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def read_blob(self, digest: str) -> bytes:
+        try:
+            return self.blob_path(digest).read_bytes()
+        except FileNotFoundError as exc:
+            raise ImageNotFound(f"blob {digest} is missing from the image store.") from exc
+
+    def write_blob(self, data: bytes, digest: str | None = None) -> str:
+        """Store small ``data`` (manifest, config); verifies ``digest`` when given."""
+        actual = digest_bytes(data)
+        if digest is not None and actual != digest:
+            raise DigestMismatch(f"content for {digest} hashes to {actual}; nothing was stored.")
+        path = self.blob_path(actual)
+        if not path.exists():
+            self.blobs.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data)
+        return actual
+
+    def lock_path(self, name: str) -> Path:
+        return self.locks / f"{name}.lock"
+
+    @contextlib.contextmanager
+    def blob_lock(self, digest: str) -> Iterator[int]:
+        with file_lock(self.lock_path(split_digest(digest)[1])) as fd:
+            yield fd
+
+    def pull_guard(self) -> contextlib.AbstractContextManager[None]:
+        """Held (shared) while pulling/loading, so that gc leaves new blobs alone."""
+        return shared_lock(self.lock_path("gc"))
+
+    # -- rootfs --------------------------------------------------------------------------------
+    def rootfs_path(self, config_digest: str) -> Path:
+        return self.rootfs_dir / split_digest(config_digest)[1]
+
+    def new_rootfs_tmp(self, config_digest: str) -> Path:
+        self.rootfs_dir.mkdir(parents=True, exist_ok=True)
+        hexpart = split_digest(config_digest)[1]
+        tmp = self.rootfs_dir / f".tmp-{hexpart[:16]}-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.mkdir(mode=0o755)
+        return tmp
+
+    def sweep_rootfs_tmp(self, config_digest: str) -> None:
+        """Remove temp trees of ``config_digest`` (call with the rootfs lock held)."""
+        prefix = f".tmp-{split_digest(config_digest)[1][:16]}-"
+        if not self.rootfs_dir.is_dir():
+            return
+        for entry in self.rootfs_dir.iterdir():
+            if entry.name.startswith(prefix):
+                remove_tree(entry)
+
+    # -- refs ----------------------------------------------------------------------------------
+    def _read_refs(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.refs_file.read_text())
+        except FileNotFoundError:
+            return {"version": 1, "refs": {}, "images": {}}
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{self.refs_file} is unreadable ({exc}).") from exc
+        data.setdefault("refs", {})
+        data.setdefault("images", {})
+        return data  # type: ignore[no-any-return]
+
+    def _write_refs(self, data: dict[str, Any]) -> None:
+        atomic_write(self.refs_file, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+    def add_image(
+        self,
+        *,
+        reference: str | None,
+        digest: str,
+        config_digest: str,
+        layers: tuple[LayerInfo, ...],
+        size: int,
+        index_digest: str | None = None,
+        media_type: str = "",
+    ) -> ImageRecord:
+        """Record an image and point ``reference`` (normalised) at it."""
+        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            images = data["images"]
+            entry = images.get(digest) or {}
+            repo_digests = set(entry.get("repo_digests", []))
+            refs: dict[str, str] = data["refs"]
+            if reference:
+                ref = parse_reference(reference)
+                if ref.digest is None:
+                    # a tag moves: drop it from the image it pointed at before
+                    refs[str(ref)] = digest
+                repo_digests.add(f"{ref.repository}@{index_digest or digest}")
+            entry.update(
+                {
+                    "config": config_digest,
+                    "layers": [attrs.asdict(layer) for layer in layers],
+                    "size": size,
+                    "created": config.created,
+                    "index_digest": index_digest or entry.get("index_digest"),
+                    "media_type": media_type or entry.get("media_type", ""),
+                    "repo_digests": sorted(repo_digests),
+                    "pulled_at": time.time(),
+                }
+            )
+            images[digest] = entry
+            self._write_refs(data)
+        return self._record(digest, entry, refs, reference)
+
+    def tag(self, source: str, target: str) -> None:
+        rec = self.resolve(source)
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            data["refs"][str(parse_reference(target))] = rec.digest
+            self._write_refs(data)
+
+    def _record(
+        self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None
+    ) -> ImageRecord:
+        config_digest = entry["config"]
+        tags = tuple(sorted(r for r, d in refs.items() if d == digest))
+        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        ref = reference or (tags[0] if tags else (entry.get("repo_digests") or [digest])[0])
+        return ImageRecord(
+            reference=str(parse_reference(ref)) if reference else ref,
+            digest=digest,
+            config_digest=config_digest,
+            config=config,
+            layers=tuple(LayerInfo(**layer) for layer in entry.get("layers", [])),
+            size=int(entry.get("size", 0)),
+            created=entry.get("created"),
+            rootfs=self.rootfs_path(config_digest),
+            repo_tags=tags,
+            repo_digests=tuple(entry.get("repo_digests", [])),
+            index_digest=entry.get("index_digest"),
+            media_type=entry.get("media_type", ""),
+            pulled_at=float(entry.get("pulled_at", 0.0)),
+        )
+
+    def resolve(self, ref: str) -> ImageRecord:
+        """The local image for ``ref`` (name, name:tag, name@digest, or an image-id prefix)."""
+        data = self._read_refs()
+        refs: dict[str, str] = data["refs"]
+        images: dict[str, Any] = data["images"]
+        found = self._find(ref, refs, images)
+        if found is None or found not in images:
+            raise ImageNotFound(
+                f"image {ref} is not in the local store; run 'opencontainer pull {ref}' first."
+            )
+        rec = self._record(found, images[found], refs, None)
+        try:
+            parsed = parse_reference(ref)
+            if str(parsed) in refs:
+                rec = attrs.evolve(rec, reference=str(parsed))
+        except InvalidReference:
+            pass
+        return rec
+
+    def _find(self, ref: str, refs: Mapping[str, str], images: Mapping[str, Any]) -> str | None:
+        id_match = _HEX_ID.fullmatch(ref)
+        if id_match:
+            prefix = id_match.group(1)
+            hits = {
+                d
+                for d, e in images.items()
+                if e["config"].split(":", 1)[1].startswith(prefix)
+                or d.split(":", 1)[1].startswith(prefix)
+            }
+            if len(hits) == 1:
+                return hits.pop()
+        try:
+            parsed = parse_reference(ref)
+        except InvalidReference:
+            return None
+        if parsed.digest:
+            if parsed.digest in images:
+                return parsed.digest
+            want = f"{parsed.repository}@{parsed.digest}"
+            for d, e in images.items():
+                if want in e.get("repo_digests", []):
+                    return d
+            return None
+        return refs.get(str(parsed))
+
+    def list_images(self) -> list[ImageRecord]:
+        data = self._read_refs()
+        out = []
+        for digest, entry in data["images"].items():
+            try:
+                out.append(self._record(digest, entry, data["refs"], None))
+            except ImageNotFound:
+                continue
+        out.sort(key=lambda r: r.pulled_at, reverse=True)
+        return out
+
+    def remove(self, ref: str, *, force: bool = False) -> list[str]:
+        """Untag ``ref``; when no tag is left, forget the image and collect garbage.
+
+        Returns what was done, docker-style (``Untagged: …`` / ``Deleted: …``).
+        """
+        rec = self.resolve(ref)
+        done: list[str] = []
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            refs: dict[str, str] = data["refs"]
+            try:
+                parsed: str | None = str(parse_reference(ref))
+            except InvalidReference:
+                parsed = None
+            tags = [r for r, d in refs.items() if d == rec.digest]
+            if parsed in refs and len(tags) > 1 and not force:
+                del refs[parsed]
+                done.append(f"Untagged: {parse_reference(parsed).familiar()}")
+            else:
+                for t in tags:
+                    del refs[t]
+                    done.append(f"Untagged: {parse_reference(t).familiar()}")
+                for rd in data["images"][rec.digest].get("repo_digests", []):
+                    done.append(f"Untagged: {parse_reference(rd).familiar()}")
+                del data["images"][rec.digest]
+                done.append(f"Deleted: {rec.config_digest}")
+            self._write_refs(data)
+        self.gc()
+        return done
+
+    def gc(self) -> None:
+        """Delete blobs and rootfs trees no image refers to (skipped while a pull runs)."""
+        try:
+            with file_lock(self.lock_path("gc"), blocking=False):
+                data = self._read_refs()
+                keep: set[str] = set()
+                for digest, entry in data["images"].items():
+                    keep.add(digest)
+                    keep.add(entry["config"])
+                    if entry.get("index_digest"):
+                        keep.add(entry["index_digest"])
+                    keep.update(layer["digest"] for layer in entry.get("layers", []))
+                keep_hex = {d.split(":", 1)[1] for d in keep}
+                configs = {e["config"].split(":", 1)[1] for e in data["images"].values()}
+                if self.blobs.is_dir():
+                    for blob in self.blobs.iterdir():
+                        name = blob.name.removesuffix(".partial")
+                        if name not in keep_hex:
+                            with contextlib.suppress(FileNotFoundError):
+                                blob.unlink()
+                if self.rootfs_dir.is_dir():
+                    for tree in self.rootfs_dir.iterdir():
+                        name = tree.name
+                        if name.startswith(".") and name.endswith(".size"):
+                            name = name[1:-5]
+                        if name not in configs:  # includes stale .tmp-* trees
+                            remove_tree(tree)
+        except StateError:
+            log.debug("gc skipped: a pull is running")
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf`` that also copes with read-only directories inside an unpacked tree."""
+
+    def onerror(func: Any, p: str, exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            func(p)
+        except OSError:
+            pass
+
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, onerror=onerror)
+
+
+__all__ = [
+    "ImageConfig",
+    "ImageRecord",
+    "ImageStore",
+    "LayerInfo",
+    "digest_bytes",
+    "remove_tree",
+    "split_digest",
+]
