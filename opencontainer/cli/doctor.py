@@ -1,0 +1,157 @@
+"""``opencontainer doctor``: what this machine offers, and what to do about each gap."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+NEWER_PROOT = (
+    "install proot >= 5.2 (Debian 13 / Ubuntu 24.04 ship 5.4.0, Termux's 'pkg install proot' "
+    "has it, or build https://github.com/proot-me/proot) and point OPENCONTAINER_PROOT at it"
+)
+
+
+def configure_doctor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _free_space(path: Path) -> int | None:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return shutil.disk_usage(p).free
+    except OSError:
+        return None
+
+
+def _userns() -> tuple[bool, str]:
+    try:
+        max_ns = int(Path("/proc/sys/user/max_user_namespaces").read_text())
+    except (OSError, ValueError):
+        max_ns = -1
+    if max_ns == 0:
+        return False, "disabled (user.max_user_namespaces = 0)"
+    try:
+        if Path("/proc/sys/kernel/unprivileged_userns_clone").read_text().strip() == "0":
+            return False, "disabled for normal users (kernel.unprivileged_userns_clone = 0)"
+    except OSError:
+        pass
+    unshare = shutil.which("unshare")
+    if unshare:
+        try:
+            res = subprocess.run([unshare, "--user", "true"], capture_output=True, timeout=10,
+                                 check=False)
+            if res.returncode != 0:
+                return False, "not usable here (unshare --user fails)"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return True, "available (not needed: proot works without them)"
+
+
+def _ptrace_scope() -> int | None:
+    try:
+        return int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def collect(ctx: Any) -> dict[str, Any]:
+    from ..errors import ProotError
+    from ..paths import proot_binary
+    from ..runtime.proot import ProotCapabilities
+
+    report: dict[str, Any] = {"proot": None, "problems": [], "hints": []}
+    try:
+        binary = proot_binary(ctx.env)
+    except ProotError as exc:
+        report["problems"].append(str(exc))
+        binary = None
+    if binary is not None:
+        try:
+            caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
+        except ProotError as exc:
+            report["problems"].append(str(exc))
+        else:
+            report["proot"] = caps.to_dict()
+            if not caps.works:
+                report["problems"].append(
+                    f"proot at {binary} cannot run programs here: {caps.problem}; ptrace may be "
+                    "forbidden (seccomp/AppArmor policy, or kernel.yama.ptrace_scope = 3)."
+                )
+            if not caps.port_map:
+                report["hints"].append(
+                    "no port mapping (-p): published ports use a relay, and container ports "
+                    f"below 1024 cannot be published as a normal user; {NEWER_PROOT}."
+                )
+            if not caps.kill_on_exit:
+                report["hints"].append(
+                    "no --kill-on-exit: opencontainer ends a container's leftover processes "
+                    "itself when its main process exits (nothing to do)."
+                )
+            if not caps.statx:
+                report["hints"].append(
+                    "statx is not translated: opencontainer makes it fall back with a seccomp "
+                    "filter (nothing to do; proot >= 5.2 translates it)."
+                )
+    scope = _ptrace_scope()
+    report["ptrace_scope"] = scope
+    if scope == 3:
+        report["problems"].append(
+            "kernel.yama.ptrace_scope is 3: no process may trace another, so proot cannot work; "
+            "ask the administrator to set it to 0, 1 or 2."
+        )
+    ok, text = _userns()
+    report["user_namespaces"] = {"available": ok, "detail": text}
+    paths = ctx.paths
+    report["store"] = {"path": str(paths.store), "free_bytes": _free_space(paths.store)}
+    report["containers"] = str(paths.containers)
+    free = report["store"]["free_bytes"]
+    if free is not None and free < 2 * 1024**3:
+        report["hints"].append(
+            f"only {free / 1024**3:.1f} GB free for images and containers at {paths.store}; "
+            "each container copies its image, so free some space or set OPENCONTAINER_HOME."
+        )
+    return report
+
+
+def _gb(n: int | None) -> str:
+    return "unknown" if n is None else f"{n / 1024**3:.1f} GB free"
+
+
+def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
+    report = collect(ctx)
+    if args.format == "json":
+        ctx.out(json.dumps(report, indent=2))
+        return 1 if report["problems"] else 0
+    yn = {True: "yes", False: "no"}
+    caps = report["proot"]
+    if caps:
+        ctx.out(f"proot:             {caps['binary']} (version {caps['version'] or 'unknown'})")
+        ctx.out(f"  runs programs:   {yn[caps['works']]}")
+        ctx.out(f"  --kill-on-exit:  {yn[caps['kill_on_exit']]}")
+        ctx.out(f"  port mapping:    {yn[caps['port_map']]}")
+        ctx.out(f"  statx:           {'translated' if caps['statx'] else 'not translated'}")
+        ctx.out(f"  --link2symlink:  {yn[caps['link2symlink']]}")
+    else:
+        ctx.out("proot:             not found")
+    ns = report["user_namespaces"]
+    ctx.out(f"user namespaces:   {ns['detail']}")
+    if report["ptrace_scope"] is not None:
+        ctx.out(f"ptrace_scope:      {report['ptrace_scope']}")
+    ctx.out(f"image store:       {report['store']['path']} ({_gb(report['store']['free_bytes'])})")
+    ctx.out(f"containers:        {report['containers']}")
+    if os.geteuid() == 0:
+        ctx.out("note:              running as root; opencontainer is meant for normal users")
+    for p in report["problems"]:
+        ctx.out(f"PROBLEM: {p}")
+    for h in report["hints"]:
+        ctx.out(f"hint: {h}")
+    if not report["problems"]:
+        ctx.out("Everything needed to run containers is here.")
+    return 1 if report["problems"] else 0

@@ -1,0 +1,327 @@
+"""What a proot binary can do, and the command line that runs a container with it.
+
+Capabilities come from the binary itself, never from a version string alone: ``--help`` lists
+the options (``--kill-on-exit``, ``-p/--port``, ``-l/--link2symlink``, ``-i/--change-id``), and a
+probe run tells whether ``statx`` is path-translated: a host file of 1 byte is bound over by a
+"guest" file of 5 bytes, and a raw ``statx`` from inside proot reports the size it sees (5:
+translated, 1: proot passed the host path through untouched, as Debian's 5.1.0 does). Results are
+cached per binary (path, size, mtime) in ``<cache>/proot-caps.json``.
+
+Never ``-k``: proot < 5.2 with ``-k`` breaks every glibc >= 2.33 binary (fstatat EINVAL).
+Use ``-r ROOTFS`` with explicit binds, not ``-R`` (which brings the host's /etc/passwd, /tmp, /run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+
+from ..errors import ProotError
+from . import syscalls
+from .spec import ContainerSpec
+
+log = structlog.get_logger()
+
+CACHE_FORMAT = 2
+
+# Newer syscalls that an old proot does not translate; the seccomp wrapper makes them fail with
+# ENOSYS in the tracee so libc / libuv fall back to the older calls proot knows.
+UNTRANSLATED_FALLBACK_SYSCALLS = ("statx", "openat2", "faccessat2", "clone3", "fchmodat2")
+
+
+@attrs.frozen
+class ProotCapabilities:
+    binary: str
+    version: str | None = None
+    kill_on_exit: bool = False
+    port_map: bool = False
+    link2symlink: bool = False
+    change_id: bool = False
+    statx: bool = True  # statx path-translated (or the kernel has none: nothing to translate)
+    seccomp_accel: bool = False
+    works: bool = True
+    problem: str | None = None
+
+    @property
+    def needs_seccomp_fallback(self) -> bool:
+        return self.works and not self.statx
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    @classmethod
+    def detect(cls, binary: Path | str, cache_dir: Path | None = None) -> ProotCapabilities:
+        """Detect (or load from the cache) the capabilities of ``binary``."""
+        binary = Path(binary)
+        try:
+            st = binary.stat()
+        except OSError as exc:
+            raise ProotError(f"cannot use proot at {binary}: {exc.strerror}.") from exc
+        key = f"{binary.absolute()}|{st.st_size}|{st.st_mtime_ns}|{CACHE_FORMAT}"
+        cache_file = cache_dir / "proot-caps.json" if cache_dir else None
+        cached = _cache_load(cache_file)
+        if key in cached:
+            try:
+                return cls(**cached[key])
+            except TypeError:
+                pass
+        caps = _detect(binary)
+        if cache_file is not None and caps.works:  # a failure may be passing: probe again
+            cached[key] = caps.to_dict()
+            try:
+                from ..paths import atomic_write
+
+                atomic_write(cache_file, json.dumps(cached, indent=1, sort_keys=True))
+            except OSError:
+                log.debug("proot caps cache not writable", path=str(cache_file))
+        return caps
+
+
+def _cache_load(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _help_text(binary: Path) -> str:
+    try:
+        res = subprocess.run(
+            [str(binary), "--help"], capture_output=True, timeout=20, env=_probe_env(), check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ProotError(f"cannot run proot at {binary}: {exc}.") from exc
+    return (res.stdout + res.stderr).decode(errors="replace")
+
+
+def _probe_env() -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for k in ("PROOT_TMP_DIR", "TMPDIR", "PROOT_LOADER", "PROOT_NO_SECCOMP", "LD_LIBRARY_PATH"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
+
+
+def parse_help(text: str) -> dict[str, Any]:
+    def has(pattern: str) -> bool:
+        return re.search(pattern, text, re.MULTILINE) is not None
+
+    m = re.search(r"^proot (v?\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE) or re.search(
+        r"\|\s*v?(\d+\.\d+\.\d+)\s*$", text, re.MULTILINE
+    )
+    return {
+        "version": m.group(1).lstrip("v") if m else None,
+        "kill_on_exit": has(r"--kill-on-exit"),
+        "port_map": has(r"^\s*-p \S+, --port"),
+        "link2symlink": has(r"--link2symlink"),
+        "change_id": has(r"--change-id"),
+        "seccomp_accel": has(r"seccomp_filter = yes"),
+    }
+
+
+_STATX_PROBE = r"""
+import ctypes, sys
+nr, path = int(sys.argv[1]), sys.argv[2].encode()
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(256)
+r = libc.syscall(nr, -100, path, 0, 0x200, buf)
+if r != 0:
+    print("errno", ctypes.get_errno())
+else:
+    print("size", int.from_bytes(buf.raw[40:48], "little"))
+"""
+
+
+def _probe_statx(binary: Path) -> tuple[bool, bool, str | None]:
+    """(works, statx_translated, problem)."""
+    nr = syscalls.number("statx")
+    with tempfile.TemporaryDirectory(prefix="oc-proot-probe-") as tmp:
+        host, guest = Path(tmp, "host"), Path(tmp, "guest")
+        host.write_bytes(b"h")
+        guest.write_bytes(b"guest")
+        script = "print('ok')" if nr is None else _STATX_PROBE
+        argv = [str(binary), "-w", "/", "-b", f"{guest}:{host}", sys.executable, "-I", "-S",
+                "-c", script]
+        if nr is not None:
+            argv += [str(nr), str(host)]
+        try:
+            res = subprocess.run(
+                argv, capture_output=True, timeout=60, env=_probe_env(), check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, True, f"proot did not run a probe program: {exc}"
+    out = res.stdout.decode(errors="replace").split()
+    if res.returncode != 0 or not out:
+        err = res.stderr.decode(errors="replace").strip().splitlines()
+        why = err[-1] if err else f"exit code {res.returncode}"
+        return False, True, f"proot failed to run a probe program ({why})"
+    if nr is None or out[0] == "ok":
+        return True, True, None
+    if out[0] == "errno":
+        # ENOSYS: this kernel has no statx, nothing to translate
+        return True, out[1:] != ["2"], None
+    return True, out[1:] == ["5"], None
+
+
+def _detect(binary: Path) -> ProotCapabilities:
+    info = parse_help(_help_text(binary))
+    works, statx, problem = _probe_statx(binary)
+    caps = ProotCapabilities(binary=str(binary), statx=statx, works=works, problem=problem, **info)
+    log.debug("proot capabilities", **caps.to_dict())
+    return caps
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Arg:
+    """One command-line element and why it is there (run.sh prints the comment)."""
+
+    value: tuple[str, ...]
+    comment: str = ""
+
+
+def proot_args(
+    spec: ContainerSpec,
+    caps: ProotCapabilities,
+    binary: Path | str,
+    etc_dir: Path | None = None,
+) -> list[Arg]:
+    """proot and its options, grouped with comments, up to (not including) the command."""
+    out: list[Arg] = [Arg((str(binary),), "proot")]
+    out.append(Arg((f"--rootfs={spec.rootfs}",), "the container's own root filesystem"))
+    for p in ("/proc", "/dev", "/sys"):
+        out.append(Arg(("-b", p), f"the host's {p}"))
+    if etc_dir is not None:
+        for name in ("hosts", "hostname", "resolv.conf"):
+            f = etc_dir / name
+            if f.exists():
+                out.append(Arg(("-b", f"{f}:/etc/{name}"), f"generated /etc/{name}"))
+    for m in spec.mounts:
+        what = f"volume {m.name}" if m.kind == "volume" and m.name else m.kind
+        note = " (read-only is not enforced by proot)" if m.read_only else ""
+        out.append(Arg(("-b", f"{m.source}:{m.target}"), f"{what}{note}"))
+    if spec.uid == 0:
+        out.append(Arg(("-0",), "fake root, as images expect"))
+    else:
+        out.append(Arg(("-i", spec.user), "run as uid:gid"))
+    out.append(Arg(("-w", spec.cwd), "working directory"))
+    if caps.kill_on_exit:
+        out.append(Arg(("--kill-on-exit",), "end every container process with the main one"))
+    if caps.port_map:
+        for pm in spec.ports:
+            if pm.container_port != pm.host_port:
+                out.append(
+                    Arg(("-p", f"{pm.container_port}:{pm.host_port}"),
+                        f"container port {pm.container_port} is host port {pm.host_port}")
+                )
+    return out
+
+
+def build_proot_argv(
+    spec: ContainerSpec,
+    caps: ProotCapabilities,
+    binary: Path | str,
+    etc_dir: Path | None = None,
+) -> list[str]:
+    """``proot`` + options + the container command (the environment is separate: see
+    :func:`build_command`)."""
+    argv: list[str] = []
+    for a in proot_args(spec, caps, binary, etc_dir):
+        argv.extend(a.value)
+    argv.extend(spec.argv)
+    return argv
+
+
+def env_binary() -> str:
+    return shutil.which("env") or "/usr/bin/env"
+
+
+def seccomp_prefix(caps: ProotCapabilities, python: str | None = None) -> list[str]:
+    """The ENOSYS exec wrapper for a proot that does not translate statx & co (else [])."""
+    if not caps.needs_seccomp_fallback:
+        return []
+    return [
+        python or sys.executable,
+        "-m",
+        "opencontainer.runtime.seccomp",
+        "--enosys",
+        ",".join(UNTRANSLATED_FALLBACK_SYSCALLS),
+        "--",
+    ]
+
+
+def env_prefix(spec: ContainerSpec) -> list[str]:
+    """``env -i K=V ...``: the container sees exactly its environment, nothing of the host's."""
+    return [env_binary(), "-i", *(f"{k}={v}" for k, v in spec.env.items())]
+
+
+def build_command(
+    spec: ContainerSpec,
+    caps: ProotCapabilities,
+    binary: Path | str,
+    etc_dir: Path | None = None,
+    python: str | None = None,
+) -> list[str]:
+    """The full command that runs the container (what run.sh execs)."""
+    return [
+        *seccomp_prefix(caps, python),
+        *env_prefix(spec),
+        *build_proot_argv(spec, caps, binary, etc_dir),
+    ]
+
+
+def check_ports(spec: ContainerSpec, caps: ProotCapabilities, is_root: bool | None = None) -> None:
+    """Fail before anything starts when a published port cannot work with this proot."""
+    if is_root is None:
+        is_root = os.geteuid() == 0
+    for p in spec.ports:
+        if p.protocol != "tcp" and p.host_port != p.container_port and not caps.port_map:
+            raise ProotError(
+                f"port {p}: a {p.protocol} port published on a different host port needs a proot "
+                "with port mapping (-p, proot >= 5.2)."
+            )
+        if not is_root and p.host_port < 1024:
+            raise ProotError(
+                f"port {p}: host port {p.host_port} is below 1024, which a normal user cannot "
+                f"bind; publish it on a host port >= 1024 (e.g. -p 8080:{p.container_port})."
+            )
+        if not caps.port_map and not is_root and p.container_port < 1024:
+            raise ProotError(
+                f"port {p}: the container listens on port {p.container_port} (< 1024), which needs "
+                "a proot with port mapping (-p, proot >= 5.2, e.g. Termux's or upstream's) to run "
+                "as a normal user."
+            )
+
+
+def relayed_ports(spec: ContainerSpec, caps: ProotCapabilities) -> list[tuple[str, int, int]]:
+    """(host_ip, host_port, container_port) that need the user-space relay."""
+    if caps.port_map:
+        return []
+    return [
+        (p.host_ip, p.host_port, p.container_port)
+        for p in spec.ports
+        if p.host_port != p.container_port and p.protocol == "tcp"
+    ]
+
+
+def quote_all(argv: Sequence[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,404 @@
+"""Each container gets its own writable copy of the image tree.
+
+proot cannot give copy-on-write: a process inside the container that opens a file for writing
+opens the very inode the path names. A hardlink farm is therefore NOT safe: ``echo >> f``,
+``truncate``, ``chmod u+w f && echo > f`` inside the container would change the image store and
+every other container sharing the inode (we own those files, so fake-root chmod really works).
+So every regular file's *data* is copied.
+
+How (``OPENCONTAINER_ROOTFS_COPY`` = auto | cp | parallel | python, default auto):
+
+- ``cp``: one GNU ``cp -a --reflink=auto`` (C speed; on btrfs/XFS/bcachefs it clones extents,
+  i.e. real copy-on-write at the filesystem level, nearly free). Used when GNU cp is there; if
+  it fails (e.g. device nodes a normal user cannot create) the Python copier redoes the tree.
+- ``python``: our own walker: directories, symlinks and hardlinks-within-the-image (kept
+  hardlinked to each other *inside this container's copy*) on one thread, file data through
+  ``copy_file_range`` (in-kernel; a reflink where the filesystem can) in a thread pool. Modes
+  and times are kept, ownership is not (a normal user cannot chown; proot's ``-0`` shows root
+  anyway); device nodes are skipped (``/dev`` is bound from the host).
+- ``parallel``: several ``cp -a`` processes on balanced subtrees (hardlinks across subtrees
+  become copies).
+
+Measured here (Debian 12, 2 cores, while other test suites kept the load at 10-15), the Debian
+service image: 324 MB, 11,050 entries; minimum of 3 runs:
+
+    on tmpfs (pure CPU)       cp -a 0.52 s   cp 0.52 s   parallel 0.65 s   python 0.84 s
+    on ext4 (/tmp, sync'ed)   cp -a 3.95 s   cp 5.34 s   parallel 6.22 s   python 7.76 s
+    ext4, a second series     cp -a 8.36 s   cp 6.25 s   parallel 7.82 s   python 6.14 s
+                              (single ext4 runs varied 4-20 s: the shared virtual disk is the
+                              bottleneck and every method is I/O-bound there)
+
+So the default is a single ``cp -a --reflink=auto``: on ext4 (no reflinks) nothing safe beats
+``cp -a`` -- the bytes must be written -- and the Python and parallel variants lose to it on 2
+busy cores; on a reflink filesystem it is close to free. ``cp -a`` itself cannot be beaten
+without sharing inodes, which is exactly what is unsafe here.
+
+(re-measure with ``python -m opencontainer.runtime.rootfs SRC SCRATCH_DIR [ROUNDS]``.)
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import functools
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import attrs
+import structlog
+
+from ..errors import ContainerError
+
+log = structlog.get_logger()
+
+DEFAULT_WORKERS = max(4, min(16, (os.cpu_count() or 2) * 2))
+CP_PROCESSES = max(2, min(8, os.cpu_count() or 2))
+METHOD = os.environ.get("OPENCONTAINER_ROOTFS_COPY", "auto")  # auto | python
+
+
+def _open_source(src: str, mode: int) -> int:
+    """Open for reading; a file we own but may not read (mode 000, as RHEL's /etc/shadow) is
+    made readable for the moment of the open and restored at once."""
+    try:
+        return os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    except PermissionError:
+        os.chmod(src, stat.S_IMODE(mode) | stat.S_IRUSR)
+        try:
+            return os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        finally:
+            os.chmod(src, stat.S_IMODE(mode))
+
+
+def _copy_data(src: str, dst: str, mode: int, atime_ns: int, mtime_ns: int, size: int) -> None:
+    fd_in = _open_source(src, mode)
+    try:
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            remaining = size
+            use_cfr = True
+            while remaining > 0:
+                n = 0
+                if use_cfr:
+                    try:
+                        n = os.copy_file_range(fd_in, fd_out, remaining)
+                    except OSError:
+                        use_cfr = False
+                        continue
+                else:
+                    try:
+                        n = os.sendfile(fd_out, fd_in, None, remaining)
+                    except OSError:
+                        data = os.read(fd_in, min(remaining, 1 << 20))
+                        n = os.write(fd_out, data) if data else 0
+                if n == 0:
+                    break
+                remaining -= n
+            if remaining > 0:
+                # the file grew or shrank under us: fall back to a plain copy of what is there
+                os.lseek(fd_in, 0, os.SEEK_SET)
+                os.lseek(fd_out, 0, os.SEEK_SET)
+                os.ftruncate(fd_out, 0)
+                while chunk := os.read(fd_in, 1 << 20):
+                    os.write(fd_out, chunk)
+            os.fchmod(fd_out, stat.S_IMODE(mode))
+            os.utime(fd_out, ns=(atime_ns, mtime_ns))
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
+
+
+def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS) -> int:
+    """Copy ``src`` to the new directory ``dest`` (must not exist). Returns the file count."""
+    src = Path(src)
+    dest = Path(dest)
+    if not src.is_dir():
+        raise ContainerError(f"the image root filesystem {src} is missing.")
+    os.mkdir(dest, 0o700)
+    dir_times: list[tuple[str, int, os.stat_result]] = []
+    links: dict[tuple[int, int], str] = {}
+    pending_links: list[tuple[str, str]] = []
+    count = 0
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures: list[cf.Future[None]] = []
+        root_st = os.lstat(src)
+        dir_times.append((str(dest), 0, root_st))
+        stack = [(str(src), str(dest), 0)]
+        while stack:
+            sdir, ddir, depth = stack.pop()
+            with os.scandir(sdir) as it:
+                entries = list(it)
+            for e in entries:
+                s = e.path
+                d = os.path.join(ddir, e.name)
+                st = e.stat(follow_symlinks=False)
+                m = st.st_mode
+                if stat.S_ISDIR(m):
+                    os.mkdir(d, 0o700)
+                    dir_times.append((d, depth + 1, st))
+                    stack.append((s, d, depth + 1))
+                elif stat.S_ISLNK(m):
+                    os.symlink(os.readlink(s), d)
+                    with contextlib.suppress(OSError, NotImplementedError):
+                        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+                elif stat.S_ISREG(m):
+                    count += 1
+                    if st.st_nlink > 1:
+                        key = (st.st_dev, st.st_ino)
+                        first = links.get(key)
+                        if first is not None:
+                            pending_links.append((first, d))
+                            continue
+                        links[key] = d
+                    futures.append(
+                        pool.submit(_copy_data, s, d, m, st.st_atime_ns, st.st_mtime_ns,
+                                    st.st_size)
+                    )
+                elif stat.S_ISFIFO(m):
+                    os.mkfifo(d, stat.S_IMODE(m))
+                # device nodes and sockets: skipped (proot binds the host's /dev)
+        for f in futures:
+            f.result()
+    for first, other in pending_links:
+        try:
+            os.link(first, other)
+        except OSError:
+            shutil.copy2(first, other)
+    # directory modes and times last, deepest first (writing into a dir changes its mtime)
+    dir_times.sort(key=lambda t: -t[1])
+    for d, _, st in dir_times:
+        mode = stat.S_IMODE(st.st_mode) | 0o700  # we must keep being able to manage it
+        os.chmod(d, mode)
+        with contextlib.suppress(OSError):
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return count
+
+
+# -- parallel cp -a ---------------------------------------------------------------------------
+
+
+def _gnu_cp() -> str | None:
+    """GNU cp (it has ``--reflink``), or None."""
+    cp = shutil.which("cp")
+    if cp is None:
+        return None
+    try:
+        res = subprocess.run([cp, "--version"], capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return cp if "GNU coreutils" in res.stdout else None
+
+
+@attrs.frozen
+class _Unit:
+    sources: tuple[str, ...]  # entries of one source directory
+    dest_dir: str  # the destination directory they go into
+
+
+def _plan(src: str, dest: str, want: int) -> tuple[list[_Unit], list[tuple[str, str]]]:
+    """Split the tree into about ``want`` similar units for parallel ``cp -a``.
+
+    Returns the units and the directories we create ourselves (src, dest), parents first.
+    """
+    sizes: dict[str, int] = {}
+
+    def count(d: str) -> int:
+        n = 0
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    n += 1
+                    if e.is_dir(follow_symlinks=False):
+                        n += count(e.path)
+        except OSError:
+            pass
+        sizes[d] = n
+        return n
+
+    total = count(src)
+    limit = max(200, total // max(1, want))
+    units: list[_Unit] = []
+    made: list[tuple[str, str]] = [(src, dest)]
+    todo = [(src, dest)]
+    while todo:
+        sdir, ddir = todo.pop(0)
+        small: list[str] = []
+        small_n = 0
+        with os.scandir(sdir) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            is_dir = e.is_dir(follow_symlinks=False)
+            n = sizes.get(e.path, 0) + 1 if is_dir else 1
+            if is_dir and n > limit:
+                d = os.path.join(ddir, e.name)
+                made.append((e.path, d))
+                todo.append((e.path, d))
+                continue
+            small.append(e.path)
+            small_n += n
+            if small_n >= limit:
+                units.append(_Unit(tuple(small), ddir))
+                small, small_n = [], 0
+        if small:
+            units.append(_Unit(tuple(small), ddir))
+    return units, made
+
+
+async def parallel_cp(src: Path, dest: Path, cp: str, workers: int) -> None:
+    """``cp -a --reflink=auto`` of ``src`` to the new ``dest``, several processes at once.
+
+    Hardlinks between files that land in different units become separate copies (still safe:
+    only more space). A unit that cp cannot copy (e.g. device nodes as a normal user) is redone
+    by the Python copier, which skips what cannot exist.
+    """
+    units, made = await anyio.to_thread.run_sync(_plan, str(src), str(dest), workers * 3)
+    for _s, d in made:
+        os.mkdir(d, 0o700)
+    limiter = anyio.CapacityLimiter(workers)
+    failed: list[_Unit] = []
+
+    async def run(unit: _Unit) -> None:
+        async with limiter:
+            res = await anyio.run_process(
+                [cp, "-a", "--reflink=auto", "--", *unit.sources, unit.dest_dir + "/"],
+                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+        if res.returncode != 0:
+            log.debug("cp failed, using the python copier", stderr=res.stderr[-300:])
+            failed.append(unit)
+
+    async with anyio.create_task_group() as tg:
+        for u in units:
+            tg.start_soon(run, u)
+    for u in failed:
+        await anyio.to_thread.run_sync(_redo_unit, u)
+    # our own directories: modes and times last, deepest first
+    for s, d in reversed(made):
+        st = os.lstat(s)
+        os.chmod(d, stat.S_IMODE(st.st_mode) | 0o700)
+        with contextlib.suppress(OSError):
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _redo_unit(unit: _Unit) -> None:
+    for s in unit.sources:
+        d = os.path.join(unit.dest_dir, os.path.basename(s))
+        if os.path.lexists(d):
+            remove_tree(Path(d))
+        st = os.lstat(s)
+        if stat.S_ISDIR(st.st_mode):
+            tmp = Path(d)
+            copy_tree(Path(s), tmp)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode) | 0o700)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(s), d)
+        elif stat.S_ISREG(st.st_mode):
+            _copy_data(s, d, st.st_mode, st.st_atime_ns, st.st_mtime_ns, st.st_size)
+        elif stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(d, stat.S_IMODE(st.st_mode))
+
+
+async def copy_rootfs(src: Path, dest: Path, *, method: str = "auto",
+                      workers: int = DEFAULT_WORKERS) -> int:
+    """Copy ``src`` to the new ``dest`` with ``method`` (auto | cp | parallel | python)."""
+    if not src.is_dir():
+        raise ContainerError(f"the image root filesystem {src} is missing.")
+    cp = _gnu_cp() if method in ("auto", "cp", "parallel") else None
+    if cp is not None and method == "parallel":
+        await parallel_cp(src, dest, cp, CP_PROCESSES)
+        return -1
+    if cp is not None:
+        res = await anyio.run_process(
+            [cp, "-a", "--reflink=auto", "--no-target-directory", "--", str(src), str(dest)],
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        if res.returncode == 0:
+            return -1
+        # e.g. device nodes a normal user cannot create: the python copier skips those
+        log.debug("cp -a failed, using the python copier", stderr=res.stderr[-300:])
+        await anyio.to_thread.run_sync(remove_tree, dest)
+    return int(await anyio.to_thread.run_sync(copy_tree, src, dest, workers))
+
+
+async def create_rootfs(image_rootfs: Path, dest: Path, workers: int = DEFAULT_WORKERS) -> Path:
+    """A private writable copy of ``image_rootfs`` at ``dest`` (created; must not exist).
+
+    On failure nothing is left at ``dest``.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        raise ContainerError(f"the container root filesystem {dest} already exists.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".partial")
+    if tmp.exists():
+        await anyio.to_thread.run_sync(remove_tree, tmp)
+    t0 = time.monotonic()
+    try:
+        n = await copy_rootfs(Path(image_rootfs), tmp, method=METHOD, workers=workers)
+        os.rename(tmp, dest)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(remove_tree, tmp)
+        raise
+    log.debug("rootfs created", dest=str(dest), files=n, seconds=round(time.monotonic() - t0, 3))
+    return dest
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf`` that also copes with directories a container made read-only."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path) or os.path.islink(path):
+        os.unlink(path)
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        # give ourselves rwx on every directory, then retry
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700)
+        for top, dirs, _ in os.walk(path):
+            for d in dirs:
+                p = os.path.join(top, d)
+                if not os.path.islink(p):
+                    with contextlib.suppress(OSError):
+                        os.chmod(p, 0o700)
+        shutil.rmtree(path)
+
+
+async def remove_rootfs(path: Path) -> None:
+    await anyio.to_thread.run_sync(remove_tree, Path(path))
+
+
+def _main(argv: list[str]) -> int:  # pragma: no cover - a measuring aid
+    """``python -m opencontainer.runtime.rootfs SRC SCRATCH [ROUNDS]``: min wall times."""
+    src, scratch = Path(argv[0]), Path(argv[1])
+    rounds = int(argv[2]) if len(argv) > 2 else 3
+    results: dict[str, list[float]] = {}
+    methods = ("cp -a (plain)", "cp", "parallel", "python")
+    for r in range(rounds):
+        for m in methods:
+            d = scratch / f"bench-{r}-{m.split()[0]}"
+            remove_tree(d)
+            os.sync()
+            t0 = time.monotonic()
+            if m == "cp -a (plain)":
+                subprocess.run(["cp", "-a", str(src), str(d)], check=True)
+            else:
+                anyio.run(functools.partial(copy_rootfs, src, d, method=m))
+            results.setdefault(m, []).append(time.monotonic() - t0)
+            remove_tree(d)
+    for m, ts in results.items():
+        print(f"{m:<16} min {min(ts):.3f} s   runs {' '.join(f'{t:.2f}' for t in ts)}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main(sys.argv[1:]))
