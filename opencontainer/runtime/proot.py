@@ -36,8 +36,10 @@ log = structlog.get_logger()
 CACHE_FORMAT = 2
 
 # Newer syscalls that an old proot does not translate; the seccomp wrapper makes them fail with
-# ENOSYS in the tracee so libc / libuv fall back to the older calls proot knows.
-UNTRANSLATED_FALLBACK_SYSCALLS = ("statx", "openat2", "faccessat2", "clone3", "fchmodat2")
+# ENOSYS in the tracee so libc / libuv fall back to the older calls proot knows. Not clone3:
+# proot follows clone3 children through PTRACE_O_TRACECLONE anyway, and answering it with ENOSYS
+# made PostgreSQL's initdb crash (SIGSEGV in the bootstrap step) under proot 5.1.0.
+UNTRANSLATED_FALLBACK_SYSCALLS = ("statx", "openat2", "faccessat2", "fchmodat2")
 
 
 @attrs.frozen

@@ -1,12 +1,13 @@
 """Make chosen syscalls fail with ENOSYS, then exec a program: the statx remedy for old proot.
 
-Debian's proot 5.1.0 predates ``statx``, ``openat2``, ``faccessat2``, ``clone3``: it lets them
-through with the *host* path, so coreutils ``stat``/``ls -l`` and libuv see host files. With a
+Debian's proot 5.1.0 predates ``statx``, ``openat2``, ``faccessat2``, ``fchmodat2``: it lets
+them through with the *host* path, so coreutils ``stat``/``ls -l`` and libuv see host files. With a
 seccomp filter that answers those calls with ENOSYS, glibc and libuv fall back to
-``newfstatat``/``openat``/``faccessat``/``clone``, which proot translates. Since Linux 4.8 the
+``newfstatat``/``openat``/``faccessat``/``fchmodat``, which proot translates. Since Linux 4.8 the
 kernel runs seccomp *after* the tracer's syscall-entry stop, so proot still sees the call but the
 kernel never executes it; proot 5.1.0 itself does not use these syscalls (glibc on x86-64 does
-not issue statx for ``stat()``; ``clone3`` in posix_spawn/pthread falls back to ``clone``).
+not issue statx for ``stat()``). ``clone3`` is left alone: it carries no path, and making it
+fail crashed PostgreSQL's initdb under proot 5.1.0 (see ``proot.UNTRANSLATED_FALLBACK_SYSCALLS``).
 
 The filter is inherited over ``fork``/``exec`` by proot and every tracee. It needs
 ``PR_SET_NO_NEW_PRIVS`` (no root), which is harmless under proot (setuid cannot work there).
