@@ -1,0 +1,102 @@
+"""Running OpenContainer's side: the CLI as a subprocess, or library calls when that is fairer.
+
+Each helper first checks that the part of the product it needs exists in this checkout; if not
+it raises :class:`NotAvailable` ("not implemented"), so the harness works while the product
+is still being written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .core import NotAvailable, SideFailed, one_line
+
+# CLI command -> (module, function) that must exist for the command to work.
+_CLI = {
+    "pull": ("opencontainer.cli.images", "run_pull"),
+    "images": ("opencontainer.cli.images", "run_images"),
+    "run": ("opencontainer.cli.containers", "run_run"),
+    "create": ("opencontainer.cli.containers", "run_create"),
+    "rm": ("opencontainer.cli.containers", "run_rm"),
+    "up": ("opencontainer.cli.compose", "run_up"),
+    "down": ("opencontainer.cli.compose", "run_down"),
+    "ps": ("opencontainer.cli.compose", "run_ps"),
+    "config": ("opencontainer.cli.compose_config", "run_config"),
+}
+
+
+def module_missing(name: str, attr: str | None = None) -> str | None:
+    """None when ``name`` (and ``name.attr``) import; else the reason, for ``n/a (...)``."""
+    try:
+        if importlib.util.find_spec(name) is None:
+            return "not implemented"
+    except ModuleNotFoundError:
+        return "not implemented"
+    if attr is None:
+        return None
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        return f"not importable: {one_line(str(exc), 80)}"
+    except Exception as exc:  # a half-written module: say so instead of crashing
+        return f"not importable: {type(exc).__name__}"
+    if not hasattr(module, attr):
+        return "not implemented"
+    return None
+
+
+def require_module(name: str, attr: str | None = None) -> None:
+    reason = module_missing(name, attr)
+    if reason is not None:
+        raise NotAvailable(reason)
+
+
+def require_cli(*commands: str) -> None:
+    for command in commands:
+        module, func = _CLI[command]
+        require_module(module, func)
+
+
+def oc_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "opencontainer", *args]
+
+
+def run_cmd(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    timeout: float = 900,
+    what: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``; raise :class:`SideFailed` with the last stderr line when it fails."""
+    try:
+        proc = subprocess.run(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SideFailed(f"{what or argv[0]} timed out after {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        msg = one_line(proc.stderr or proc.stdout)
+        raise SideFailed(f"{what or Path(argv[0]).name} exit {proc.returncode}: {msg}")
+    return proc
+
+
+def oc(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``opencontainer ARGS`` (checks that the command is implemented first)."""
+    if args and args[0] in _CLI:
+        require_cli(args[0])
+    return run_cmd(oc_argv(*args), env, cwd, timeout, what=f"opencontainer {args[0]}")

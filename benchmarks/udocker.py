@@ -1,0 +1,99 @@
+"""The udocker peer (1.3.17 from PyPI), run offline as in /work/shared/peers/udocker.md.
+
+- installed into its own venv (``<cache>/udocker-venv``), never into the project's venv;
+- ``UDOCKER_TARBALL=`` (set, empty): no download of the "udockertools" engine tarball;
+- ``UDOCKER_USE_PROOT_EXECUTABLE``: the system proot; for proot < 5.2 through a wrapper that
+  drops udocker's ``-k <kernel>`` option (it breaks every glibc >= 2.33 fstat under 5.1.0);
+- ``--allow-root`` when running as root; ``UDOCKER_REGISTRY=http://HOST`` for our registry.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from .core import NotAvailable
+
+VERSION = "1.3.17"
+
+_NOK_WRAPPER = """#!/bin/bash
+# drop udocker's "-k <release>" (proot < 5.2 breaks fstatat with it); options after -r untouched
+args=(); seen_r=0
+while (($#)); do
+  if ((seen_r == 0)) && [[ $1 == -k ]]; then shift 2; continue; fi
+  [[ $1 == -r ]] && seen_r=1
+  args+=("$1"); shift
+done
+exec {proot} "${{args[@]}}"
+"""
+
+
+@attrs.frozen
+class Udocker:
+    executable: Path
+    home: Path  # where wrappers live
+
+    def argv(self, *args: str) -> list[str]:
+        extra = ["--allow-root"] if os.geteuid() == 0 else []
+        return [str(self.executable), *extra, *args]
+
+    def env(
+        self, udocker_dir: Path, proot: Path, registry_url: str, base: Mapping[str, str]
+    ) -> dict[str, str]:
+        env = dict(base)
+        env.update(
+            UDOCKER_DIR=str(udocker_dir),
+            UDOCKER_TARBALL="",
+            UDOCKER_USE_PROOT_EXECUTABLE=str(self.proot_for(proot)),
+            UDOCKER_REGISTRY=registry_url,
+        )
+        return env
+
+    def proot_for(self, proot: Path) -> Path:
+        """``proot`` itself, or the ``-k``-dropping wrapper when it is older than 5.2."""
+        if not needs_k_wrapper(proot):
+            return proot
+        wrapper = self.home / ("proot-nok" + str(proot).replace("/", "_"))
+        if not wrapper.exists():
+            wrapper.write_text(_NOK_WRAPPER.format(proot=proot))
+            wrapper.chmod(0o755)
+        return wrapper
+
+
+def needs_k_wrapper(proot: Path) -> bool:
+    out = subprocess.run([str(proot), "-V"], capture_output=True, text=True, check=False)
+    text = out.stdout + out.stderr
+    for token in text.replace("v", " ").split():
+        parts = token.split(".")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return (int(parts[0]), int(parts[1])) < (5, 2)
+    return True
+
+
+def ensure_udocker(cache: Path) -> Udocker:
+    """The udocker peer, installing it into ``cache/udocker-venv`` on first use."""
+    override = os.environ.get("OPENCONTAINER_BENCH_UDOCKER")
+    if override:
+        cache.mkdir(parents=True, exist_ok=True)
+        return Udocker(Path(override), cache)
+    venv = cache / "udocker-venv"
+    exe = venv / "bin" / "udocker"
+    if not exe.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False
+        )
+        if made.returncode != 0:
+            raise NotAvailable(f"cannot create a venv for udocker: {made.stderr.strip()[-120:]}")
+        pip = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"udocker=={VERSION}"],
+            capture_output=True, text=True, check=False,
+        )
+        if pip.returncode != 0 or not exe.exists():
+            raise NotAvailable(f"pip install udocker=={VERSION} failed")
+    return Udocker(exe, cache)
