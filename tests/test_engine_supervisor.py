@@ -197,6 +197,46 @@ async def test_stop_escalates_to_sigkill_after_the_grace_period(
         await sup.down()
 
 
+async def test_stop_signal_goes_to_the_main_process_and_its_children_die(
+        tmp_path: Path, stack: tuple) -> None:
+    """The shell runner's process is its own main process: SIGTERM reaches the shell (not its
+    running ``sleep``), its exit code is kept, and what it left in the background dies."""
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("svc", "sleep 300 & trap 'exit 5' TERM; echo up; "
+                                    "while :; do sleep 0.05; done", stop_grace_period=30))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        c = sup.containers["t-svc-1"]
+        assert c.handle is not None and c.handle.main_pid() == c.handle.pid
+        pgid = c.handle.pid
+        await wait_for(lambda: len(pids_alive(group_members(pgid))) >= 2)
+        await sup.stop()
+        assert (c.state.status, c.state.exit_code) == ("exited", 5)
+        await wait_for(lambda: pids_alive(group_members(pgid)) == [])
+        await sup.down()
+
+
+async def test_kill_ends_every_process_with_137_and_a_signal_gives_128_plus_n(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("a", "sleep 300 & while :; do sleep 0.05; done"),
+                sh("b", "while :; do sleep 0.05; done"))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        await sup.up()
+        a, b = sup.containers["t-a-1"], sup.containers["t-b-1"]
+        assert a.handle is not None
+        pgid = a.handle.pid
+        await wait_for(lambda: len(pids_alive(group_members(pgid))) >= 2)
+        assert await sup.kill(["a"]) == ["t-a-1"]
+        await a.wait_done()
+        assert a.state.exit_code == 137
+        await wait_for(lambda: pids_alive(group_members(pgid)) == [])
+        await sup.kill(["b"], "SIGTERM")
+        await b.wait_done()
+        assert b.state.exit_code == 143
+        await sup.down()
+
+
 async def test_health_turns_unhealthy_and_is_persisted(tmp_path: Path, stack: tuple) -> None:
     bus, rec, state = stack
     spec = HealthSpec(test=("CMD", "false"), interval=0.05, timeout=1, retries=2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from opencontainer.engine.process import children
+from opencontainer.runtime.procfs import children
 from tests.test_stack_busybox import no_pids_under
 
 pytestmark = pytest.mark.integration

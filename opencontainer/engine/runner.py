@@ -16,20 +16,48 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import anyio
 import attrs
 import structlog
 
 from ..paths import Paths, atomic_write
+from ..runtime import procfs
+from ..runtime.process import ContainerProcess
 from .health import ProbeResult, from_image
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
-from .process import ProcessHandle
 from .state import ProjectState
 from .volumes import resolve_mounts
 
 log = structlog.get_logger()
+
+
+class SupervisedProcess(ContainerProcess):
+    """The runtime's :class:`ContainerProcess` as the supervisor holds it (+ ``pid_start``)."""
+
+    pid_start: int | None = None  # tells our pid from a reused one (state.json, leftovers)
+
+    @classmethod
+    async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Self:
+        """Start ``argv`` in a new session (stdin from /dev/null, stdout/stderr piped)."""
+        proc = await cls.start(list(argv), env=env, cwd=cwd)
+        assert isinstance(proc, cls)
+        proc.pid_start = procfs.start_time(proc.pid)
+        return proc
+
+    def main_pid(self) -> int:
+        """The container's main process (proot's tracee), else the pid we started."""
+        return self.tracee_pid or self.pid
+
+
+class HostProcess(SupervisedProcess):
+    """A plain host process (:class:`ShellRunner`): no proot, it is its own main process, so
+    signals go to it and the container ends with it (Docker's rules, as for a tracee)."""
+
+    @property
+    def tracee_pid(self) -> int | None:
+        return self.pid
 
 
 @attrs.frozen(kw_only=True)
@@ -57,7 +85,7 @@ class Created:
 
 class Runner(Protocol):
     async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created: ...
-    async def start(self, ctx: ContainerContext) -> ProcessHandle: ...
+    async def start(self, ctx: ContainerContext) -> SupervisedProcess: ...
     async def probe(self, ctx: ContainerContext, argv: Sequence[str],
                     timeout: float) -> ProbeResult: ...
     async def remove(self, ctx: ContainerContext) -> None: ...
@@ -133,10 +161,10 @@ class ShellRunner:
         return Created(image=ctx.service.image or "sh", command=self._argv(ctx.service),
                        healthcheck=ctx.service.healthcheck)
 
-    async def start(self, ctx: ContainerContext) -> ProcessHandle:
+    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
         (ctx.dir / "work").mkdir(parents=True, exist_ok=True)
-        return await ProcessHandle.start(self._argv(ctx.service), env=self._env(ctx),
-                                         cwd=ctx.dir / "work", traced=False)
+        return await HostProcess.spawn(self._argv(ctx.service), env=self._env(ctx),
+                                       cwd=ctx.dir / "work")
 
     async def probe(self, ctx: ContainerContext, argv: Sequence[str],
                     timeout: float) -> ProbeResult:
@@ -235,11 +263,10 @@ class ProotRunner:
 
         return ContainerSpec.from_dict(json.loads((cdir / "spec.json").read_text()))
 
-    async def start(self, ctx: ContainerContext) -> ProcessHandle:
-        return await ProcessHandle.start(["/bin/sh", str(ctx.dir / "run.sh")] if not
-                                         shutil.which("bash") else ["bash",
-                                         str(ctx.dir / "run.sh")],
-                                         env=host_env(), cwd=ctx.dir, traced=True)
+    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
+        shell = "bash" if shutil.which("bash") else "/bin/sh"
+        return await SupervisedProcess.spawn([shell, str(ctx.dir / "run.sh")], env=host_env(),
+                                             cwd=ctx.dir)
 
     def exec_command(self, cdir: Path, argv: Sequence[str], *,
                      env: Mapping[str, str] | None = None, workdir: str | None = None,

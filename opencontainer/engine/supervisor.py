@@ -35,6 +35,8 @@ import structlog
 from anyio.abc import ByteReceiveStream, TaskGroup, TaskStatus
 
 from ..errors import ContainerError, OpenContainerError
+from ..runtime.process import parse_signal
+from ..runtime.relay import serve_relay
 from . import events as ev
 from .bus import EventBus
 from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
@@ -50,9 +52,8 @@ from .planner import (
     plan,
     start_order,
 )
-from .process import ProcessHandle, parse_signal
 from .restart import next_delay, should_restart
-from .runner import ContainerContext, Runner
+from .runner import ContainerContext, Runner, SupervisedProcess
 from .state import ContainerState, ProjectState, kill_leftovers
 
 log = structlog.get_logger()
@@ -84,7 +85,7 @@ class Container:
     bus: EventBus
     state: ContainerState
     healthcheck: HealthSpec | None = None
-    handle: ProcessHandle | None = None
+    handle: SupervisedProcess | None = None
     health: HealthState = attrs.field(factory=HealthState)
     manually_stopped: bool = False
     _done: anyio.Event = attrs.field(factory=anyio.Event)
@@ -163,7 +164,8 @@ class Container:
                     await self.transition("exited", exit_code=127)
                     if not reported:
                         raise ContainerError(
-                            f"container {self.name} failed to start: {exc}.") from exc
+                            f"container {self.name} failed to start: "
+                            f"{str(exc).rstrip('.')}.") from exc
                     break
                 self.handle = handle
                 self.state.pid = handle.pid
@@ -209,7 +211,7 @@ class Container:
             self._running_task = False
             self._done.set()
 
-    async def _supervise(self, handle: ProcessHandle) -> int:
+    async def _supervise(self, handle: SupervisedProcess) -> int:
         code = 0
         drained = anyio.Event()
         pending = [2]
@@ -228,31 +230,28 @@ class Container:
         self._sent_signal = None
 
         async def find_main() -> None:
-            for _ in range(20):
-                await anyio.sleep(0.05)
-                pid = handle.main_pid()
-                if pid != handle.pid:
-                    self._main_pid = pid
-                    return
+            self._main_pid = await handle.wait_tracee()
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pump, handle.stdout, "stdout")
-            tg.start_soon(pump, handle.stderr, "stderr")
-            if handle.traced:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump, handle.stdout, "stdout")
+                tg.start_soon(pump, handle.stderr, "stderr")
                 tg.start_soon(find_main)
-            if self.healthcheck and not self.healthcheck.disabled:
-                tg.start_soon(self._health_loop, self.healthcheck)
-            code = await handle.wait()
-            with anyio.move_on_after(DRAIN_AFTER_EXIT):
-                await drained.wait()
-            tg.cancel_scope.cancel()
-        with anyio.CancelScope(shield=True):
-            await handle.aclose()  # whatever the main process left behind dies with it
+                if self.healthcheck and not self.healthcheck.disabled:
+                    tg.start_soon(self._health_loop, self.healthcheck)
+                code = await handle.wait()  # the runtime's: our signals' deaths are 128 + n
+                with anyio.move_on_after(DRAIN_AFTER_EXIT):
+                    await drained.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                # reaped even when cancelled; whatever the main process left behind dies too
+                await handle.aclose()
         return self._docker_exit_code(code)
 
     def _docker_exit_code(self, code: int) -> int:
-        """proot exits 255 when its tracee dies of a signal (5.1 says which on stderr; else we
-        know the one we sent): Docker reports 128 + the signal."""
+        """The runtime already reports the signals we sent as 128 + n; a 255 left is proot's
+        number for a tracee killed by someone else (5.1 says which on stderr): 128 + that."""
         if code != 255:
             return code
         if self._sent_signal is not None and not self._term_signals:
@@ -340,7 +339,7 @@ class Container:
         if not self._done.is_set():
             if self.handle is not None:
                 self._sent_signal = _signal.SIGKILL
-                self.handle.kill_group()
+                self.handle.kill_all()
             await self._done.wait()
         await self.bus.publish(ev.Stopped(**self._base()))
 
@@ -350,7 +349,7 @@ class Container:
             self._backoff.cancel()
         if self.handle is not None:
             self._sent_signal = parse_signal(sig)
-            self.handle.signal(self._sent_signal)
+            await self.handle.kill(self._sent_signal)  # SIGKILL: every process of it
 
     async def wait_done(self) -> None:
         await self._done.wait()
@@ -430,7 +429,7 @@ class Supervisor:
         with anyio.CancelScope(shield=True):
             for c in self.containers.values():
                 if c.handle is not None:
-                    c.handle.kill_group()
+                    c.handle.kill_all()
         self._tg.cancel_scope.cancel()
         await self._exit_stack.__aexit__(None, None, None)
 
@@ -592,8 +591,6 @@ class Supervisor:
         return result
 
     async def _update_relays(self) -> None:
-        from .relay import serve
-
         wanted = {(r.host_ip, r.listen, r.target): r for r in self.port_plan.relays}
         for key in list(self._relays):
             if key not in wanted:
@@ -605,7 +602,8 @@ class Supervisor:
             async def run_relay(relay: Any = relay, *,
                                 task_status: TaskStatus[anyio.CancelScope]) -> None:
                 with anyio.CancelScope() as scope:
-                    await serve(relay, task_status=_Forward(task_status, scope))
+                    await serve_relay(relay.host_ip, relay.listen, relay.target,
+                                      task_status=_Forward(task_status, scope))
 
             self._relays[key] = await self.tg.start(run_relay)
 
@@ -809,4 +807,7 @@ class Supervisor:
     def signal_all(self, sig: int = _signal.SIGKILL) -> None:
         for c in self.containers.values():
             if c.handle is not None:
-                c.handle.signal(sig)
+                if sig == _signal.SIGKILL:
+                    c.handle.kill_all()
+                else:
+                    c.handle.signal(sig)
