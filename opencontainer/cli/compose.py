@@ -6,13 +6,20 @@ the control socket until everything started (or is healthy, with ``--wait``), or
 reason. ``--foreground`` runs the same supervisor in this process and prints the logs.
 
 Commands that only look (``ps``, ``logs``, ``ls``, ``port``, ``top``, ``images``) read the state
-files and never load the compose YAML or import the engine, so they stay fast and work when the
-supervisor is gone.
+files and do not import the engine, so they stay fast and work when the supervisor is gone; they
+load the compose YAML only to check a SERVICE name that the saved model does not know
+(:func:`check_services`, shared by every command that takes SERVICE names).
+
+Before anything is forked, pulled or created, ``up``/``run`` refuse what cannot run
+(:func:`load_runnable`: unknown services, no image, a missing env file, with file, line and
+key) and ``up`` resolves every image in this process (:func:`pre_pull`), so a refused ``up``
+leaves no supervisor behind; one the supervisor refuses with nothing created is retired.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,7 +32,7 @@ from typing import Any
 import attrs
 
 from ..engine.state import ContainerState, ProjectState, effective
-from ..errors import ConfigError, ContainerError, StateError
+from ..errors import ComposeError, ConfigError, ContainerError, StateError
 from ..paths import project_state_dir
 
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
@@ -56,8 +63,15 @@ def _default_name(d: Path) -> str:
     return re.sub(r"[^a-z0-9_-]", "", d.name.lower()) or "default"
 
 
-def locate(args: argparse.Namespace, ctx: Any) -> Located:
-    """Find the project's state directory the cheap way (no YAML)."""
+def locate(args: argparse.Namespace, ctx: Any, services: Iterable[str] = ()) -> Located:
+    """Find the project's state directory the cheap way (no YAML); ``services`` named on the
+    command line must exist (see :func:`check_services`)."""
+    loc = _locate(args, ctx)
+    check_services(loc, args, ctx, services)
+    return loc
+
+
+def _locate(args: argparse.Namespace, ctx: Any) -> Located:
     from ..engine.state import read_index
 
     env = ctx.env
@@ -90,10 +104,35 @@ def locate(args: argparse.Namespace, ctx: Any) -> Located:
     return Located(str(pname), wd, state)
 
 
-def load_model(args: argparse.Namespace, ctx: Any) -> Any:
-    """The full compose load (YAML, interpolation, validation) as the engine's model."""
+def check_services(loc: Located, args: argparse.Namespace, ctx: Any,
+                   services: Iterable[str]) -> None:
+    """Every command that takes SERVICE names refuses unknown ones, as docker compose does
+    (``no such service: NAME``). Cheap first: the services of the saved model
+    (``project.json``) and of existing containers; only for a name not found there is the
+    compose file loaded (a service added since the last ``up``, or one in a profile)."""
+    names = [s for s in services if s]
+    if not names:
+        return
+    data = loc.state.read_project() or {}
+    known = set(data.get("services") or ())
+    known.update(c.service for c in loc.state.containers())
+    missing = [n for n in names if n not in known]
+    if not missing:
+        return
+    explicit = bool(getattr(args, "files", None) or getattr(args, "project_directory", None))
+    if explicit or _find_compose_dir(Path(os.getcwd())) == loc.working_dir:
+        project = load_compose(args, ctx, for_run=True)
+        known.update(project.services)
+        known.update(project.disabled_services)
+        missing = [n for n in names if n not in known]
+    if missing:
+        raise ComposeError(f"no such service: {missing[0]}")
+
+
+def load_compose(args: argparse.Namespace, ctx: Any, *, for_run: bool = False) -> Any:
+    """The full compose load (YAML, interpolation, validation): the loader's ``Project``
+    (``for_run``: see ``LoadOptions.for_run``)."""
     from ..compose.loader import LoadOptions, load_project
-    from ..engine.engine import to_model
 
     try:
         from ..compose.cli_options import options_from_args
@@ -108,8 +147,48 @@ def load_model(args: argparse.Namespace, ctx: Any) -> Any:
             project_directory=args.project_directory,
             env=ctx.env,
         )
-    project = load_project(opts)
-    return to_model(project, ctx.env)
+    return load_project(attrs.evolve(opts, for_run=for_run) if for_run else opts)
+
+
+def load_model(args: argparse.Namespace, ctx: Any) -> Any:
+    """The compose project as the engine's model (for commands that do not run it)."""
+    from ..engine.engine import to_model
+
+    return to_model(load_compose(args, ctx), ctx.env)
+
+
+def load_runnable(args: argparse.Namespace, ctx: Any, services: Sequence[str], *,
+                  deps: bool = True) -> tuple[Any, list[str]]:
+    """The model of a project about to be run, and the images of the services involved.
+    Refuses (file, line, key) before anything is forked, pulled or created: unknown service
+    names, services without an image, missing required env files."""
+    from ..engine.engine import to_model
+
+    project = load_compose(args, ctx, for_run=True)
+    names = project.check_runnable(list(services) or None, deps=deps)
+    every = {**project.disabled_services, **project.services}
+    images = list(dict.fromkeys(every[n].image for n in names if every[n].image))
+    return to_model(project, ctx.env), images
+
+
+def pre_pull(ctx: Any, images: Sequence[str], policy: str) -> None:
+    """Resolve (pull if the policy says so) every image in this process, so that an image
+    that cannot be had is refused before a supervisor is started."""
+    if ctx.env.get("OPENCONTAINER_RUNNER") == "shell" or not images:
+        return
+    import anyio
+
+    from ..image.pull import ensure_image
+
+    def progress(event: Any) -> None:
+        if getattr(event, "kind", "") in ("pull-started", "pulled"):
+            _progress(ctx, event.to_dict())
+
+    async def pull_all() -> None:
+        for ref in images:
+            await ensure_image(ref, paths=ctx.paths, policy=policy, progress=progress)
+
+    anyio.run(pull_all, backend="asyncio")
 
 
 def _client(state: ProjectState, timeout: float | None = 10.0) -> Any:
@@ -239,7 +318,7 @@ def configure_ps(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ps(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services_args)
     statuses = set(args.status or ())
     if args.filter and args.filter.startswith("status="):
         statuses.add(args.filter.split("=", 1)[1])
@@ -417,29 +496,52 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
     options = _up_options(args)
     if args.foreground or args.abort_on_container_exit or args.exit_code_from:
         return run_foreground(args, ctx, options)
-    model = load_model(args, ctx)
+    model, images = load_runnable(args, ctx, args.services, deps=not args.no_deps)
     state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
-    # a check before forking anything: ports that cannot work are refused now
+    # checks before forking anything: ports that cannot work, images that cannot be had
     _check_ports_early(model, ctx)
+    if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
+        pre_pull(ctx, images, args.pull)
+        options["pull"] = "missing" if args.pull == "always" else args.pull
     from ..engine.state import register_project
     from ..paths import atomic_write
 
     atomic_write(state.project_json, model.to_json())
     register_project(ctx.paths, model.name, state.root, model.working_dir,
                      list(model.compose_files))
+    spawned = not _alive(state)
     client = ensure_supervisor(state, ctx, Path(model.working_dir), args.plugin_dir or ())
     client.timeout = None
     final: dict[str, Any] = {}
-    for msg in client.stream("up", options=options):
-        if "event" in msg:
-            _progress(ctx, msg["event"])
-        else:
-            final = msg
+    try:
+        for msg in client.stream("up", options=options):
+            if "event" in msg:
+                _progress(ctx, msg["event"])
+            else:
+                final = msg
+    finally:
+        if spawned and not final.get("ok"):
+            _retire_idle_supervisor(state, client)
     for w in (final.get("result") or {}).get("warnings", []):
         ctx.err(f"WARNING: {w}")
     if not final.get("ok"):
         raise ContainerError(str(final.get("error") or "up failed."))
     return 0
+
+
+def _retire_idle_supervisor(state: ProjectState, client: Any) -> None:
+    """A refused ``up`` that started the supervisor and created nothing leaves nothing
+    running: ask the supervisor to go (``down``) and wait until it has."""
+    if any(not c.one_off for c in state.containers()):
+        return
+    sup_pid = state.supervisor_pid()
+    client.timeout = 10.0
+    with contextlib.suppress(Exception):  # best effort: the caller reports the real error
+        client.request("down", timeout=1, volumes=False, remove_orphans=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (_alive(state) or (
+            sup_pid is not None and _pid_running(sup_pid))):
+        time.sleep(0.02)
 
 
 def _check_ports_early(model: Any, ctx: Any) -> None:
@@ -463,7 +565,7 @@ def configure_down(parser: argparse.ArgumentParser) -> None:
 
 
 def run_down(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     images = {st.image for st in loc.state.containers()}
     if _alive(loc.state):
         sup_pid = loc.state.supervisor_pid()
@@ -597,7 +699,7 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
         args.files = (args.files or []) + files
         args.services = [s for s in args.services if s not in files]
         args.follow = False
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
     since = parse_since(args.since)
     until = parse_since(args.until)
@@ -681,6 +783,8 @@ def configure_kill(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_rm(parser: argparse.ArgumentParser) -> None:
+    # `rm -f` is --force as in docker compose; the global -f/--file keeps its long form
+    _take_short(parser, "-f")
     parser.add_argument("-f", "--force", action="store_true")
     parser.add_argument("-s", "--stop", action="store_true")
     parser.add_argument("-v", "--volumes", action="store_true")
@@ -695,7 +799,7 @@ def _request(loc: Located, op: str, **kw: Any) -> dict[str, Any]:
 
 
 def run_stop(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         from ..engine.state import kill_leftovers
 
@@ -731,7 +835,7 @@ def _check_result(reply: dict[str, Any]) -> None:
 
 
 def run_start(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         return _start_via_up(loc, ctx, args.services, args.wait)
     _check_result(_request(loc, "start", services=args.services))
@@ -739,7 +843,7 @@ def run_start(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_restart(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         return _start_via_up(loc, ctx, args.services)
     _check_result(_request(loc, "restart", services=args.services, timeout=args.timeout))
@@ -747,7 +851,7 @@ def run_restart(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_kill(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         raise ContainerError("no container is running.")
     names = _request(loc, "kill", services=args.services, signal=args.signal).get(
@@ -760,7 +864,7 @@ def run_kill(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_rm(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if _alive(loc.state):
         if args.stop:
             _request(loc, "stop", services=args.services)
@@ -823,7 +927,7 @@ def exec_argv(loc: Located, st: ContainerState, command: Sequence[str], ctx: Any
 def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     import subprocess
 
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, [args.service])
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -896,9 +1000,10 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
 
     from ..image.pull import ensure_image
 
-    model = load_model(args, ctx)
-    refs = sorted({s.image for n, s in model.services.items()
-                   if s.image and (not args.services or n in args.services)})
+    project = load_compose(args, ctx, for_run=True)
+    names = project.check_runnable(list(args.services) or None, deps=False, need_image=False)
+    every = {**project.disabled_services, **project.services}
+    refs = sorted({every[n].image for n in names if every[n].image})
 
     async def pull_all() -> None:
         for ref in refs:
@@ -924,7 +1029,7 @@ def configure_images(parser: argparse.ArgumentParser) -> None:
 
 
 def run_images(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     rows = []
     records: dict[str, Any] = {}
     try:
@@ -966,7 +1071,7 @@ def configure_top(parser: argparse.ArgumentParser) -> None:
 def run_top(args: argparse.Namespace, ctx: Any) -> int:
     from ..engine.state import group_members
 
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     first = True
     for st in _containers(loc, args.services, all_=False):
         if st.pgid is None:
@@ -997,7 +1102,7 @@ def configure_port(parser: argparse.ArgumentParser) -> None:
 
 
 def run_port(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, [args.service])
     for st in _containers(loc, [args.service], all_=True):
         if st.number != args.index:
             continue
@@ -1051,7 +1156,7 @@ def configure_wait(parser: argparse.ArgumentParser) -> None:
 
 
 def run_wait(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     first: int | None = None
     pending = {c.name for c in _containers(loc, args.services, all_=True)}
     if not pending:
@@ -1081,7 +1186,7 @@ def configure_events(parser: argparse.ArgumentParser) -> None:
 
 
 def run_events(args: argparse.Namespace, ctx: Any) -> int:
-    loc = locate(args, ctx)
+    loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         raise ContainerError("the project is not running.")
     try:
@@ -1110,7 +1215,7 @@ def run_events(args: argparse.Namespace, ctx: Any) -> int:
 def run_foreground(args: argparse.Namespace, ctx: Any, options: dict[str, Any]) -> int:
     import anyio
 
-    model = load_model(args, ctx)
+    model, _ = load_runnable(args, ctx, options["services"], deps=not args.no_deps)
     if ProjectState(Path(model.state_dir), ctx.paths.runtime).supervisor_alive():
         raise StateError(
             f"project {model.name!r} is already running detached: use 'logs -f' to follow it, "
@@ -1243,9 +1348,10 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
     from ..engine.runner import ProotRunner, ShellRunner, host_env
     from ..engine.supervisor import Supervisor
 
-    model = load_model(args, ctx)
+    model, _ = load_runnable(args, ctx, [args.service], deps=not args.no_deps)
     if args.service not in model.services:
         raise ConfigError(f"no such service: {args.service}.")
+
     svc = model.services[args.service]
     command = list(args.command)
     if command and command[0] == "--":

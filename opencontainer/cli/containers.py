@@ -346,19 +346,32 @@ def configure_rm(parser: argparse.ArgumentParser) -> None:
 
 
 def run_rm(args: argparse.Namespace, ctx: Any) -> int:
+    """As docker: every container that can be removed is, then the others are reported in
+    one error (exit 1); with ``-f`` a container that does not exist is no error."""
     from ..errors import ContainerError
 
     store = _store(ctx)
+    errors: list[ContainerError] = []
     for ref in args.containers:
-        c = store.get(ref)
+        try:
+            c = store.get(ref)
+        except ContainerError as exc:
+            if not (args.force and str(exc).startswith("no such container")):
+                errors.append(exc)
+            continue
         if c.state().status in ("running", "stopping"):
             if not args.force:
-                raise ContainerError(
+                errors.append(ContainerError(
                     f"cannot remove running container {c.name}: stop it first or use rm -f."
-                )
+                ))
+                continue
             stop_container(c, 0, "SIGKILL")
         _remove(c, volumes=args.volumes)
         ctx.out(ref)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ContainerError("; ".join(str(e).rstrip(".") for e in errors) + ".")
     return 0
 
 

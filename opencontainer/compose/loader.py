@@ -42,12 +42,13 @@ from .model import (
     Project,
     Resource,
     RestartPolicy,
+    RunProblem,
     Service,
     ServiceNetwork,
     VolumeMount,
 )
 from .validate import validate_schema
-from .yamlio import Locations, Path, compose_error, parse_yaml
+from .yamlio import Locations, Path, compose_error, key_path_str, parse_yaml
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +90,9 @@ class LoadOptions:
     interpolate: bool = True
     working_dir: str | None = None
     stdin_text: str | None = None  # content for ``-f -`` (default: read sys.stdin)
+    # loading to run: what keeps a service from running (no image, a missing env_file) is
+    # not warned about but left to ``Project.check_runnable`` (an error, for those services)
+    for_run: bool = False
 
 
 def normalize_project_name(name: str) -> str:
@@ -576,7 +580,7 @@ class _Loader:
                         path=path, file=file, line=line,
                         key=f"services.{sname}.env_file[{i}]",
                     ))
-                    if not lenient:
+                    if not lenient and not self.options.for_run:
                         self.warn(f"service {sname!r}: env file {path} not found")
                 continue
             try:
@@ -612,8 +616,10 @@ class _Loader:
             "read_only", "secrets", "configs", "dns", "dns_search", "dns_opt", "extends",
             "label_file",
         }
-        if svc.get("image") is None and svc.get("build") is None and not lenient:
+        if (svc.get("image") is None and svc.get("build") is None and not lenient
+                and not self.options.for_run):
             self.warn(f"service {sname!r} has neither an image nor a build context specified")
+        run_problems = self._run_problems(sname, svc)
         for attr in UNSUPPORTED:
             if attr in svc and svc[attr] not in (None, [], {}):
                 self.warn(
@@ -734,6 +740,7 @@ class _Loader:
             entrypoint=svc.get("entrypoint"),
             environment=self._environment(sname, svc, env, lenient, problems),
             env_file_problems=problems,
+            run_problems=run_problems,
             working_dir=svc.get("working_dir"),
             user=n.scalar_str(svc["user"]) if svc.get("user") is not None else None,
             ports=ports,
@@ -768,6 +775,20 @@ class _Loader:
             dns_opt=svc.get("dns_opt") or (),
             extra=extra,
         )
+
+    def _run_problems(self, sname: str, svc: Mapping[str, Any]) -> list[RunProblem]:
+        """What keeps a service from running (kept for ``check_runnable``; ``config`` only
+        warns): no image (OpenContainer does not build images)."""
+        if svc.get("image") is not None and n.scalar_str(svc["image"]).strip():
+            return []
+        if svc.get("build") is not None:
+            path: Path = ("services", sname, "build")
+            message = "build is not supported; give the service an image"
+        else:
+            path = ("services", sname, "image") if "image" in svc else ("services", sname)
+            message = f"service {sname!r} has no image; give the service an image"
+        file, line = self.locs.find(path)
+        return [RunProblem(message=message, file=file, line=line, key=key_path_str(path))]
 
     @staticmethod
     def _ref(r: Mapping[str, Any]) -> FileReference:

@@ -246,6 +246,20 @@ class EnvFileProblem:
 
 
 @attrs.frozen(kw_only=True)
+class RunProblem:
+    """Why a service loads (``config`` shows it) but cannot be run (see
+    ``Project.check_runnable``): the message and where in the compose file."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    key: str | None = None
+
+    def error(self) -> ComposeError:
+        return ComposeError(self.message, file=self.file, line=self.line, key=self.key)
+
+
+@attrs.frozen(kw_only=True)
 class Service:
     name: str
     image: str | None = None
@@ -287,6 +301,9 @@ class Service:
     dns_opt: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_map)
     env_file_problems: tuple[EnvFileProblem, ...] = attrs.field(
+        default=(), converter=_tuple, eq=False, repr=False
+    )
+    run_problems: tuple[RunProblem, ...] = attrs.field(
         default=(), converter=_tuple, eq=False, repr=False
     )
 
@@ -473,6 +490,34 @@ class Project:
             svc = self.services.get(name)
             if svc is not None and svc.env_file_problems:
                 raise svc.env_file_problems[0].error()
+
+    def check_runnable(self, names: Iterable[str] | None = None, *, deps: bool = True,
+                       need_image: bool = True) -> tuple[str, ...]:
+        """The services that running ``names`` (default: every enabled service) involves:
+        ``names`` and, with ``deps``, what they depend on (transitively), in that order.
+        Raises the ComposeError (with file, line and key) of the first reason why one of
+        them cannot be run: an unknown name, no image (unless ``need_image`` is false), a
+        missing required ``env_file``. Call before anything is pulled, created or started."""
+        every = {**self.disabled_services, **self.services}
+        todo = list(self.services if names is None else names)
+        order: list[str] = []
+        while todo:
+            name = todo.pop(0)
+            if name in order:
+                continue
+            svc = every.get(name)
+            if svc is None:
+                raise ComposeError(f"no such service: {name}")
+            order.append(name)
+            if deps:
+                todo.extend(d for d, dep in svc.depends_on.items() if dep.required or d in every)
+        for name in order:
+            svc = every[name]
+            if need_image and svc.run_problems:
+                raise svc.run_problems[0].error()
+            if svc.env_file_problems:
+                raise svc.env_file_problems[0].error()
+        return tuple(order)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name}
