@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,19 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def occ(oc: Any, oc_env: dict[str, str], proot: Path, test_images: Any) -> Any:
-    """``oc`` with OPENCONTAINER_PROOT set to the parametrized proot."""
+def occ(oc: Any, oc_env: dict[str, str], proot: Path, test_images: Any) -> Iterator[Any]:
+    """``oc`` with OPENCONTAINER_PROOT set to the parametrized proot.
+
+    Afterwards every container the test left (a failed or skipped test) is removed, so no
+    detached container outlives its test.
+    """
     oc_env["OPENCONTAINER_PROOT"] = str(proot)
     oc.proot = proot
     oc.env = oc_env
-    return oc
+    yield oc
+    left = oc("ps", "-a", "-q").stdout.split()
+    if left:
+        oc("rm", "-f", *left)
 
 
 def is_54(proot: Path) -> bool:
