@@ -366,7 +366,7 @@ def test_up_refused_by_the_supervisor_leaves_no_supervisor(cli: Runner, tmp_path
         port = taken.getsockname()[1]
         (proj / "compose.yaml").write_text(
             "services:\n  web:\n    image: busybox\n    command: [sleep, '30']\n"
-            f"    ports: ['127.0.0.1:{port}:80']\n")
+            f"    ports: ['127.0.0.1:{port}:18080']\n")
         shell = {"OPENCONTAINER_RUNNER": "shell"}
         try:
             assert_one_error(cli("up", cwd=proj, extra=shell), str(port))
