@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 import structlog
 
-from ..errors import ConfigError, ContainerError
+from ..errors import ConfigError, ContainerError, OpenContainerError
+from ..image.store import ImageRecord, ImageStore
 from ..paths import Paths, proot_binary, validate_name
 from .container import Container, ContainerConfig, ContainerStore, new_id, now_iso
 from .proot import ProotCapabilities, check_ports
@@ -188,6 +189,18 @@ def precheck(
     return binary, caps, ports
 
 
+def _local_image(paths: Paths, ref: str, policy: str) -> ImageRecord | None:
+    """The unpacked local image when ``policy`` would not pull it (``ensure_image``'s rule for
+    missing/never), without importing the registry client; None = ask ``ensure_image``."""
+    if policy.replace("-", "_") not in ("missing", "if_not_present", "never"):
+        return None
+    try:
+        rec = ImageStore(paths.store).resolve(ref)
+    except OpenContainerError:
+        return None
+    return rec if rec.rootfs.is_dir() else None
+
+
 async def create_container(
     paths: Paths, opts: CreateOptions, env: Mapping[str, str] | None = None,
     progress: Any = None,
@@ -201,12 +214,14 @@ async def create_container(
     vol_specs = [parse_volume(v, opts.cwd) for v in opts.volumes]
     labels = dict(parse_env_list(opts.labels))
 
-    from ..image.pull import ensure_image
+    rec = _local_image(paths, opts.image, opts.pull)
+    if rec is None:
+        from ..image.pull import ensure_image  # the registry client: only when pulling
 
-    kwargs: dict[str, Any] = {}
-    if progress is not None:
-        kwargs["progress"] = progress
-    rec = await ensure_image(opts.image, paths=paths, policy=opts.pull, **kwargs)
+        kwargs: dict[str, Any] = {}
+        if progress is not None:
+            kwargs["progress"] = progress
+        rec = await ensure_image(opts.image, paths=paths, policy=opts.pull, **kwargs)
 
     store = ContainerStore(paths.containers)
     name, d = store.reserve(opts.name)

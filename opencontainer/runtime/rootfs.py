@@ -114,8 +114,15 @@ def _copy_data(src: str, dst: str, mode: int, atime_ns: int, mtime_ns: int, size
         os.close(fd_in)
 
 
-def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS) -> int:
-    """Copy ``src`` to the new directory ``dest`` (must not exist). Returns the file count."""
+def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS,
+              link_symlinks: bool = False) -> int:
+    """Copy ``src`` to the new directory ``dest`` (must not exist). Returns the file count.
+
+    ``link_symlinks``: a symlink becomes a hardlink to the source's symlink inode where the
+    filesystem allows (else a new symlink). Safe, unlike hardlinked regular files: a symlink's
+    target can never be rewritten in place (only replaced, which changes our own directory),
+    and creating an inode is what costs here (~0.3 ms each on this ext4, 268 links in busybox).
+    """
     src = Path(src)
     dest = Path(dest)
     if not src.is_dir():
@@ -144,6 +151,12 @@ def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS) -> int:
                     dir_times.append((d, depth + 1, st))
                     stack.append((s, d, depth + 1))
                 elif stat.S_ISLNK(m):
+                    if link_symlinks:
+                        try:
+                            os.link(s, d, follow_symlinks=False)
+                            continue
+                        except OSError:
+                            link_symlinks = False  # other filesystem, protected_hardlinks ...
                     os.symlink(os.readlink(s), d)
                     with contextlib.suppress(OSError, NotImplementedError):
                         os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
@@ -305,11 +318,38 @@ def _redo_unit(unit: _Unit) -> None:
             os.mkfifo(d, stat.S_IMODE(st.st_mode))
 
 
+SMALL_TREE = 2000  # entries: below this, ``auto`` copies in process (no fork/exec of cp)
+
+
+def _is_small_tree(src: Path, limit: int = SMALL_TREE) -> bool:
+    """At most ``limit`` entries under ``src`` (stops counting as soon as there are more)."""
+    n = 0
+    stack = [str(src)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for e in it:
+                    n += 1
+                    if n > limit:
+                        return False
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+        except OSError:
+            return False
+    return True
+
+
 async def copy_rootfs(src: Path, dest: Path, *, method: str = "auto",
                       workers: int = DEFAULT_WORKERS) -> int:
-    """Copy ``src`` to the new ``dest`` with ``method`` (auto | cp | parallel | python)."""
+    """Copy ``src`` to the new ``dest`` with ``method`` (auto | cp | parallel | python).
+
+    ``auto`` copies a small tree (busybox, alpine: a few hundred entries, mostly symlinks) in
+    process with symlinks hardlinked (see :func:`copy_tree`); a large one with ``cp -a``.
+    """
     if not src.is_dir():
         raise ContainerError(f"the image root filesystem {src} is missing.")
+    if method == "auto" and _is_small_tree(src):
+        return copy_tree(src, dest, workers=2, link_symlinks=True)
     cp = _gnu_cp() if method in ("auto", "cp", "parallel") else None
     if cp is not None and method == "parallel":
         await parallel_cp(src, dest, cp, CP_PROCESSES)

@@ -44,11 +44,23 @@ def resolv_conf_text(spec: ContainerSpec, host_file: Path = HOST_RESOLV_CONF) ->
     return text
 
 
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    """``atomic_write``, skipped when ``path`` already holds exactly ``text`` with ``mode``
+    (each start rewrites these files; an unchanged rewrite only costs inodes and fsyncs)."""
+    data = text.encode()
+    try:
+        if (path.stat().st_mode & 0o7777) == mode and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    atomic_write(path, data, mode=mode)
+
+
 def write_etc_files(spec: ContainerSpec, directory: Path) -> None:
     """``hosts``, ``hostname``, ``resolv.conf`` for the container, in its folder."""
-    atomic_write(directory / "hosts", hosts_text(spec))
-    atomic_write(directory / "hostname", (spec.hostname or spec.name) + "\n")
-    atomic_write(directory / "resolv.conf", resolv_conf_text(spec))
+    _write(directory / "hosts", hosts_text(spec))
+    _write(directory / "hostname", (spec.hostname or spec.name) + "\n")
+    _write(directory / "resolv.conf", resolv_conf_text(spec))
 
 
 def _q(s: str) -> str:
@@ -118,5 +130,5 @@ def write_run_sh(
     """Write ``run.sh`` (and the generated etc files beside it). Returns ``path``."""
     directory = path.parent
     write_etc_files(spec, directory)
-    atomic_write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755)
+    _write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755)
     return path
