@@ -89,6 +89,9 @@ log "installing opencontainer[test] into $venv"
 (cd "$work" && "${run_as[@]}" "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     -e ".[test]" 2>&1 | grep -v -e '^WARNING: Location' -e 'is ignored' || true)
 "${run_as[@]}" "$venv/bin/python" -c 'import opencontainer, pytest' || { echo "install failed" >&2; exit 1; }
+# byte-compile once: the tests start the CLI hundreds of times, and with
+# PYTHONDONTWRITEBYTECODE set each start would compile the package again
+"${run_as[@]}" "$venv/bin/python" -m compileall -q "$work/opencontainer" "$work/tests" >/dev/null || true
 
 # ---------------------------------------------------------------------------------------------
 log "preparing test fixtures (cache: $cache)"
