@@ -218,7 +218,7 @@ def test_apply_changes() -> None:
 
 
 def test_human_size_and_ago() -> None:
-    from opencontainer.cli.images import human_ago, human_size
+    from opencontainer.humanize import human_ago, human_size
 
     assert human_size(4_261_000) == "4.26MB"
     assert human_size(999) == "999B"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from opencontainer.errors import ConfigError, ContainerError
+from opencontainer.humanize import human_duration
 from opencontainer.runtime.container import (
     ContainerConfig,
     ContainerState,
     ContainerStore,
     generate_name,
-    human_duration,
     new_id,
     now_iso,
     status_text,
@@ -161,3 +161,15 @@ def test_check_command(tmp_path: Path) -> None:
     with pytest.raises(ContainerError, match="permission denied") as exc:
         check_command(ContainerSpec(name="a", rootfs=root, argv=["/etc/passwd"], env=env))
     assert exc.value.exit_code == 126
+
+
+def test_human_duration_words_like_docker() -> None:
+    assert human_duration(1) == "1 second"
+    assert human_duration(59) == "59 seconds"
+    assert human_duration(5 * 60) == "5 minutes"
+    assert human_duration(3600 * 1.4) == "About an hour"
+    assert human_duration(3600 * 1.6) == "2 hours"
+    assert human_duration(3600 * 24 * 3) == "3 days"
+    assert human_duration(3600 * 24 * 21) == "3 weeks"
+    assert human_duration(3600 * 24 * 90) == "3 months"
+    assert human_duration(3600 * 24 * 365 * 3) == "3 years"

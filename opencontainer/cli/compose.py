@@ -226,20 +226,9 @@ def _short(st: ContainerState) -> str:
 
 # -- status text --------------------------------------------------------------------------------
 def _ago(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m < 60:
-        return "About a minute" if m == 1 else f"{m} minutes"
-    h = m // 60
-    if h < 48:
-        return "About an hour" if h == 1 else f"{h} hours"
-    return f"{h // 24} days"
+    from ..humanize import human_duration
+
+    return human_duration(max(0.0, seconds))
 
 
 def status_text(st: ContainerState, now: float | None = None) -> str:

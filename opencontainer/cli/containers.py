@@ -393,7 +393,7 @@ def _command_text(argv: Iterable[str], trunc: bool) -> str:
 
 
 def _row(c: Any, now: float, trunc: bool = True) -> dict[str, str]:
-    from ..cli.images import human_ago
+    from ..humanize import human_ago
     from ..runtime.container import status_text
 
     st = c.state()

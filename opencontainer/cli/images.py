@@ -14,50 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..humanize import human_ago, human_size
+
 SHORT = 12
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def human_size(size: float) -> str:
-    """Docker's ``units.HumanSizeWithPrecision(size, 3)``: SI units, 3 significant digits."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.3g}{units[i]}"
 
 
-def human_ago(when: str | None, now: float | None = None) -> str:
-    """``3 weeks ago`` (docker's ``units.HumanDuration``)."""
-    if not when:
-        return "N/A"
-    try:
-        ts = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return "N/A"
-    secs = max(0.0, (now or time.time()) - ts)
-    if secs < 1:
-        return "Less than a second ago"
-    if secs < 60:
-        return f"{int(secs)} seconds ago"
-    mins = secs / 60
-    if mins < 2:
-        return "About a minute ago"
-    if mins < 60:
-        return f"{int(mins)} minutes ago"
-    hours = mins / 60
-    if int(hours + 0.5) == 1:
-        return "About an hour ago"
-    if hours < 48:
-        return f"{int(hours + 0.5)} hours ago"
-    if hours < 24 * 7 * 2:
-        return f"{int(hours / 24)} days ago"
-    if hours < 24 * 30 * 2:
-        return f"{int(hours / 24 / 7)} weeks ago"
-    if hours < 24 * 365 * 2:
-        return f"{int(hours / 24 / 30)} months ago"
-    return f"{int(hours / 24 / 365)} years ago"
 
 
 def _store(ctx: Any) -> Any:

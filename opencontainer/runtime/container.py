@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from ..errors import ContainerError, StateError
+from ..humanize import human_duration
 from ..paths import atomic_write, validate_name
 from . import procfs
 from .spec import ContainerSpec, _tuple
@@ -302,32 +303,6 @@ class ContainerStore:
         return c
 
 
-def human_duration(seconds: float) -> str:
-    """Docker's ``units.HumanDuration``."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def status_text(st: ContainerState, now: float | None = None) -> str:
