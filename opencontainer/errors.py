@@ -18,7 +18,8 @@ else is a bug and is reported as one.
     │   └── UnpackError                a layer that cannot be applied (or tries to escape)
     ├── RuntimeBackendError
     │   └── ProotError                 proot missing, too old for what is asked, or failing
-    ├── ContainerError                 no such container, wrong state for the operation
+    ├── ContainerError                 wrong state for the operation
+    │   └── ContainerNotFound          no such container
     └── StateError                     state on disk is missing, locked or unreadable
 """
 
@@ -113,6 +114,10 @@ class ContainerError(OpenContainerError):
     """No such container, or the container is in the wrong state for the operation."""
 
 
+class ContainerNotFound(ContainerError):
+    """No container has that name or ID."""
+
+
 class StateError(OpenContainerError):
     """State on disk is missing, locked by another process, or unreadable."""
 
@@ -122,6 +127,7 @@ __all__ = [
     "ComposeError",
     "ConfigError",
     "ContainerError",
+    "ContainerNotFound",
     "DigestMismatch",
     "ImageError",
     "ImageNotFound",

@@ -348,15 +348,15 @@ def configure_rm(parser: argparse.ArgumentParser) -> None:
 def run_rm(args: argparse.Namespace, ctx: Any) -> int:
     """As docker: every container that can be removed is, then the others are reported in
     one error (exit 1); with ``-f`` a container that does not exist is no error."""
-    from ..errors import ContainerError
+    from ..errors import ContainerError, ContainerNotFound
 
     store = _store(ctx)
     errors: list[ContainerError] = []
     for ref in args.containers:
         try:
             c = store.get(ref)
-        except ContainerError as exc:
-            if not (args.force and str(exc).startswith("no such container")):
+        except ContainerNotFound as exc:
+            if not args.force:
                 errors.append(exc)
             continue
         if c.state().status in ("running", "stopping"):

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ContainerError, StateError
+from ..errors import ContainerError, ContainerNotFound, StateError
 from ..humanize import human_duration
 from ..paths import atomic_write, validate_name
 from . import procfs
@@ -276,7 +276,7 @@ class ContainerStore:
             return matches[0]
         if len(matches) > 1:
             raise ContainerError(f"multiple containers match {ref!r}: give more of the id.")
-        raise ContainerError(f"no such container: {ref}.")
+        raise ContainerNotFound(f"no such container: {ref}.")
 
     def reserve(self, name: str | None) -> tuple[str, Path]:
         """A new container folder (name validated and unique)."""
