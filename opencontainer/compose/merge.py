@@ -256,17 +256,7 @@ def merge_service(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str,
 
 def merge_mapping_section(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     """Top-level networks/volumes/secrets/configs: entries merged recursively."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Reset):
-            out.pop(k, None)
-        elif isinstance(v, Override):
-            out[k] = _strip(v.value)
-        elif isinstance(out.get(k), Mapping) and isinstance(v, Mapping):
-            out[k] = _deep(out[k], v)
-        else:
-            out[k] = _strip(v)
-    return out
+    return _deep(base, over)
 
 
 def _deep(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
