@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from ..paths import Paths, atomic_write, file_lock
+from ..runtime.procfs import start_time
 
 SOCKET_MAX = 100
 
@@ -177,21 +178,8 @@ def effective(st: ContainerState, supervisor_alive: bool) -> ContainerState:
 
 
 # -- processes ----------------------------------------------------------------------------------
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks): tells pid reuse apart."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = data.rsplit(")", 1)[-1].split()
-    try:
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
 def same_process(pid: int | None, start: int | None) -> bool:
-    return pid is not None and start is not None and proc_start_time(pid) == start
+    return pid is not None and start is not None and start_time(pid) == start
 
 
 def group_members(pgid: int) -> list[int]:

@@ -18,13 +18,20 @@ class ProcInfo:
     state: str
 
 
-def proc_info(pid: int) -> ProcInfo | None:
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name: field 3 (state) is index 0."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read().decode(errors="replace")
     except OSError:
         return None
-    rest = data[data.rfind(")") + 2 :].split()
+    return data[data.rfind(")") + 2 :].split()
+
+
+def proc_info(pid: int) -> ProcInfo | None:
+    rest = _stat_fields(pid)
+    if rest is None:
+        return None
     try:
         return ProcInfo(pid, int(rest[1]), int(rest[2]), int(rest[3]), rest[0])
     except (IndexError, ValueError):
@@ -117,12 +124,9 @@ def traced_by(tracer: int, procs: list[ProcInfo] | None = None) -> list[int]:
 
 def start_time(pid: int) -> int | None:
     """The process start time (clock ticks since boot): tells a pid from its reuse."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode(errors="replace")
-    except OSError:
+    rest = _stat_fields(pid)
+    if rest is None:
         return None
-    rest = data[data.rfind(")") + 2 :].split()
     try:
         return int(rest[19])
     except (IndexError, ValueError):
