@@ -22,6 +22,7 @@ from . import chart
 from .context import PROOT_51, BenchContext, bench_context, proot_54, tool_version
 from .core import Metrics, Row, RowSpec, SideResult, format_table, interleave, make_rows, one_line
 from .scenarios import SCENARIOS, select
+from .trash import settle
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -105,7 +106,7 @@ def run_scenario(key: str, ctx: BenchContext) -> tuple[list[Row], list[str], dic
                          {"ours": SideResult("ours", {}, status)})
         return rows, [f"{number}: set-up failed: {reason}"], {}
     try:
-        results = interleave(plan.sides, ctx.repeat, _progress(number))
+        results = interleave(plan.sides, ctx.repeat, _progress(number), settle=settle)
     finally:
         try:
             plan.teardown()
@@ -146,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += r
             notes += n
             raw[SCENARIOS[key][0]] = s
+        notes += ctx.trash.notes()
         vers = versions(ctx)
     table = format_table(rows)
     doc = {

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -17,6 +16,7 @@ from tests.fixtures.registry import RegistryProcess
 
 from . import images
 from .core import NotAvailable
+from .trash import Trash, rmtree
 from .udocker import Udocker, ensure_udocker
 
 log = structlog.get_logger()
@@ -67,9 +67,14 @@ class BenchContext:
     quick: bool
     repeat: int
     cache: Path
+    trash: Trash = attrs.field(init=False)
     _registry: RegistryProcess | None = None
     _pushed: dict[str, images.PushedImage] = attrs.Factory(dict)
     _udocker: Udocker | NotAvailable | None = None
+
+    @trash.default
+    def _trash(self) -> Trash:
+        return Trash(self.workdir / ".trash")
 
     @property
     def registry_host(self) -> str:
@@ -123,12 +128,16 @@ class BenchContext:
         return self._udocker
 
     def fresh_dir(self, name: str) -> Path:
-        """An empty directory ``workdir/name`` (removed first if it exists)."""
+        """An empty directory ``workdir/name`` (an old one is moved into the trash first)."""
         path = self.workdir / name
-        if path.exists():
-            rmtree(path)
+        self.trash.discard(path)
         path.mkdir(parents=True)
         return path
+
+    def discard(self, *paths: Path) -> None:
+        """Move ``paths`` out of the way; they are deleted at the run's end (see trash.py)."""
+        for path in paths:
+            self.trash.discard(path)
 
     def oc_env(self, home: Path, proot: Path | None = None) -> dict[str, str]:
         """Environment for our CLI with its own ``OPENCONTAINER_HOME``."""
@@ -142,30 +151,11 @@ class BenchContext:
         return env
 
 
-def rmtree(path: Path) -> None:
-    """Remove a tree even when it holds read-only dirs (unpacked images have some)."""
-
-    def onerror(func: object, p: str, exc: object) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        except OSError:
-            pass
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            with suppress(OSError):
-                os.unlink(p)
-
-    shutil.rmtree(path, onerror=onerror)
-    if path.exists():
-        subprocess.run(["chmod", "-R", "u+rwx", str(path)], check=False, capture_output=True)
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @contextmanager
 def bench_context(repeat: int, quick: bool, keep: bool = False) -> Iterator[BenchContext]:
-    """A temp work dir (the registry starts on first use); stop it and clean up afterwards."""
+    """A temp work dir (the registry starts on first use); stop it and clean up afterwards.
+
+    The trash (trees discarded during the run) is emptied at the end even with ``keep``."""
     base = Path(os.environ.get("OPENCONTAINER_BENCH_WORKDIR") or tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="oc-bench-", dir=base))
@@ -176,6 +166,7 @@ def bench_context(repeat: int, quick: bool, keep: bool = False) -> Iterator[Benc
         yield ctx
     finally:
         ctx.close()
+        ctx.trash.empty()
         if not keep:
             rmtree(workdir)
         else:

@@ -4,8 +4,11 @@ A *side* is one way of doing a scenario's work (ours, a peer, a baseline). Each 
 every side once, in turn (ours, peer, ours, peer, ...), so slow drift of the machine (page
 cache, thermal, other load) hits all sides alike. A side's ``measure`` returns a mapping of
 metric name -> value (seconds, or MB for memory); ``prepare`` and ``cleanup`` run around it and
-are not timed. A side that cannot run raises :class:`NotAvailable` and is reported as
-``n/a (reason)`` instead of a number; a side that fails is reported as ``failed: ...``.
+are not timed. A cleanup must not delete big trees (it moves them into the trash, see
+trash.py), and ``interleave``'s ``settle`` hook (the CLI: ``os.sync``) runs after it, so one
+side's deletions and dirty data do not slow down the side measured next. A side that cannot
+run raises :class:`NotAvailable` and is reported as ``n/a (reason)`` instead of a number; a
+side that fails is reported as ``failed: ...``.
 """
 
 from __future__ import annotations
@@ -121,8 +124,11 @@ def interleave(
     sides: Sequence[Side],
     repeat: int,
     on_sample: Callable[[str, int, Metrics | str], None] | None = None,
+    settle: Callable[[], None] | None = None,
 ) -> dict[str, SideResult]:
     """Run ``repeat`` rounds; in each round every still-working side once, in order.
+
+    ``settle`` (untimed) runs after each side's cleanup, before the next side.
 
     A side that raises :class:`NotAvailable` or fails is dropped from later rounds and keeps
     the samples it had (a failure after good rounds still reports ``failed``).
@@ -148,6 +154,8 @@ def interleave(
                     side.cleanup()
                 except Exception as exc:  # cleanup must never hide the measurement
                     log.warning("bench.cleanup_failed", side=side.name, error=str(exc))
+                if settle is not None:
+                    settle()
             if on_sample is not None:
                 got: Metrics | str = (
                     {k: v[-1] for k, v in samples[side.name].items()}

@@ -100,3 +100,13 @@ def oc(
     if args and args[0] in _CLI:
         require_cli(args[0])
     return run_cmd(oc_argv(*args), env, cwd, timeout, what=f"opencontainer {args[0]}")
+
+
+def container_dir(home: Path, name: str) -> Path:
+    """The folder of standalone container ``name`` with ``OPENCONTAINER_HOME=home``: all there
+    is of it (``opencontainer rm -f NAME`` without ``-v`` deletes just this folder)."""
+    try:
+        from opencontainer.paths import Paths
+    except ImportError:
+        return home / "data" / "containers" / name
+    return Paths.from_env({"OPENCONTAINER_HOME": str(home)}).containers / name

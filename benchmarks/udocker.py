@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -97,3 +97,27 @@ def ensure_udocker(cache: Path) -> Udocker:
         if pip.returncode != 0 or not exe.exists():
             raise NotAvailable(f"pip install udocker=={VERSION} failed")
     return Udocker(exe, cache)
+
+
+def container_dir(udocker_dir: Path, name: str) -> Path | None:
+    """The directory of udocker container ``name`` (or id), None when there is none.
+
+    udocker keeps a container in ``containers/<uuid>/`` and each name as a relative symlink
+    ``containers/<name> -> <uuid>``."""
+    entry = udocker_dir / "containers" / name
+    if entry.is_symlink():
+        target = entry.resolve()
+        return target if target.is_dir() else None
+    return entry if entry.is_dir() else None
+
+
+def discard_container(udocker_dir: Path, name: str, discard: Callable[[Path], None]) -> None:
+    """``udocker rm NAME``'s effect on udocker's bookkeeping (the container's name links and
+    directory gone), with the directory handed to ``discard`` instead of deleted."""
+    target = container_dir(udocker_dir, name)
+    if target is None:
+        return
+    for entry in (udocker_dir / "containers").iterdir():
+        if entry.is_symlink() and os.path.basename(os.readlink(entry)) == target.name:
+            entry.unlink()
+    discard(target)

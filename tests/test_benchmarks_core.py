@@ -1,9 +1,14 @@
-"""The benchmark harness' measuring core: interleaving, medians, rows and the table."""
+"""The benchmark harness' measuring core: interleaving, medians, rows, the table, the trash."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from benchmarks.context import BenchContext, bench_context
 from benchmarks.core import (
     NotAvailable,
     RowSpec,
@@ -15,8 +20,11 @@ from benchmarks.core import (
     make_rows,
     one_line,
 )
+from benchmarks.ours import container_dir
 from benchmarks.scenarios import SCENARIOS, select
 from benchmarks.scenarios.proot_overhead import parse_times, script
+from benchmarks.trash import Trash
+from benchmarks.udocker import discard_container
 
 
 def test_interleave_runs_sides_in_turn_and_keeps_samples() -> None:
@@ -130,3 +138,141 @@ def test_proot_loop_script_and_its_timing_lines() -> None:
     out = "BENCH fork 100.50 102.75\nnoise\nBENCH stat 102.75 103.00\n"
     assert parse_times(out) == {"fork": pytest.approx(2.25), "stat": pytest.approx(0.25)}
     assert parse_times("BENCH fork  \n") == {}  # no /proc/uptime: the harness uses wall time
+
+
+def test_settle_runs_after_every_cleanup() -> None:
+    calls: list[str] = []
+
+    def side(name: str) -> Side:
+        def measure() -> dict[str, float]:
+            calls.append(name)
+            return {"t": 1.0}
+
+        return Side(name, measure, cleanup=lambda: calls.append(f"clean-{name}"))
+
+    interleave([side("a"), side("b")], repeat=2, settle=lambda: calls.append("settle"))
+    assert calls == ["a", "clean-a", "settle", "b", "clean-b", "settle"] * 2
+
+
+def _tree(path: Path, files: int = 3) -> Path:
+    (path / "ro").mkdir(parents=True)
+    for i in range(files):
+        (path / "ro" / f"f{i}").write_text(str(i))
+    (path / "ro").chmod(0o555)  # unpacked images have read-only dirs
+    return path
+
+
+def test_trash_renames_trees_and_deletes_them_only_at_the_end(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / ".trash", min_free=0)
+    first = _tree(tmp_path / "out")
+    inode = first.stat().st_ino
+    trash.discard(first)
+    assert not first.exists()
+    _tree(first)  # the next round makes the same path again
+    trash.discard(first)
+    trash.discard(tmp_path / "missing")  # nothing there: nothing to do
+    kept = sorted((tmp_path / ".trash").iterdir())
+    assert [p.name for p in kept] == ["0001-out", "0002-out"]
+    assert kept[0].stat().st_ino == inode  # renamed, not copied
+    assert (kept[1] / "ro" / "f2").read_text() == "2"
+    assert trash.moved == 2 and trash.notes() == []
+    trash.empty()
+    assert not (tmp_path / ".trash").exists()
+    trash.empty()  # twice is fine
+
+
+def test_trash_deletes_at_once_when_free_space_is_short(tmp_path: Path) -> None:
+    trash = Trash(tmp_path / ".trash", min_free=10**30)
+    trash.discard(_tree(tmp_path / "s1-ours"))
+    trash.discard(_tree(tmp_path / "s1-udocker"))
+    assert not (tmp_path / "s1-ours").exists() and not (tmp_path / "s1-udocker").exists()
+    assert not (tmp_path / ".trash").exists() and trash.moved == 0
+    (note,) = trash.notes()
+    assert "not deferred for 2 tree(s) (s1-ours, s1-udocker)" in note and "free space" in note
+
+
+def test_trash_deletes_at_once_when_the_rename_fails(tmp_path: Path) -> None:
+    (tmp_path / ".trash").write_text("not a directory")
+    trash = Trash(tmp_path / ".trash", min_free=0)
+    trash.discard(_tree(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    (note,) = trash.notes()
+    assert "not deferred" in note and "rename failed" in note
+
+
+def test_context_fresh_dir_and_discard_go_through_the_trash(tmp_path: Path) -> None:
+    ctx = BenchContext(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
+    d = ctx.fresh_dir("s1-ours")
+    (d / "blob").write_text("x")
+    assert not any(ctx.fresh_dir("s1-ours").iterdir())
+    other = _tree(tmp_path / "s2-cp")
+    ctx.discard(other, tmp_path / "missing")
+    assert not other.exists()
+    assert sorted(p.name for p in ctx.trash.root.iterdir()) == ["0001-s1-ours", "0002-s2-cp"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_bench_context_empties_the_trash_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    monkeypatch.setenv("OPENCONTAINER_BENCH_WORKDIR", str(tmp_path))
+    with bench_context(repeat=1, quick=True, keep=keep) as ctx:
+        ctx.discard(_tree(ctx.workdir / "s1-ours"))
+        assert (ctx.trash.root / "0001-s1-ours").is_dir()
+        workdir = ctx.workdir
+    assert not ctx.trash.root.exists()
+    assert workdir.exists() == keep
+
+
+def test_udocker_container_goes_to_the_trash_as_udocker_rm_would(tmp_path: Path) -> None:
+    containers = tmp_path / "udocker" / "containers"
+    for uuid in ("aaaa-1111", "bbbb-2222"):
+        (containers / uuid / "ROOT").mkdir(parents=True)
+    os.symlink("aaaa-1111", containers / "s2c1")  # udocker's name links are relative
+    os.symlink("bbbb-2222", containers / "s2c2")
+    gone: list[Path] = []
+    discard_container(tmp_path / "udocker", "s2c1", gone.append)
+    assert gone == [containers / "aaaa-1111"]
+    assert sorted(p.name for p in containers.iterdir()) == ["aaaa-1111", "bbbb-2222", "s2c2"]
+    discard_container(tmp_path / "udocker", "nope", gone.append)  # no such container
+    assert len(gone) == 1
+
+
+def test_our_container_dir_is_under_the_homes_data_dir(tmp_path: Path) -> None:
+    assert container_dir(tmp_path, "bench-c1") == tmp_path / "data" / "containers" / "bench-c1"
+
+
+class _StubImage:
+    size = 122_000_000
+    layers = ("l1", "l2", "l3", "l4", "l5")
+
+
+class _StubContext(BenchContext):
+    """Scenario 1's plan needs only the image's reference, size and layers."""
+
+    def ref(self, name: str) -> str:
+        return f"127.0.0.1:5000/library/{name}:1"
+
+    def image(self, name: str) -> Any:
+        return _StubImage()
+
+
+def test_scenario_1_declares_ours_pull_create_against_udocker(tmp_path: Path) -> None:
+    from benchmarks.scenarios import pull
+
+    ctx = _StubContext(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
+    plan = pull.plan(ctx)
+    names = {s.name for s in plan.sides}
+    assert names == {"ours", "skopeo+umoci", "udocker", "ours pull+create"}
+    for row in plan.rows:
+        assert row.ours[0] in names and (row.peer is None or row.peer[0] in names)
+    new = plan.rows[-1]
+    assert new.ours == ("ours pull+create", "t") and new.peer == ("udocker", "t")
+    assert new.label.startswith("pull+create 122 MB 5-layer image (cold)")
+    assert "ours vs udocker pull+create" in new.label
+    side = next(s for s in plan.sides if s.name == "ours pull+create")
+    side.prepare()
+    (tmp_path / "s1-ours-create" / "home").mkdir()
+    side.cleanup()  # the round's tree goes to the trash, not away
+    assert not (tmp_path / "s1-ours-create").exists()
+    assert (ctx.trash.root / "0001-s1-ours-create" / "home").is_dir()

@@ -5,18 +5,23 @@
   same unpacked tree the ``cp -a`` side copies;
 - ``cp -a`` of the unpacked image tree (the floor: a plain recursive copy);
 - ``udocker create`` from its already-pulled image.
+
+After each round a side's new tree is moved into the trash (deleted at the run's end) instead
+of being removed: ours by renaming ``$OPENCONTAINER_HOME/data/containers/<name>`` (all that
+``opencontainer rm -f`` would delete), udocker by renaming ``containers/<uuid>`` and dropping
+its name link (what ``udocker rm`` does to its bookkeeping).
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import anyio
 
-from ..context import PROOT_51, BenchContext, rmtree
+from ..context import PROOT_51, BenchContext
 from ..core import Metrics, NotAvailable, RowSpec, Side, SideFailed, timed
-from ..ours import module_missing, oc, run_cmd
+from ..ours import container_dir, module_missing, oc, run_cmd
+from ..udocker import discard_container
 from .base import Plan
 
 SCENARIO = "2"
@@ -69,13 +74,7 @@ def plan(ctx: BenchContext) -> Plan:
         return {"t": timed(work)}
 
     def ours_cleanup() -> None:
-        name = f"bench-c{counter['ours']}"
-        if ours_mode == "cli":
-            try:
-                oc("rm", "-f", name, env=env)
-            except (SideFailed, NotAvailable):
-                rmtree(home / "data" / "containers" / name)
-        rmtree(ctx.workdir / "s2-api")
+        ctx.discard(container_dir(home, f"bench-c{counter['ours']}"), ctx.workdir / "s2-api")
 
     cp_dest = ctx.workdir / "s2-cp" / "rootfs"
 
@@ -83,6 +82,9 @@ def plan(ctx: BenchContext) -> Plan:
         cp_dest.parent.mkdir(parents=True, exist_ok=True)
         return {"t": timed(lambda: run_cmd(["cp", "-a", str(src), str(cp_dest)], env,
                                            what="cp -a"))}
+
+    def cp_cleanup() -> None:
+        ctx.discard(cp_dest)
 
     def udocker() -> Metrics:
         if udocker_setup is not None:
@@ -93,18 +95,13 @@ def plan(ctx: BenchContext) -> Plan:
                                            what="udocker create"))}
 
     def udocker_cleanup() -> None:
-        if udocker_setup is None:
-            name = f"s2c{counter['udocker']}"
-            try:
-                run_cmd(u.argv("rm", "-f", name), uenv, what="udocker rm")
-            except SideFailed:
-                rmtree(udir / "udocker" / "containers")
+        discard_container(udir / "udocker", f"s2c{counter['udocker']}", ctx.discard)
 
     if ours_mode == "api":
         notes.append("2: 'opencontainer create' missing; ours = runtime.rootfs.create_rootfs")
     sides = [
         Side("ours", ours, cleanup=ours_cleanup),
-        Side("cp -a", cp, cleanup=lambda: rmtree(cp_dest.parent)),
+        Side("cp -a", cp, cleanup=cp_cleanup),
         Side("udocker", udocker, cleanup=udocker_cleanup),
     ]
     label = "create container from cached image"
@@ -112,9 +109,4 @@ def plan(ctx: BenchContext) -> Plan:
         RowSpec(SCENARIO, label, ("ours", "t"), ("cp -a", "t"), "cp -a of unpacked tree"),
         RowSpec(SCENARIO, label, ("ours", "t"), ("udocker", "t"), "udocker create"),
     ]
-
-    def teardown() -> None:
-        for p in (home, udir, Path(cp_dest.parent)):
-            rmtree(p)
-
-    return Plan(sides, rows, notes, teardown)
+    return Plan(sides, rows, notes, teardown=lambda: ctx.discard(home, udir, cp_dest.parent))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..context import PROOT_51, BenchContext, proot_54, rmtree
+from ..context import PROOT_51, BenchContext, proot_54
 from ..core import Metrics, NotAvailable, RowSpec, Side, SideFailed
 from ..ours import module_missing, oc, run_cmd
 from .base import Plan
@@ -156,11 +156,7 @@ def plan(ctx: BenchContext) -> Plan:
                     ("udocker-5.1.0", w), "udocker run (5.1.0)"),
         ]
 
-    def teardown() -> None:
-        rmtree(udir)
-        rmtree(ctx.workdir / "s6-home")
-
-    return Plan(sides, rows, notes, teardown)
+    return Plan(sides, rows, notes, teardown=lambda: ctx.discard(udir, ctx.workdir / "s6-home"))
 
 
 def _oc_run(ref: str) -> list[str]:

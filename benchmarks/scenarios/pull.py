@@ -2,15 +2,21 @@
 
 - ours: ``opencontainer pull HOST/library/postgres:15`` (the Debian service stand-in) with a
   fresh OPENCONTAINER_HOME;
+- ours pull+create: ``opencontainer pull`` + ``opencontainer create --name s1 REF true``, timed
+  together, fresh OPENCONTAINER_HOME (the same work as udocker's side);
 - skopeo+umoci: ``skopeo copy docker://... oci:DIR:tag`` + ``umoci unpack --rootless``;
 - udocker: ``udocker pull`` + ``udocker create`` with a fresh UDOCKER_DIR.
+
+Each side has its own directory, made empty before each round and moved into the trash after
+it (deleted at the run's end), so every round starts from a cold store.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
-from ..context import PROOT_51, BenchContext, rmtree
+from ..context import PROOT_51, BenchContext
 from ..core import Metrics, NotAvailable, RowSpec, Side, timed
 from ..ours import oc, require_cli, run_cmd
 from .base import Plan
@@ -24,8 +30,8 @@ def plan(ctx: BenchContext) -> Plan:
     image = ctx.image("multi")
     size_mb = image.size / 1e6
     repo_tag = ctx.repo_tag("multi")
-    dirs = {"ours": ctx.workdir / "s1-ours", "skopeo": ctx.workdir / "s1-skopeo",
-            "udocker": ctx.workdir / "s1-udocker"}
+    dirs = {"ours": ctx.workdir / "s1-ours", "ours-create": ctx.workdir / "s1-ours-create",
+            "skopeo": ctx.workdir / "s1-skopeo", "udocker": ctx.workdir / "s1-udocker"}
 
     def fresh(key: str) -> None:
         ctx.fresh_dir(dirs[key].name)
@@ -34,6 +40,16 @@ def plan(ctx: BenchContext) -> Plan:
         require_cli("pull")
         env = ctx.oc_env(dirs["ours"] / "home")
         return {"t": timed(lambda: oc("pull", ref, env=env))}
+
+    def ours_create() -> Metrics:
+        require_cli("pull", "create")
+        env = ctx.oc_env(dirs["ours-create"] / "home")
+
+        def work() -> None:
+            oc("pull", ref, env=env)
+            oc("create", "--name", "s1", ref, "true", env=env)
+
+        return {"t": timed(work)}
 
     def skopeo() -> Metrics:
         if not shutil.which("skopeo") or not shutil.which("umoci"):
@@ -60,18 +76,24 @@ def plan(ctx: BenchContext) -> Plan:
 
         return {"t": timed(work)}
 
+    def side(name: str, key: str, measure: Callable[[], Metrics]) -> Side:
+        return Side(name, measure, prepare=lambda: fresh(key),
+                    cleanup=lambda: ctx.discard(dirs[key]))
+
     sides = [
-        Side("ours", ours, prepare=lambda: fresh("ours"), cleanup=lambda: rmtree(dirs["ours"])),
-        Side("skopeo+umoci", skopeo, prepare=lambda: fresh("skopeo"),
-             cleanup=lambda: rmtree(dirs["skopeo"])),
-        Side("udocker", udocker, prepare=lambda: fresh("udocker"),
-             cleanup=lambda: rmtree(dirs["udocker"])),
+        side("ours", "ours", ours),
+        side("skopeo+umoci", "skopeo", skopeo),
+        side("udocker", "udocker", udocker),
+        side("ours pull+create", "ours-create", ours_create),
     ]
-    label = f"pull+unpack {size_mb:.0f} MB {len(image.layers)}-layer image (cold)"
+    image_text = f"{size_mb:.0f} MB {len(image.layers)}-layer image (cold)"
+    label = f"pull+unpack {image_text}"
     rows = [
         RowSpec(SCENARIO, label, ("ours", "t"), ("skopeo+umoci", "t"), "skopeo+umoci"),
         RowSpec(SCENARIO, label, ("ours", "t"), ("udocker", "t"), "udocker pull+create"),
+        RowSpec(SCENARIO, f"pull+create {image_text}, ours vs udocker pull+create",
+                ("ours pull+create", "t"), ("udocker", "t"), "udocker pull+create"),
     ]
     notes = [f"1: image {ref} (Debian service stand-in): {size_mb:.1f} MB compressed, "
              f"{len(image.layers)} layers"]
-    return Plan(sides, rows, notes)
+    return Plan(sides, rows, notes, teardown=lambda: ctx.discard(*dirs.values()))

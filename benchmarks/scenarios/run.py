@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ..context import PROOT_51, BenchContext, rmtree
+from ..context import PROOT_51, BenchContext
 from ..core import Metrics, NotAvailable, RowSpec, Side, SideFailed, timed
 from ..ours import module_missing, oc, run_cmd
 from .base import Plan
@@ -49,11 +49,7 @@ def plan(ctx: BenchContext) -> Plan:
         argv = u.argv("run", "--rm", "--nobanner", repo_tag, "/bin/true")
         return {"t": timed(lambda: run_cmd(argv, uenv, what="udocker run"))}
 
-    def teardown() -> None:
-        rmtree(home)
-        rmtree(udir)
-
     sides = [Side("ours", ours), Side("udocker", udocker)]
     rows = [RowSpec(SCENARIO, "run --rm busybox true", ("ours", "t"), ("udocker", "t"),
                     "udocker run --rm")]
-    return Plan(sides, rows, [], teardown)
+    return Plan(sides, rows, [], teardown=lambda: ctx.discard(home, udir))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.fixtures.procs import free_port
 
-from ..context import BenchContext, rmtree
+from ..context import BenchContext
 from ..core import Metrics, NotAvailable, RowSpec, Side, SideFailed, timed
 from ..ours import oc, require_cli
 from .base import Plan
@@ -108,13 +108,10 @@ def plan(ctx: BenchContext) -> Plan:
             with contextlib.suppress(SideFailed, NotAvailable):
                 oc("compose", *files, "down", env=env, cwd=project, timeout=120)
 
-    def teardown() -> None:
-        rmtree(project)
-        rmtree(ctx.workdir / "s4-home")
-
     rows = [
         RowSpec(SCENARIO, "up 3 services to all-healthy (cached)", ("ours", "up"), None),
         RowSpec(SCENARIO, "ps latency (stack up)", ("ours", "ps"), None),
         RowSpec(SCENARIO, "supervisor RSS (stack up)", ("ours", "rss"), None, unit="MB"),
     ]
-    return Plan([Side("ours", ours, cleanup=cleanup)], rows, [], teardown)
+    return Plan([Side("ours", ours, cleanup=cleanup)], rows, [],
+                teardown=lambda: ctx.discard(project, ctx.workdir / "s4-home"))
