@@ -224,7 +224,7 @@ def configure_rmi(parser: argparse.ArgumentParser) -> None:
 
 
 def run_rmi(args: argparse.Namespace, ctx: Any) -> int:
-    from ..errors import ImageNotFound
+    from ..errors import ImageError, ImageNotFound
 
     store = _store(ctx)
     failed = 0
@@ -234,6 +234,9 @@ def run_rmi(args: argparse.Namespace, ctx: Any) -> int:
                 ctx.out(line)
         except ImageNotFound:
             ctx.err(f"Error: No such image: {name}")
+            failed += 1
+        except ImageError as exc:  # e.g. a container still uses the image: go on with the rest
+            ctx.err(f"Error: {exc}")
             failed += 1
     return 1 if failed else 0
 

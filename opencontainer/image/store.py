@@ -6,8 +6,11 @@ Layout under ``paths.store``::
     blobs/sha256/<hex>.partial  a download in progress (resumed or swept later)
     rootfs/<config-hex>/        the unpacked full image tree (read-only for everybody else)
     rootfs/.tmp-*               an unpack in progress (swept when its owner is gone)
-    locks/<name>.lock           flock files: one per blob / rootfs being written, ``refs``, ``gc``
+    locks/<name>.lock           flock files: one per blob / rootfs being written, ``refs``, ``gc``,
+                                ``users``
     refs.json                   {"refs": {ref: manifest-digest}, "images": {digest: record}}
+    users/<config-hex>/<key>    one marker per container using ``rootfs/<config-hex>`` as its
+                                (read-only, overlay lower) root; content: the container dir
 
 A blob becomes visible (its final name) only after every byte hashed to its digest: downloads go
 to ``*.partial`` and are renamed. Writers of the same blob serialise on the blob's lock, so two
@@ -17,6 +20,13 @@ rewritten with :func:`opencontainer.paths.atomic_write` under the ``refs`` lock.
 
 Pulls hold the ``gc`` lock shared; garbage collection (after ``rmi``) takes it exclusively and
 simply skips when a pull is running.
+
+Containers live in many places (the user's data dir, each compose project's ``.containers/``),
+so the store cannot list them: a container registers itself as a *user* of the tree it is built
+on (:meth:`ImageStore.add_rootfs_user`) and unregisters when it is removed. A marker whose
+container dir no longer exists is stale and is dropped when seen. ``gc`` never deletes a tree
+with live users, even when no image refers to it any more, and ``rmi`` refuses (without ``-f``)
+to delete an image whose tree is in use.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from typing import Any
 import attrs
 import structlog
 
-from ..errors import DigestMismatch, ImageNotFound, InvalidReference, StateError
+from ..errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference, StateError
 from ..paths import atomic_write, file_lock
 from .reference import parse_reference
 
@@ -159,6 +169,7 @@ class ImageStore:
         self.rootfs_dir = self.root / "rootfs"
         self.locks = self.root / "locks"
         self.refs_file = self.root / "refs.json"
+        self.users_dir = self.root / "users"
 
     # -- blobs ---------------------------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
@@ -218,6 +229,91 @@ class ImageStore:
         for entry in self.rootfs_dir.iterdir():
             if entry.name.startswith(prefix):
                 remove_tree(entry)
+
+    # -- rootfs users ---------------------------------------------------------------------------
+    @staticmethod
+    def _tree_key(tree: Path) -> str:
+        name = Path(tree).name
+        if name in ("", ".", "..") or name.startswith("."):
+            raise ValueError(f"{tree} is not an image rootfs tree of the store.")
+        return name
+
+    @staticmethod
+    def _user_key(container_dir: Path) -> tuple[str, str]:
+        """(marker name, absolute path) for ``container_dir``."""
+        absolute = os.path.abspath(container_dir)
+        return hashlib.sha256(absolute.encode()).hexdigest()[:32], absolute
+
+    def add_rootfs_user(self, tree: Path, container_dir: Path) -> None:
+        """Record that the container in ``container_dir`` uses ``tree`` (a :meth:`rootfs_path`).
+
+        Idempotent. Waits for a running ``gc`` to finish, so that a ``gc`` that started before
+        the marker was written cannot still delete the tree afterwards: callers check that the
+        tree exists *after* registering.
+        """
+        hexpart = self._tree_key(tree)
+        key, absolute = self._user_key(container_dir)
+        with shared_lock(self.lock_path("gc")), file_lock(self.lock_path("users")):
+            atomic_write(self.users_dir / hexpart / key, absolute)
+
+    def remove_rootfs_user(self, tree: Path, container_dir: Path) -> None:
+        """Forget that ``container_dir`` uses ``tree`` (a missing marker is fine)."""
+        hexpart = self._tree_key(tree)
+        key, _ = self._user_key(container_dir)
+        with file_lock(self.lock_path("users")):
+            (self.users_dir / hexpart / key).unlink(missing_ok=True)
+            self._rmdir_if_empty(self.users_dir / hexpart)
+
+    def rootfs_users(self, tree: Path) -> list[Path]:
+        """The container dirs (sorted) that still exist and use ``tree``; drops stale markers."""
+        hexpart = self._tree_key(tree)
+        folder = self.users_dir / hexpart
+        if not folder.is_dir():
+            return []
+        with file_lock(self.lock_path("users")):
+            return self._live_users(folder)
+
+    def _live_users(self, folder: Path) -> list[Path]:
+        """Scan one ``users/<hex>`` folder (``users`` lock held)."""
+        live: list[Path] = []
+        try:
+            markers = list(folder.iterdir())
+        except FileNotFoundError:
+            return live
+        for marker in markers:
+            if marker.name.startswith("."):  # an atomic_write in progress (or left by a kill)
+                continue
+            try:
+                content = marker.read_text().removesuffix("\n")
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError):
+                content = ""
+            user = Path(content)
+            if content and user.is_absolute() and user.is_dir():
+                live.append(user)
+            else:
+                log.debug("dropping stale rootfs user", marker=str(marker), container=content)
+                marker.unlink(missing_ok=True)
+        if not live:
+            self._rmdir_if_empty(folder)
+        return sorted(live)
+
+    def _used_trees(self) -> set[str]:
+        """Names of the trees under ``rootfs/`` that have live users."""
+        if not self.users_dir.is_dir():
+            return set()
+        used: set[str] = set()
+        with file_lock(self.lock_path("users")):
+            for folder in self.users_dir.iterdir():
+                if folder.is_dir() and self._live_users(folder):
+                    used.add(folder.name)
+        return used
+
+    @staticmethod
+    def _rmdir_if_empty(folder: Path) -> None:
+        with contextlib.suppress(OSError):  # missing, or not empty
+            folder.rmdir()
 
     # -- refs ----------------------------------------------------------------------------------
     def _read_refs(self) -> dict[str, Any]:
@@ -364,7 +460,9 @@ class ImageStore:
     def remove(self, ref: str, *, force: bool = False) -> list[str]:
         """Untag ``ref``; when no tag is left, forget the image and collect garbage.
 
-        Returns what was done, docker-style (``Untagged: …`` / ``Deleted: …``).
+        Returns what was done, docker-style (``Untagged: …`` / ``Deleted: …``). Forgetting an
+        image whose tree containers still use needs ``force``; the tree then stays on disk
+        (``gc`` keeps it) until its last user is gone.
         """
         rec = self.resolve(ref)
         done: list[str] = []
@@ -380,6 +478,8 @@ class ImageStore:
                 del refs[parsed]
                 done.append(f"Untagged: {parse_reference(parsed).familiar()}")
             else:
+                if not force:
+                    self._refuse_if_used(ref, rec, data["images"])
                 for t in tags:
                     del refs[t]
                     done.append(f"Untagged: {parse_reference(t).familiar()}")
@@ -391,8 +491,23 @@ class ImageStore:
         self.gc()
         return done
 
+    def _refuse_if_used(self, ref: str, rec: ImageRecord, images: Mapping[str, Any]) -> None:
+        """Raise when forgetting ``rec`` would leave containers without their image."""
+        if any(d != rec.digest and e["config"] == rec.config_digest for d, e in images.items()):
+            return  # another record (same image id) keeps the tree
+        users = self.rootfs_users(rec.rootfs)
+        if users:
+            raise ImageError(
+                f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                f"container {users[0].name} is using its referenced image {rec.short_id}"
+            )
+
     def gc(self) -> None:
-        """Delete blobs and rootfs trees no image refers to (skipped while a pull runs)."""
+        """Delete blobs and rootfs trees no image refers to (skipped while a pull runs).
+
+        A tree that containers still use (see :meth:`rootfs_users`) is kept, with its size file,
+        even when no image refers to it any more; its blobs may go.
+        """
         try:
             with file_lock(self.lock_path("gc"), blocking=False):
                 data = self._read_refs()
@@ -405,6 +520,7 @@ class ImageStore:
                     keep.update(layer["digest"] for layer in entry.get("layers", []))
                 keep_hex = {d.split(":", 1)[1] for d in keep}
                 configs = {e["config"].split(":", 1)[1] for e in data["images"].values()}
+                configs |= self._used_trees()
                 if self.blobs.is_dir():
                     for blob in self.blobs.iterdir():
                         name = blob.name.removesuffix(".partial")
