@@ -575,10 +575,9 @@ def run_down(args: argparse.Namespace, ctx: Any) -> int:
         from ..engine.volumes import remove_volumes
 
         kill_leftovers(loc.state)
-        import shutil
 
         for st in loc.state.containers():
-            shutil.rmtree(loc.state.container_dir(st.name), ignore_errors=True)
+            _remove_container_dir(loc.state.container_dir(st.name))
             ctx.err(f" ✔ Container {st.name}  Removed")
         if args.volumes:
             data = loc.state.read_project()
@@ -860,11 +859,10 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
         names = _request(loc, "rm", services=args.services, force=args.force).get(
             "containers", [])
     else:
-        import shutil
 
         names = []
         for st in _containers(loc, args.services, all_=True, one_off=True):
-            shutil.rmtree(loc.state.container_dir(st.name), ignore_errors=True)
+            _remove_container_dir(loc.state.container_dir(st.name))
             names.append(st.name)
     if not names:
         ctx.err("No stopped containers")
@@ -1327,7 +1325,6 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
             args.project_name = value
             args.publish.remove(value)
     import shlex
-    import shutil
     import subprocess
 
     import anyio
@@ -1445,7 +1442,17 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
             ctx.stderr.flush()
     st.status, st.exit_code, st.finished_at = "exited", code, time.time()
     if args.rm:
-        shutil.rmtree(cdir, ignore_errors=True)
+        _remove_container_dir(cdir)
     else:
         state.write_container(st)
     return code
+
+
+def _remove_container_dir(path: Path) -> None:
+    """``rm -rf`` of a container's folder (an overlay root's ``work/work`` is mode 000)."""
+    import shutil
+
+    from ..runtime.overlay import remove_layout_dirs
+
+    remove_layout_dirs(path)
+    shutil.rmtree(path, ignore_errors=True)

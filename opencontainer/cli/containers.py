@@ -589,7 +589,7 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     env.update(parse_env_list(args.env, ctx.env))
     user = spec.user
     if args.user:
-        u = resolve_user(c.rootfs, args.user)
+        u = resolve_user(spec.layers(), args.user)
         user = u.spec
         if "HOME" not in dict(parse_env_list(args.env)):
             env["HOME"] = u.home
@@ -603,7 +603,7 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     execs = c.dir / "execs"
     execs.mkdir(exist_ok=True)
     script = execs / f"exec-{new_id()[:12]}.sh"
-    atomic_write(script, render_run_sh(espec, caps, binary, c.dir), mode=0o755)
+    atomic_write(script, render_run_sh(espec, caps, binary, c.dir, join=True), mode=0o755)
     try:
         if args.detach:
             shell = 'exec bash "$0" </dev/null >/dev/null 2>&1'
@@ -750,6 +750,12 @@ def container_inspect_dict(c: Any) -> dict[str, Any]:
             "ExtraHosts": [f"{n}:{ip}" for ip, names in spec.hosts for n in names],
         },
         "NetworkSettings": {"Ports": ports},
+        "GraphDriver": (
+            {"Name": "overlay", "Data": {
+                "LowerDir": spec.overlay.lower, "UpperDir": spec.overlay.upper,
+                "WorkDir": spec.overlay.work, "MergedDir": spec.overlay.merged}}
+            if spec.overlay else {"Name": "copy", "Data": {"RootFS": str(c.rootfs)}}
+        ),
         "OpenContainer": {"Dir": str(c.dir), "Rootfs": str(c.rootfs), "RunScript": str(c.run_sh),
                           "Proot": c.config.proot, "MonitorPid": st.monitor_pid},
     }
@@ -834,18 +840,30 @@ def _tar_rootfs(rootfs: Path, fileobj: BinaryIO) -> None:
                     tf.addfile(info)
 
 
+def _container_root(c: Any) -> contextlib.AbstractContextManager[Path]:
+    """The container's whole tree as a host path: the copy itself, or for an overlay root a
+    merged view (the running container's mount, or one made for the moment)."""
+    layout = c.config.spec.overlay
+    if layout is None:
+        return contextlib.nullcontext(c.rootfs)
+    from ..runtime.overlay import merged_view
+
+    return merged_view(layout)
+
+
 def run_export(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ConfigError
 
     c = _store(ctx).get(args.container)
     if args.output:
-        with open(args.output, "wb") as fh:
-            _tar_rootfs(c.rootfs, fh)
+        with open(args.output, "wb") as fh, _container_root(c) as root:
+            _tar_rootfs(root, fh)
         return 0
     out = getattr(ctx.stdout, "buffer", None)
     if out is None or (hasattr(out, "isatty") and out.isatty()):
         raise ConfigError("refusing to write a tar archive to a terminal: use -o FILE or a pipe.")
-    _tar_rootfs(c.rootfs, out)
+    with _container_root(c) as root:
+        _tar_rootfs(root, out)
     out.flush()
     return 0
 
@@ -858,8 +876,9 @@ def configure_cp(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dest", metavar="DEST")
 
 
-def _container_path(c: Any, path: str) -> Path:
-    """Host location of a container path, honouring bind mounts and volumes."""
+def _container_path(c: Any, path: str, root: Path) -> Path:
+    """Host location of a container path, honouring bind mounts and volumes (``root``: the
+    container's tree, see :func:`_container_root`)."""
     from ..runtime.create import resolve_in_rootfs
 
     norm = "/" + "/".join(p for p in path.split("/") if p and p != ".")
@@ -871,7 +890,7 @@ def _container_path(c: Any, path: str) -> Path:
     if best is not None:
         rest = norm[len(best[0]):].lstrip("/")
         return Path(best[1]) / rest if rest else Path(best[1])
-    return resolve_in_rootfs(c.rootfs, norm, follow_last=False)
+    return resolve_in_rootfs(root, norm, follow_last=False)
 
 
 def _split_ref(text: str) -> tuple[str, str] | None:
@@ -908,13 +927,15 @@ def run_cp(args: argparse.Namespace, ctx: Any) -> int:
     store = _store(ctx)
     if s and d:
         raise ConfigError("copying between containers is not supported: copy via the host.")
-    if s:
-        src = _container_path(store.get(s[0]), s[1])
-        dest = Path(args.dest)
-    elif d:
-        src = Path(args.src)
-        dest = _container_path(store.get(d[0]), d[1])
-    else:
+    if not s and not d:
         raise ConfigError("one of SRC and DEST must be CONTAINER:PATH.")
-    _copy(src, dest, args.follow_link)
+    ref = s or d
+    assert ref is not None
+    c = store.get(ref[0])
+    with _container_root(c) as root:
+        if s:
+            src, dest = _container_path(c, ref[1], root), Path(args.dest)
+        else:
+            src, dest = Path(args.src), _container_path(c, ref[1], root)
+        _copy(src, dest, args.follow_link)
     return 0

@@ -111,13 +111,46 @@ def collect(ctx: Any) -> dict[str, Any]:
     paths = ctx.paths
     report["store"] = {"path": str(paths.store), "free_bytes": _free_space(paths.store)}
     report["containers"] = str(paths.containers)
+    report["rootfs"] = _rootfs_mode(ctx)
     free = report["store"]["free_bytes"]
+    if not report["rootfs"]["overlay"]:
+        report["hints"].append(
+            "container roots are copies of their image (" + str(report["rootfs"]["detail"])
+            + "): creating a container copies the whole image; with unprivileged user "
+            "namespaces and Linux >= 5.11 they are copy-on-write overlays instead."
+        )
     if free is not None and free < 2 * 1024**3:
         report["hints"].append(
             f"only {free / 1024**3:.1f} GB free for images and containers at {paths.store}; "
-            "each container copies its image, so free some space or set OPENCONTAINER_HOME."
+            "free some space or set OPENCONTAINER_HOME."
         )
     return report
+
+
+def _rootfs_mode(ctx: Any) -> dict[str, Any]:
+    """How new containers get their root filesystem here: overlay or copy, and why."""
+    from ..errors import ContainerError
+    from ..runtime import overlay
+
+    paths = ctx.paths
+    try:
+        mode = overlay.mode_from_env(ctx.env)
+    except ContainerError as exc:
+        return {"mode": "copy", "overlay": False, "detail": str(exc)}
+    if mode == "copy":
+        return {"mode": "copy", "overlay": False, "detail": "OPENCONTAINER_ROOTFS=copy"}
+    lower = paths.store / "rootfs"
+    upper = paths.containers
+    for p in (lower, upper):
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return {"mode": "copy", "overlay": False, "detail": str(exc)}
+    ok, why = overlay.overlay_supported(lower, upper, paths.cache)
+    if ok:
+        return {"mode": "overlay", "overlay": True,
+                "detail": "copy-on-write overlayfs in a user namespace"}
+    return {"mode": "copy", "overlay": False, "detail": f"no overlay: {why}"}
 
 
 def _gb(n: int | None) -> str:
@@ -146,6 +179,7 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
         ctx.out(f"ptrace_scope:      {report['ptrace_scope']}")
     ctx.out(f"image store:       {report['store']['path']} ({_gb(report['store']['free_bytes'])})")
     ctx.out(f"containers:        {report['containers']}")
+    ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
     if os.geteuid() == 0:
         ctx.out("note:              running as root; opencontainer is meant for normal users")
     for p in report["problems"]:

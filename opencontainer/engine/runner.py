@@ -215,16 +215,24 @@ class ProotRunner:
 
         svc = ctx.service
         rec = await self._image(svc.image)
+        from ..image.store import ImageStore
+        from ..runtime.overlay import OverlayLayout
+
+        store = ImageStore(self.paths.store)
         rootfs = ctx.dir / "rootfs"
-        if fresh and rootfs.exists():
+        old = self._old_overlay(ctx.dir)
+        if rootfs.exists() and (fresh or (old is not None and old.lower != str(
+                Path(rec.rootfs).absolute()))):
             from ..runtime.rootfs import remove_rootfs
 
-            await remove_rootfs(rootfs)
+            await remove_rootfs(rootfs, store, old.lower if old else None)
+            old = None
+        layout: OverlayLayout | None = old
         if not rootfs.exists():
-            from ..runtime.rootfs import create_rootfs
+            from ..runtime.rootfs import create_container_root
 
-            ctx.dir.mkdir(parents=True, exist_ok=True)
-            await create_rootfs(Path(rec.rootfs), rootfs)
+            layout = await create_container_root(Path(rec.rootfs), ctx.dir, self.paths.cache,
+                                                 self.env, store=store)
         mounts = resolve_mounts(ctx.project, svc.volumes, ctx.state, ctx.name, Path(rec.rootfs))
         # the image's own VOLUMEs become anonymous volumes unless mounted over
         taken = {m.target for m in mounts}
@@ -252,11 +260,19 @@ class ProotRunner:
             tty=False,
             stop_signal=svc.stop_signal,
             stop_timeout=svc.stop_grace_period,
+            overlay=layout,
         )
         write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")
         atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1))
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
         return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
+
+    def _old_overlay(self, cdir: Path) -> Any:
+        """The overlay layout of the container already in ``cdir`` (None: none, or a copy)."""
+        try:
+            return self._spec(cdir).overlay
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _spec(self, cdir: Path) -> Any:
         from ..runtime.spec import ContainerSpec
@@ -284,10 +300,10 @@ class ProotRunner:
         if user:
             from ..runtime.spec import resolve_user
 
-            changes["user"] = resolve_user(spec.rootfs, user).spec
+            changes["user"] = resolve_user(spec.layers(), user).spec
         spec = attrs.evolve(spec, **changes)
         caps = attrs.evolve(self.caps(), kill_on_exit=False)
-        return build_command(spec, caps, self.binary, cdir)
+        return build_command(spec, caps, self.binary, cdir, join=True)
 
     async def probe(self, ctx: ContainerContext, argv: Sequence[str],
                     timeout: float) -> ProbeResult:
@@ -295,9 +311,11 @@ class ProotRunner:
                                timeout=timeout)
 
     async def remove(self, ctx: ContainerContext) -> None:
+        from ..image.store import ImageStore
         from ..runtime.rootfs import remove_rootfs
 
         rootfs = ctx.dir / "rootfs"
+        old = self._old_overlay(ctx.dir)
         if rootfs.exists():
-            await remove_rootfs(rootfs)
+            await remove_rootfs(rootfs, ImageStore(self.paths.store), old.lower if old else None)
         shutil.rmtree(ctx.dir, ignore_errors=True)

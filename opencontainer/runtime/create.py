@@ -19,9 +19,10 @@ from ..errors import ConfigError, ContainerError, OpenContainerError
 from ..image.store import ImageRecord, ImageStore
 from ..paths import Paths, proot_binary, validate_name
 from .container import Container, ContainerConfig, ContainerStore, new_id, now_iso
+from .overlay import Layers
 from .proot import ProotCapabilities, check_ports
 from .relay import check_port_free
-from .rootfs import create_rootfs, remove_tree
+from .rootfs import create_container_root, remove_tree
 from .runscript import write_run_sh
 from .spec import (
     ContainerSpec,
@@ -37,31 +38,15 @@ from .spec import (
 log = structlog.get_logger()
 
 
-def resolve_in_rootfs(rootfs: Path, path: str, follow_last: bool = True) -> Path:
-    """The host path of container path ``path``, following symlinks *inside* the rootfs (an
-    absolute link target is relative to the container root, never the host's)."""
-    rootfs = Path(rootfs)
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = rootfs.joinpath(*resolved, part)
-        if candidate.is_symlink() and (parts or follow_last):
-            hops += 1
-            if hops > 40:
-                raise ContainerError(f"too many levels of symbolic links in {path}.")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(part)
-    return rootfs.joinpath(*resolved)
+def resolve_in_rootfs(rootfs: Path | Layers, path: str, follow_last: bool = True) -> Path:
+    """The host path of container path ``path``, following symlinks *inside* the container's
+    tree (an absolute link target is relative to the container root, never the host's).
+
+    ``rootfs``: the tree, or the container's :class:`Layers` (overlay: upper over lower); a
+    path that does not exist resolves to where it would be created (the top layer)."""
+    layers = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    parts, host = layers.resolve(path, follow_last)
+    return host if host is not None else layers.top.joinpath(*parts)
 
 
 @attrs.frozen
@@ -104,7 +89,7 @@ def volumes_root(paths: Paths) -> Path:
     return paths.data / "volumes"
 
 
-def _seed_volume(vol: Path, rootfs: Path, target: str) -> None:
+def _seed_volume(vol: Path, rootfs: Path | Layers, target: str) -> None:
     """Docker copies the image's content at the mount point into a new, empty volume."""
     if any(vol.iterdir()):
         return
@@ -113,15 +98,20 @@ def _seed_volume(vol: Path, rootfs: Path, target: str) -> None:
         shutil.copytree(src, vol, symlinks=True, dirs_exist_ok=True)
 
 
-def _ensure_target(rootfs: Path, target: str, is_dir: bool) -> None:
-    p = resolve_in_rootfs(rootfs, target)
-    if os.path.lexists(p):
+def _ensure_target(rootfs: Path | Layers, target: str, is_dir: bool) -> None:
+    """A mount point / working directory the container needs, created if missing (in the top
+    layer, parents with the image's modes)."""
+    layers = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    parts, host = layers.resolve(target)
+    if host is not None:
         return
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if not parts:
+        return
     if is_dir:
-        p.mkdir(parents=True, exist_ok=True)
+        layers.ensure_dir(parts)
     else:
-        p.touch()
+        layers.ensure_dir(parts[:-1])
+        layers.top.joinpath(*parts).touch()
 
 
 def parse_hosts(items: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
@@ -226,7 +216,10 @@ async def create_container(
     store = ContainerStore(paths.containers)
     name, d = store.reserve(opts.name)
     try:
-        rootfs = await create_rootfs(rec.rootfs, d / "rootfs")
+        layout = await create_container_root(rec.rootfs, d, paths.cache, env,
+                                             store=ImageStore(paths.store))
+        rootfs = d / "rootfs"
+        layers = layout.layers() if layout else Layers((rootfs,))
         mounts: list[Mount] = []
         anonymous: list[str] = []
         covered = {v.target.rstrip("/") or "/" for v in vol_specs}
@@ -239,14 +232,14 @@ async def create_container(
                 src = Path(v.source)
                 if not src.exists():
                     src.mkdir(parents=True, exist_ok=True)  # docker -v creates it
-                _ensure_target(rootfs, v.target, src.is_dir())
+                _ensure_target(layers, v.target, src.is_dir())
                 mounts.append(Mount(str(src), v.target, v.read_only, "bind"))
             else:
                 vname = v.source or new_id()
                 vdir = volumes_root(paths) / vname
                 vdir.mkdir(parents=True, exist_ok=True)
-                _ensure_target(rootfs, v.target, True)
-                _seed_volume(vdir, rootfs, v.target)
+                _ensure_target(layers, v.target, True)
+                _seed_volume(vdir, layers, v.target)
                 if not v.source:
                     anonymous.append(str(vdir))
                 mounts.append(Mount(str(vdir), v.target, v.read_only, "volume",
@@ -258,9 +251,9 @@ async def create_container(
             hostname=opts.hostname, hosts=parse_hosts(opts.add_hosts), dns=opts.dns,
             tty=opts.tty, stdin_open=opts.interactive, stop_signal=opts.stop_signal,
             stop_timeout=opts.stop_timeout if opts.stop_timeout is not None else 10.0,
-            labels={**dict(rec.config.labels), **labels},
+            labels={**dict(rec.config.labels), **labels}, overlay=layout,
         )
-        _ensure_target(rootfs, spec.cwd, True)
+        _ensure_target(layers, spec.cwd, True)
         config = ContainerConfig(
             id=new_id(), name=name, image=opts.image, image_id=rec.id, created=now_iso(),
             spec=spec, proot=str(binary), auto_remove=opts.auto_remove,
@@ -281,7 +274,7 @@ def check_command(spec: ContainerSpec) -> None:
     if not spec.argv:
         raise ContainerError("no command specified.")
     cmd = spec.argv[0]
-    rootfs = Path(spec.rootfs)
+    rootfs = spec.layers()
     if "/" in cmd:
         base = spec.cwd if not cmd.startswith("/") else "/"
         candidates = [resolve_in_rootfs(rootfs, os.path.join(base, cmd))]
@@ -314,6 +307,10 @@ def prepare_start(c: Container, paths: Paths, env: Mapping[str, str] | None = No
             check_port_free(p.host_ip, p.host_port)
     if not c.rootfs.is_dir():
         raise ContainerError(f"the root filesystem of container {c.name} is missing.")
+    if spec.overlay is not None and not Path(spec.overlay.lower).is_dir():
+        raise ContainerError(
+            f"the image {spec.image or c.config.image} of container {c.name} is no longer in "
+            "the image store: remove the container and create it again.")
     check_command(spec)
     write_run_sh(spec, caps, binary, c.run_sh)
     return caps

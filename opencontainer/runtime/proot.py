@@ -269,6 +269,19 @@ def seccomp_prefix(caps: ProotCapabilities, python: str | None = None) -> list[s
     ]
 
 
+def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | None = None,
+                   *, join: bool = False) -> list[str]:
+    """What run.sh execs before ``env -i … proot``: the overlay namespace step (new, or
+    ``join`` the running container's, for exec) with the ENOSYS filter folded in, or just the
+    ENOSYS wrapper, or nothing."""
+    if spec.overlay is None:
+        return seccomp_prefix(caps, python)
+    from .overlay import nsexec_prefix
+
+    enosys = UNTRANSLATED_FALLBACK_SYSCALLS if caps.needs_seccomp_fallback else ()
+    return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys)
+
+
 def env_prefix(spec: ContainerSpec) -> list[str]:
     """``env -i K=V ...``: the container sees exactly its environment, nothing of the host's."""
     return [env_binary(), "-i", *(f"{k}={v}" for k, v in spec.env.items())]
@@ -280,10 +293,13 @@ def build_command(
     binary: Path | str,
     etc_dir: Path | None = None,
     python: str | None = None,
+    *,
+    join: bool = False,
 ) -> list[str]:
-    """The full command that runs the container (what run.sh execs)."""
+    """The full command that runs the container (what run.sh execs); ``join``: a second
+    process in the running container (exec, health checks)."""
     return [
-        *seccomp_prefix(caps, python),
+        *wrapper_prefix(spec, caps, python, join=join),
         *env_prefix(spec),
         *build_proot_argv(spec, caps, binary, etc_dir),
     ]

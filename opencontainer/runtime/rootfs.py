@@ -1,4 +1,9 @@
-"""Each container gets its own writable copy of the image tree.
+"""Each container gets its own writable copy of the image tree -- when it cannot have an overlay.
+
+Where the kernel lets a normal user mount overlayfs in a user namespace (Linux >= 5.11, not
+confined), :func:`create_container_root` gives the container a copy-on-write overlay root
+instead (see :mod:`overlay`): nothing is copied. This module is the fallback (Termux, old
+kernels, ``OPENCONTAINER_ROOTFS=copy``) and the copier itself.
 
 proot cannot give copy-on-write: a process inside the container that opens a file for writing
 opens the very inode the path names. A hardlink farm is therefore NOT safe: ``echo >> f``,
@@ -47,13 +52,17 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import structlog
 
 from ..errors import ContainerError
+from . import overlay
+from .overlay import OverlayLayout
 
 log = structlog.get_logger()
 
@@ -404,17 +413,50 @@ def remove_tree(path: Path) -> None:
         # give ourselves rwx on every directory, then retry
         with contextlib.suppress(OSError):
             os.chmod(path, 0o700)
-        for top, dirs, _ in os.walk(path):
-            for d in dirs:
-                p = os.path.join(top, d)
-                if not os.path.islink(p):
-                    with contextlib.suppress(OSError):
-                        os.chmod(p, 0o700)
+        overlay.make_removable(Path(path))
         shutil.rmtree(path)
 
 
-async def remove_rootfs(path: Path) -> None:
-    await anyio.to_thread.run_sync(remove_tree, Path(path))
+async def create_container_root(
+    image_rootfs: Path, container_dir: Path, cache_dir: Path | None,
+    env: Mapping[str, str] | None = None, *, store: Any = None,
+) -> OverlayLayout | None:
+    """``container_dir/rootfs`` for a new container: an overlayfs root where the kernel lets a
+    normal user mount one (returns its layout; nothing is copied), else a private copy of the
+    image tree (returns None). ``store``: the :class:`ImageStore` to register the container
+    with as a user of the image tree (so ``rmi``/gc keep it)."""
+    container_dir = Path(container_dir)
+    container_dir.mkdir(parents=True, exist_ok=True)
+    use = await anyio.to_thread.run_sync(overlay.choose, Path(image_rootfs), container_dir,
+                                         cache_dir, env)
+    if use:
+        layout = overlay.OverlayLayout.for_container(Path(image_rootfs), container_dir)
+        overlay.prepare_dirs(layout)
+        if store is not None:
+            store.add_rootfs_user(Path(image_rootfs), container_dir)
+        log.debug("overlay root prepared", dest=layout.merged, lower=layout.lower)
+        return layout
+    await create_rootfs(Path(image_rootfs), container_dir / "rootfs")
+    return None
+
+
+def remove_container_root(rootfs: Path, store: Any = None, lower: str | None = None) -> None:
+    """Remove ``rootfs`` and, for an overlay root, ``upper/`` and ``work/`` beside it (and the
+    container's registration as a user of the image tree ``lower``)."""
+    rootfs = Path(rootfs)
+    cdir = rootfs.parent
+    overlay.remove_layout_dirs(cdir)
+    for p in (rootfs, cdir / "upper", cdir / "work"):
+        if os.path.lexists(p):
+            remove_tree(p)
+    with contextlib.suppress(OSError):
+        (cdir / overlay.PIDFILE).unlink()
+    if store is not None and lower:
+        store.remove_rootfs_user(Path(lower), cdir)
+
+
+async def remove_rootfs(path: Path, store: Any = None, lower: str | None = None) -> None:
+    await anyio.to_thread.run_sync(remove_container_root, Path(path), store, lower)
 
 
 def _main(argv: list[str]) -> int:  # pragma: no cover - a measuring aid

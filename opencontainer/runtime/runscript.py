@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..paths import atomic_write
-from .proot import ProotCapabilities, env_binary, proot_args, seccomp_prefix
+from .proot import ProotCapabilities, env_binary, proot_args, wrapper_prefix
 from .spec import ContainerSpec
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
@@ -86,7 +86,10 @@ def render_run_sh(
     binary: Path | str,
     etc_dir: Path | None = None,
     python: str | None = None,
+    *,
+    join: bool = False,
 ) -> str:
+    """run.sh's text; ``join``: run in the running container's namespace (an exec script)."""
     yn = {True: "yes", False: "no"}
     lines = [
         "#!/usr/bin/env bash",
@@ -105,9 +108,22 @@ def render_run_sh(
     lines += ["", "# the container's command"]
     lines += _array("cmd", [((a,), "") for a in spec.argv])
     lines.append("")
-    wrapper = seccomp_prefix(caps, python or sys.executable)
+    wrapper = wrapper_prefix(spec, caps, python or sys.executable, join=join)
     run = f'{_q(env_binary())} -i "${{env[@]}}" "${{proot[@]}}" "${{cmd[@]}}"'
-    if wrapper:
+    if wrapper and spec.overlay is not None:
+        what = ("enter the running container's namespaces" if join else
+                "a private mount namespace with the copy-on-write root: overlayfs of the "
+                "image's tree (lower) and upper/")
+        lines += [f"# {what} (see opencontainer/runtime/nsexec.py)."]
+        if caps.needs_seccomp_fallback:
+            lines += ["# --enosys: this proot does not translate statx & co; they fail with "
+                      "ENOSYS so programs fall back."]
+        lines += [
+            f"export PYTHONPATH={_q(_package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
+            "exec " + " ".join(_q(w) for w in wrapper) + " \\",
+            f"  {run}",
+        ]
+    elif wrapper:
         lines += [
             "# This proot does not translate statx & co: make them fail with ENOSYS so programs",
             "# fall back to calls proot translates (see opencontainer/runtime/seccomp.py).",

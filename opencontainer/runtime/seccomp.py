@@ -120,15 +120,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         sys.stderr.write("usage: python -m opencontainer.runtime.seccomp --enosys a,b -- CMD...\n")
         return 2
+    return filter_and_exec(names, args)
+
+
+def filter_and_exec(names: Sequence[str], argv: Sequence[str]) -> int:
+    """Install the filter for ``names`` (if any), then exec ``argv``; returns only on failure."""
+    if names:
+        try:
+            install(names)
+        except SeccompError as exc:
+            # without the filter the container still runs; only statx & co see host paths
+            sys.stderr.write(f"opencontainer: warning: seccomp filter not installed: {exc}\n")
     try:
-        install(names)
-    except SeccompError as exc:
-        # without the filter the container still runs; only statx & co see host paths
-        sys.stderr.write(f"opencontainer: warning: seccomp filter not installed: {exc}\n")
-    try:
-        os.execvp(args[0], args)
+        os.execvp(argv[0], list(argv))
     except OSError as exc:
-        sys.stderr.write(f"opencontainer: cannot execute {args[0]}: {exc.strerror}\n")
+        sys.stderr.write(f"opencontainer: cannot execute {argv[0]}: {exc.strerror}\n")
         return 127
     return 0  # pragma: no cover
 

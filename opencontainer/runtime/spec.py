@@ -19,7 +19,6 @@ Docker's rules implemented here:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import attrs
 
 from ..errors import ConfigError, ContainerError
+from .overlay import Layers, OverlayLayout
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -112,6 +112,8 @@ class ContainerSpec:
     image: str = ""
     exposed_ports: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_dict, hash=False)
+    # an overlayfs root (upper/work beside ``rootfs``, the image tree as lower), or None: a copy
+    overlay: OverlayLayout | None = None
 
     @property
     def uid(self) -> int:
@@ -135,7 +137,12 @@ class ContainerSpec:
         data["mounts"] = tuple(Mount(**m) for m in d.get("mounts", ()))
         data["ports"] = tuple(PortMapping(**p) for p in d.get("ports", ()))
         data["hosts"] = tuple((ip, tuple(n)) for ip, n in d.get("hosts", ()))
+        data["overlay"] = OverlayLayout.from_dict(d.get("overlay"))
         return cls(**data)
+
+    def layers(self) -> Layers:
+        """The container's tree as the host reads it (upper over lower, or the copy)."""
+        return self.overlay.layers() if self.overlay else Layers((Path(self.rootfs),))
 
 
 # -- command ---------------------------------------------------------------------------------
@@ -200,21 +207,21 @@ def _read_table(path: Path) -> list[list[str]]:
     return rows
 
 
-def _etc(rootfs: Path, name: str) -> Path:
-    # the container's own file; never follow a symlink out of the rootfs
-    p = rootfs / "etc" / name
-    if p.is_symlink():
-        target = os.readlink(p)
-        if target.startswith("/"):
-            return rootfs / target.lstrip("/")
-        return p.parent / target
-    return p
+def _etc(root: Layers, name: str) -> Path | None:
+    # the container's own file; symlinks are followed inside the container's tree only
+    try:
+        return root.resolve(f"/etc/{name}")[1]
+    except ContainerError:
+        return None
 
 
-def resolve_user(rootfs: Path, user: str | None) -> ResolvedUser:
-    """``user`` as Docker accepts it, resolved against the container's passwd and group."""
-    passwd = _read_table(_etc(rootfs, "passwd"))
-    groups = _read_table(_etc(rootfs, "group"))
+def resolve_user(rootfs: Path | Layers, user: str | None) -> ResolvedUser:
+    """``user`` as Docker accepts it, resolved against the container's passwd and group
+    (``rootfs``: the tree, or its :class:`~.overlay.Layers`)."""
+    root = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    passwd_file, group_file = _etc(root, "passwd"), _etc(root, "group")
+    passwd = _read_table(passwd_file) if passwd_file is not None else []
+    groups = _read_table(group_file) if group_file is not None else []
     if not user:
         user = "0"
     uname, _, gpart = user.partition(":")
@@ -359,10 +366,12 @@ def build_spec(
     stop_timeout: float = 10.0,
     init: bool = False,
     labels: Mapping[str, str] | None = None,
+    overlay: OverlayLayout | None = None,
 ) -> ContainerSpec:
     """Image config + run options -> a resolved :class:`ContainerSpec` (Docker's rules)."""
     argv = resolve_command(image_config, entrypoint, command)
-    u = resolve_user(rootfs, user if user else (image_config.user if image_config else None))
+    u = resolve_user(overlay.layers() if overlay else rootfs,
+                     user if user else (image_config.user if image_config else None))
     hn = hostname or name[:63]
     cwd = workdir or (image_config.working_dir if image_config else None) or "/"
     if not cwd.startswith("/"):
@@ -391,6 +400,7 @@ def build_spec(
         image=image,
         exposed_ports=exposed,
         labels=dict(labels or {}),
+        overlay=overlay,
     )
 
 

@@ -1,0 +1,209 @@
+"""Run a command with the container's overlay root mounted: the exec wrapper of ``run.sh``.
+
+A normal user may create a user namespace and, inside it, a mount namespace where an
+overlayfs is mounted (Linux >= 5.11, ``userxattr``): the image's unpacked tree is the read-only
+lower layer, the container's ``upper/`` takes every change. That is copy-on-write without root
+and without copying a byte when the container is created. This module is that step, in a
+process of its own so that nothing multi-threaded ever calls ``unshare``:
+
+1. ``unshare(CLONE_NEWUSER | CLONE_NEWNS)``; our uid and gid are mapped to themselves, so the
+   files, proot and every process look exactly as without the namespace (a uid that is not 0
+   loses the namespace's capabilities at ``execve``: the container gets no extra powers).
+2. ``/`` is made private and the overlay is mounted on the container's ``rootfs/``.
+3. Our pid (and its start time) goes to ``--pidfile``: ``exec`` and ``cp`` find the namespace
+   there (``--join-pidfile``: ``setns`` into it instead of 1. and 2.).
+4. Optionally the ENOSYS seccomp filter of :mod:`seccomp` (old proot), then ``execvp``.
+
+The mount lives as long as a process is inside the namespace; no clean-up is needed, and a
+``kill -9`` of everything leaves nothing mounted.
+
+Usage (as run.sh does)::
+
+    python -m opencontainer.runtime.nsexec --lower L --upper U --work W --merged M \\
+        [--pidfile F] [--enosys a,b] -- proot -r M ...
+    python -m opencontainer.runtime.nsexec --join-pidfile F [--enosys a,b] -- proot ...
+    python -m opencontainer.runtime.nsexec --lower ... --hold     # mount, print "ready", wait
+
+Exit status 125 with one sentence on stderr when the namespace or the mount cannot be made.
+
+Only the standard library is imported here: this runs at every container start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import sys
+from collections.abc import Sequence
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+EXIT_SETUP = 125
+
+
+class NsError(OSError):
+    pass
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise NsError(e, f"{what}: {os.strerror(e)}")
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def escape_option(path: str) -> str:
+    """A path as an overlay mount option value (``,`` ``:`` ``\\`` are special there)."""
+    return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
+
+
+def mount_options(lower: str, upper: str, work: str) -> str:
+    return (f"lowerdir={escape_option(lower)},upperdir={escape_option(upper)},"
+            f"workdir={escape_option(work)},userxattr")
+
+
+def enter_new(lower: str, upper: str, work: str, merged: str) -> None:
+    """Steps 1 and 2: a new user + mount namespace with the overlay on ``merged``."""
+    libc = _libc()
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(user, mount namespace)")
+    with contextlib.suppress(FileNotFoundError):  # kernels before 3.19 have no such file
+        _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    opts = mount_options(lower, upper, work).encode()
+    _check(libc.mount(b"overlay", merged.encode(), b"overlay", 0, opts),
+           f"mount the overlay on {merged}")
+
+
+def read_pidfile(path: str) -> tuple[int, int | None]:
+    with open(path) as fh:
+        parts = fh.read().split()
+    return int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    try:
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def live_pid(path: str) -> int | None:
+    """The pid in ``path`` if that very process (same start time) is still alive."""
+    try:
+        pid, started = read_pidfile(path)
+    except (OSError, ValueError, IndexError):
+        return None
+    now = _start_time(pid)
+    if now is None or (started is not None and now != started):
+        return None
+    return pid
+
+
+def write_pidfile(path: str) -> None:
+    pid = os.getpid()
+    tmp = f"{path}.{pid}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(f"{pid} {_start_time(pid) or 0}\n")
+    os.replace(tmp, path)
+
+
+def join(pid: int) -> None:
+    """``setns`` into the user and mount namespaces of ``pid`` (its root becomes ours)."""
+    libc = _libc()
+    for ns, flag in (("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS)):
+        if os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/self/ns/{ns}").st_ino:
+            continue  # already there (setns would say EINVAL)
+        fd = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY)
+        try:
+            _check(libc.setns(fd, flag), f"join the container's {ns} namespace")
+        finally:
+            os.close(fd)
+
+
+def _fail(msg: str) -> int:
+    sys.stderr.write(f"opencontainer: {msg}\n")
+    sys.stderr.flush()
+    return EXIT_SETUP
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    opts: dict[str, str] = {}
+    hold = False
+    while args and args[0] != "--":
+        opt = args.pop(0)
+        if opt == "--hold":
+            hold = True
+            continue
+        key, eq, value = opt.partition("=")
+        if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
+                       "--join-pidfile", "--enosys"):
+            return _fail(f"nsexec: unknown option {opt!r}")
+        if not eq:
+            if not args:
+                return _fail(f"nsexec: {opt} needs a value")
+            value = args.pop(0)
+        opts[key[2:]] = value
+    if args and args[0] == "--":
+        args.pop(0)
+    if not args and not hold:
+        return _fail("usage: python -m opencontainer.runtime.nsexec --lower L --upper U "
+                     "--work W --merged M [--pidfile F] -- CMD...")
+    try:
+        if "join-pidfile" in opts:
+            pid = live_pid(opts["join-pidfile"])
+            if pid is None:
+                return _fail("the container is not running (its namespace is gone).")
+            join(pid)
+            os.chdir("/")
+        else:
+            missing = [k for k in ("lower", "upper", "work", "merged") if k not in opts]
+            if missing:
+                return _fail(f"nsexec: missing --{', --'.join(missing)}")
+            if not os.path.isdir(opts["lower"]):
+                return _fail(f"the image's root filesystem {opts['lower']} is missing "
+                             "(was the image removed?); recreate the container.")
+            enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"])
+            if "pidfile" in opts:
+                write_pidfile(opts["pidfile"])
+    except NsError as exc:
+        return _fail(f"cannot set up the container's overlay root filesystem: {exc.strerror}.")
+    except OSError as exc:
+        return _fail(f"cannot set up the container's namespace: {exc.strerror or exc}.")
+    if hold:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        sys.stdin.read()  # until our parent closes the pipe
+        return 0
+    from .seccomp import filter_and_exec
+
+    names = [n for n in opts.get("enosys", "").split(",") if n]
+    return filter_and_exec(names, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
