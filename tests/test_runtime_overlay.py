@@ -80,7 +80,8 @@ def test_resolve_user_reads_the_upper_layer_first(tmp_path: Path) -> None:
     low = make_busybox_rootfs(tmp_path / "low")
     up = tmp_path / "up"
     (up / "etc").mkdir(parents=True)
-    (up / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\nnewuser:x:4321:4321::/h:/bin/sh\n")
+    (up / "etc" / "passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\nnewuser:x:4321:4321::/h:/bin/sh\n")
     assert resolve_user(Layers((up, low)), "newuser").uid == 4321
     with pytest.raises(ContainerError):
         resolve_user(low, "newuser")
@@ -251,3 +252,18 @@ def test_cli_copy_mode_still_works(occ: Any, oc_env: dict[str, str]) -> None:
     info = json.loads(occ("inspect", "cp1").stdout)[0]
     assert info["GraphDriver"]["Name"] == "copy"
     assert (Path(info["OpenContainer"]["Rootfs"]) / "x").read_text() == "hi\n"
+
+
+def test_nsexec_starts_no_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first child of a container's pid is taken for its main process: nsexec (which
+    *is* that pid until it execs proot) must never fork. ctypes.util.find_library did (it
+    runs ldconfig), and containers were killed when ldconfig exited."""
+    from opencontainer.runtime import nsexec
+
+    def no(*_a: object, **_k: object) -> None:
+        raise AssertionError("nsexec started a process")
+
+    monkeypatch.setattr(subprocess, "Popen", no)
+    monkeypatch.setattr(os, "fork", no)
+    monkeypatch.setattr(os, "posix_spawn", no)
+    assert nsexec._libc().unshare is not None

@@ -174,19 +174,6 @@ class ShellRunner:
         shutil.rmtree(ctx.dir, ignore_errors=True)
 
 
-def engine_rootfs_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Compose services get copied roots unless ``OPENCONTAINER_ROOTFS=overlay`` is set.
-
-    With overlay roots, a healthchecked service was SIGKILLed when a one-shot sibling exited
-    at the moment of its first probe (tests/test_stack_busybox.py, as a normal user, both
-    proots); until that is understood the engine keeps the proven copy by default.
-    """
-    out = dict(env)
-    if out.get("OPENCONTAINER_ROOTFS", "auto").strip().lower() != "overlay":
-        out["OPENCONTAINER_ROOTFS"] = "copy"
-    return out
-
-
 @attrs.define
 class ProotRunner:
     """Real containers: image rootfs copy, generated ``run.sh``, proot."""
@@ -245,7 +232,7 @@ class ProotRunner:
             from ..runtime.rootfs import create_container_root
 
             layout = await create_container_root(Path(rec.rootfs), ctx.dir, self.paths.cache,
-                                                 engine_rootfs_env(self.env), store=store)
+                                                 self.env, store=store)
         mounts = resolve_mounts(ctx.project, svc.volumes, ctx.state, ctx.name, Path(rec.rootfs))
         # the image's own VOLUMEs become anonymous volumes unless mounted over
         taken = {m.target for m in mounts}

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import sys
 from collections.abc import Sequence
@@ -51,7 +50,10 @@ class NsError(OSError):
 
 
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    # NOT ctypes.util.find_library: it runs ldconfig/gcc as child processes, and the first
+    # child of a container's pid is taken for its main process (process.tracee_pid): the
+    # container was then "gone" as soon as ldconfig exited, and was killed.
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _check(ret: int, what: str) -> None:
