@@ -65,6 +65,10 @@ from ..errors import DigestMismatch, UnpackError
 log = structlog.get_logger(__name__)
 
 CHUNK = 1 << 20
+# tarfile's stream mode keeps a buffer of this size and, on *every* read (each 512-byte header,
+# each file), copies what is left of it (``self.buf = t[size:]``): with 1 MiB that was ~1 GB of
+# memmove per 11k-file image (0.5 s of CPU, perf: 11 %); 64 KiB costs nothing measurable.
+TAR_BUFSIZE = 1 << 16
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
 MAX_SYMLINK_HOPS = 40
@@ -671,7 +675,7 @@ def apply_layer(
     try:
         dec = open_decompressed(raw)
         hashing = HashingReader(dec)
-        with tarfile.open(fileobj=hashing, mode="r|", bufsize=CHUNK) as tf:
+        with tarfile.open(fileobj=hashing, mode="r|", bufsize=TAR_BUFSIZE) as tf:
             applier.apply(tf, tf)
         hashing.drain()
     except (UnpackError, DigestMismatch, Aborted):
