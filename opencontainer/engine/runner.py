@@ -126,8 +126,14 @@ async def run_probe(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path,
 
 
 def host_env() -> dict[str, str]:
+    """The environment of host-side commands (run.sh, exec and probe wrappers): a few of
+    ours, and PYTHONPATH so that ``python -S -m opencontainer.runtime.nsexec`` finds us."""
+    from ..runtime.overlay import helper_env
+
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME")
-    return {k: os.environ[k] for k in keep if k in os.environ}
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["PYTHONPATH"] = helper_env({})["PYTHONPATH"]
+    return env
 
 
 @attrs.define

@@ -261,6 +261,7 @@ def seccomp_prefix(caps: ProotCapabilities, python: str | None = None) -> list[s
         return []
     return [
         python or sys.executable,
+        "-S",  # no site: ~20 ms less per start; PYTHONPATH (run.sh, host_env) finds us
         "-m",
         "opencontainer.runtime.seccomp",
         "--enosys",
