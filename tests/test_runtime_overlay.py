@@ -90,6 +90,7 @@ def test_resolve_user_reads_the_upper_layer_first(tmp_path: Path) -> None:
 def test_mount_options_escape() -> None:
     assert escape_option("/a,b:c\\d") == "/a\\,b\\:c\\\\d"
     assert mount_options("/l", "/u", "/w").endswith(",userxattr")
+    assert mount_options("/l", "/u", "/w", volatile=True).endswith(",userxattr,volatile")
 
 
 def test_mode_from_env() -> None:

@@ -75,12 +75,15 @@ def escape_option(path: str) -> str:
     return path.replace("\\", "\\\\").replace(",", "\\,").replace(":", "\\:")
 
 
-def mount_options(lower: str, upper: str, work: str) -> str:
+def mount_options(lower: str, upper: str, work: str, volatile: bool = False) -> str:
+    """``volatile``: no syncs at all -- not even the ``syncfs`` of the whole upper filesystem
+    that unmounting does; only for throw-away mounts (the probe): after a crash the kernel
+    refuses to mount that upper again."""
     return (f"lowerdir={escape_option(lower)},upperdir={escape_option(upper)},"
-            f"workdir={escape_option(work)},userxattr")
+            f"workdir={escape_option(work)},userxattr" + (",volatile" if volatile else ""))
 
 
-def enter_new(lower: str, upper: str, work: str, merged: str) -> None:
+def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = False) -> None:
     """Steps 1 and 2: a new user + mount namespace with the overlay on ``merged``."""
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
@@ -90,7 +93,7 @@ def enter_new(lower: str, upper: str, work: str, merged: str) -> None:
     _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
     _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    opts = mount_options(lower, upper, work).encode()
+    opts = mount_options(lower, upper, work, volatile).encode()
     _check(libc.mount(b"overlay", merged.encode(), b"overlay", 0, opts),
            f"mount the overlay on {merged}")
 
@@ -155,11 +158,12 @@ def _fail(msg: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts: dict[str, str] = {}
-    hold = False
+    hold = volatile = False
     while args and args[0] != "--":
         opt = args.pop(0)
-        if opt == "--hold":
-            hold = True
+        if opt in ("--hold", "--volatile"):
+            hold = hold or opt == "--hold"
+            volatile = volatile or opt == "--volatile"
             continue
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
@@ -189,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.isdir(opts["lower"]):
                 return _fail(f"the image's root filesystem {opts['lower']} is missing "
                              "(was the image removed?); recreate the container.")
-            enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"])
+            enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile)
             if "pidfile" in opts:
                 write_pidfile(opts["pidfile"])
     except NsError as exc:
