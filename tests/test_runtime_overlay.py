@@ -268,3 +268,26 @@ def test_nsexec_starts_no_child_process(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(os, "fork", no)
     monkeypatch.setattr(os, "posix_spawn", no)
     assert nsexec._libc().unshare is not None
+
+
+@pytest.mark.integration
+def test_hostname_and_read_only_volumes(occ: Any, tmp_path: Path, need_overlay: None) -> None:
+    """In its own namespaces a container gets its hostname and real ``:ro`` volumes."""
+    ro, rw = tmp_path / "ro", tmp_path / "rw"
+    ro.mkdir()
+    rw.mkdir()
+    (ro / "f").write_text("keep\n")
+    res = occ("run", "--rm", "--hostname", "web1", "-v", f"{ro}:/data:ro", "-v", f"{rw}:/out",
+              "busybox", "sh", "-c",
+              "hostname; cat /data/f; echo x > /data/f || echo refused; echo ok > /out/f")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "web1\nkeep\nrefused\n", res.stdout
+    assert "Read-only file system" in res.stderr
+    assert (ro / "f").read_text() == "keep\n"
+    assert (rw / "f").read_text() == "ok\n"
+    # exec joins the same namespaces: same hostname
+    assert occ("run", "-d", "--name", "h", "--hostname", "box", "busybox", "sleep", "30"
+               ).returncode == 0
+    res = occ("exec", "h", "hostname")
+    assert res.returncode == 0 and res.stdout == "box\n", res.stderr
+    occ("rm", "-f", "h")

@@ -38,9 +38,24 @@ import sys
 from collections.abc import Sequence
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
 CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+# statvfs f_flag bits -> the mount flags a remount inside a user namespace must keep (the
+# kernel refuses to clear flags the parent namespace set: they are "locked")
+_KEEP = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+         (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+         (os.ST_RELATIME, MS_RELATIME))
 
 EXIT_SETUP = 125
 
@@ -83,11 +98,15 @@ def mount_options(lower: str, upper: str, work: str, volatile: bool = False) -> 
             f"workdir={escape_option(work)},userxattr" + (",volatile" if volatile else ""))
 
 
-def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = False) -> None:
-    """Steps 1 and 2: a new user + mount namespace with the overlay on ``merged``."""
+def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = False, *,
+              hostname: str | None = None, read_only: Sequence[str] = ()) -> None:
+    """Steps 1 and 2: a new user + mount (+ UTS, for ``hostname``) namespace with the overlay
+    on ``merged``; each path in ``read_only`` is bind-mounted read-only onto itself, so what
+    proot binds from there (``-v SRC:DST:ro``) cannot be written by the container."""
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
-    _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(user, mount namespace)")
+    flags = CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWUTS if hostname else 0)
+    _check(libc.unshare(flags), "unshare(user, mount namespace)")
     with contextlib.suppress(FileNotFoundError):  # kernels before 3.19 have no such file
         _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
@@ -96,6 +115,24 @@ def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = F
     opts = mount_options(lower, upper, work, volatile).encode()
     _check(libc.mount(b"overlay", merged.encode(), b"overlay", 0, opts),
            f"mount the overlay on {merged}")
+    for path in read_only:
+        bind_read_only(libc, path)
+    if hostname:
+        name = hostname.encode()
+        _check(libc.sethostname(name, len(name)), "set the container's hostname")
+
+
+def bind_read_only(libc: ctypes.CDLL, path: str) -> None:
+    """Make ``path`` read-only in this mount namespace (a read-only bind onto itself)."""
+    p = path.encode()
+    _check(libc.mount(p, p, None, MS_BIND | MS_REC, None), f"bind {path}")
+    keep = 0
+    st = os.statvfs(path)
+    for bit, flag in _KEEP:
+        if st.f_flag & bit:
+            keep |= flag
+    _check(libc.mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None),
+           f"make {path} read-only")
 
 
 def read_pidfile(path: str) -> tuple[int, int | None]:
@@ -139,7 +176,7 @@ def write_pidfile(path: str) -> None:
 def join(pid: int) -> None:
     """``setns`` into the user and mount namespaces of ``pid`` (its root becomes ours)."""
     libc = _libc()
-    for ns, flag in (("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS)):
+    for ns, flag in (("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS)):
         if os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/self/ns/{ns}").st_ino:
             continue  # already there (setns would say EINVAL)
         fd = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY)
@@ -158,6 +195,7 @@ def _fail(msg: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts: dict[str, str] = {}
+    read_only: list[str] = []
     hold = volatile = False
     while args and args[0] != "--":
         opt = args.pop(0)
@@ -167,13 +205,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
-                       "--join-pidfile", "--enosys"):
+                       "--join-pidfile", "--enosys", "--hostname", "--ro"):
             return _fail(f"nsexec: unknown option {opt!r}")
         if not eq:
             if not args:
                 return _fail(f"nsexec: {opt} needs a value")
             value = args.pop(0)
-        opts[key[2:]] = value
+        if key == "--ro":
+            read_only.append(value)
+        else:
+            opts[key[2:]] = value
     if args and args[0] == "--":
         args.pop(0)
     if not args and not hold:
@@ -193,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.isdir(opts["lower"]):
                 return _fail(f"the image's root filesystem {opts['lower']} is missing "
                              "(was the image removed?); recreate the container.")
-            enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile)
+            enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile,
+                      hostname=opts.get("hostname"), read_only=read_only)
             if "pidfile" in opts:
                 write_pidfile(opts["pidfile"])
     except NsError as exc:

@@ -217,7 +217,10 @@ def proot_args(
                 out.append(Arg(("-b", f"{f}:/etc/{name}"), f"generated /etc/{name}"))
     for m in spec.mounts:
         what = f"volume {m.name}" if m.kind == "volume" and m.name else m.kind
-        note = " (read-only is not enforced by proot)" if m.read_only else ""
+        note = ""
+        if m.read_only:
+            note = (" (read-only: its source is a read-only bind in our namespace)"
+                    if spec.overlay is not None else " (read-only is not enforced by proot)")
         out.append(Arg(("-b", f"{m.source}:{m.target}"), f"{what}{note}"))
     if spec.uid == 0:
         out.append(Arg(("-0",), "fake root, as images expect"))
@@ -280,7 +283,9 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     from .overlay import nsexec_prefix
 
     enosys = UNTRANSLATED_FALLBACK_SYSCALLS if caps.needs_seccomp_fallback else ()
-    return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys)
+    ro = tuple(dict.fromkeys(m.source for m in spec.mounts if m.read_only))
+    return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys,
+                         hostname=spec.hostname or None, read_only=ro)
 
 
 def env_prefix(spec: ContainerSpec) -> list[str]:
