@@ -22,7 +22,7 @@ from . import chart
 from .context import PROOT_51, BenchContext, bench_context, proot_54, tool_version
 from .core import Metrics, Row, RowSpec, SideResult, format_table, interleave, make_rows, one_line
 from .scenarios import SCENARIOS, select
-from .trash import settle
+from .trash import settle, wait_for_quiet_filesystem
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -142,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     raw: dict[str, Any] = {}
     with bench_context(repeat, args.quick, keep=args.keep) as ctx:
+        waited, took = wait_for_quiet_filesystem(ctx.workdir, ctx.trash)
+        notes.append(f"fs: creating 2000 files took {took * 1000:.0f} ms at the start"
+                     + (f" (after waiting {waited:.0f} s for the filesystem to settle)"
+                        if waited else ""))
         for key in keys:
             r, n, s = run_scenario(key, ctx)
             rows += r

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -126,3 +128,37 @@ class Trash:
 def settle() -> None:
     """Write back dirty data now, so one side's writes are not flushed during the next side."""
     os.sync()
+
+
+def file_creation_time(workdir: Path, trash: Trash, files: int = 2000) -> float:
+    """Seconds to create ``files`` empty files in a new directory of ``workdir`` (the
+    directory then goes to the trash: deleting it now would be what we are measuring)."""
+    d = workdir / f".fs-probe-{os.getpid()}-{time.monotonic_ns()}"
+    d.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for i in range(files):
+        fd = os.open(d / f"f{i}", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+        os.close(fd)
+    took = time.perf_counter() - t0
+    trash.discard(d)
+    return took
+
+
+def wait_for_quiet_filesystem(
+    workdir: Path, trash: Trash, *, limit: float = 0.15, interval: float = 20.0,
+    max_wait: float = 420.0, probe: Callable[[Path, Trash], float] = file_creation_time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[float, float]:
+    """Wait (at most ``max_wait`` s) until creating files in ``workdir`` is fast again.
+
+    A big ``rm -rf`` shortly before the run (the previous run's trash, a test suite) leaves a
+    journal-less ext4 slow at creating inodes for minutes (``recently_deleted``, see the
+    README): every side would then measure that. Returns (seconds waited, last probe time).
+    """
+    waited = 0.0
+    took = probe(workdir, trash)
+    while took > limit and waited < max_wait:
+        sleep(interval)
+        waited += interval
+        took = probe(workdir, trash)
+    return waited, took

@@ -276,3 +276,28 @@ def test_scenario_1_declares_ours_pull_create_against_udocker(tmp_path: Path) ->
     side.cleanup()  # the round's tree goes to the trash, not away
     assert not (tmp_path / "s1-ours-create").exists()
     assert (ctx.trash.root / "0001-s1-ours-create" / "home").is_dir()
+
+
+def test_file_creation_probe_goes_to_the_trash(tmp_path: Path) -> None:
+    from benchmarks.trash import Trash, file_creation_time
+
+    trash = Trash(tmp_path / ".trash")
+    took = file_creation_time(tmp_path, trash, files=50)
+    assert took >= 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fs-probe")]
+    assert trash.moved == 1
+
+
+def test_wait_for_quiet_filesystem_waits_until_fast(tmp_path: Path) -> None:
+    from benchmarks.trash import Trash, wait_for_quiet_filesystem
+
+    times = iter([1.0, 0.5, 0.01])
+    slept: list[float] = []
+    waited, took = wait_for_quiet_filesystem(
+        tmp_path, Trash(tmp_path / ".trash"), limit=0.1, interval=5,
+        probe=lambda _w, _t: next(times), sleep=slept.append)
+    assert (waited, took) == (10, 0.01) and slept == [5, 5]
+    waited, took = wait_for_quiet_filesystem(
+        tmp_path, Trash(tmp_path / ".trash"), limit=0.1, interval=5, max_wait=5,
+        probe=lambda _w, _t: 2.0, sleep=slept.append)
+    assert (waited, took) == (5, 2.0)
