@@ -273,12 +273,14 @@ def test_nsexec_starts_no_child_process(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.integration
 def test_hostname_and_read_only_volumes(occ: Any, tmp_path: Path, need_overlay: None) -> None:
     """In its own namespaces a container gets its hostname and real ``:ro`` volumes."""
-    ro, rw = tmp_path / "ro", tmp_path / "rw"
-    ro.mkdir()
-    rw.mkdir()
+    ro = tmp_path / "ro"
+    rw = ro / "rw"  # a read-write volume inside a read-only one's source stays writable
+    rw.mkdir(parents=True)
     (ro / "f").write_text("keep\n")
+    # the container's own folder lies under this read-only source: it must still start
+    home = Path(occ.env["OPENCONTAINER_HOME"]).parent
     res = occ("run", "--rm", "--hostname", "web1", "-v", f"{ro}:/data:ro", "-v", f"{rw}:/out",
-              "busybox", "sh", "-c",
+              "-v", f"{home}:/home-ro:ro", "busybox", "sh", "-c",
               "hostname; cat /data/f; echo x > /data/f || echo refused; echo ok > /out/f")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "web1\nkeep\nrefused\n", res.stdout

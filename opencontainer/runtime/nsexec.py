@@ -99,10 +99,9 @@ def mount_options(lower: str, upper: str, work: str, volatile: bool = False) -> 
 
 
 def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = False, *,
-              hostname: str | None = None, read_only: Sequence[str] = ()) -> None:
+              hostname: str | None = None) -> None:
     """Steps 1 and 2: a new user + mount (+ UTS, for ``hostname``) namespace with the overlay
-    on ``merged``; each path in ``read_only`` is bind-mounted read-only onto itself, so what
-    proot binds from there (``-v SRC:DST:ro``) cannot be written by the container."""
+    on ``merged``."""
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWUTS if hostname else 0)
@@ -115,24 +114,29 @@ def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = F
     opts = mount_options(lower, upper, work, volatile).encode()
     _check(libc.mount(b"overlay", merged.encode(), b"overlay", 0, opts),
            f"mount the overlay on {merged}")
-    for path in read_only:
-        bind_read_only(libc, path)
     if hostname:
         name = hostname.encode()
         _check(libc.sethostname(name, len(name)), "set the container's hostname")
 
 
-def bind_read_only(libc: ctypes.CDLL, path: str) -> None:
-    """Make ``path`` read-only in this mount namespace (a read-only bind onto itself)."""
-    p = path.encode()
-    _check(libc.mount(p, p, None, MS_BIND | MS_REC, None), f"bind {path}")
+def bind_read_only(src: str, dest: str) -> None:
+    """A read-only bind of ``src`` at ``dest`` (created empty, like ``src``) in this mount
+    namespace: proot binds ``dest`` for a ``:ro`` volume, and nothing else is affected."""
+    libc = _libc()
+    if os.path.isdir(src):
+        os.makedirs(dest, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY, 0o600))
+    _check(libc.mount(src.encode(), dest.encode(), None, MS_BIND | MS_REC, None),
+           f"bind {src}")
     keep = 0
-    st = os.statvfs(path)
+    st = os.statvfs(dest)
     for bit, flag in _KEEP:
         if st.f_flag & bit:
             keep |= flag
-    _check(libc.mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None),
-           f"make {path} read-only")
+    _check(libc.mount(None, dest.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None),
+           f"make {src} read-only")
 
 
 def read_pidfile(path: str) -> tuple[int, int | None]:
@@ -195,7 +199,8 @@ def _fail(msg: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts: dict[str, str] = {}
-    read_only: list[str] = []
+    ro_src: list[str] = []
+    ro_dst: list[str] = []
     hold = volatile = False
     while args and args[0] != "--":
         opt = args.pop(0)
@@ -205,14 +210,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
-                       "--join-pidfile", "--enosys", "--hostname", "--ro"):
+                       "--join-pidfile", "--enosys", "--hostname", "--ro-src", "--ro-dst"):
             return _fail(f"nsexec: unknown option {opt!r}")
         if not eq:
             if not args:
                 return _fail(f"nsexec: {opt} needs a value")
             value = args.pop(0)
-        if key == "--ro":
-            read_only.append(value)
+        if key == "--ro-src":
+            ro_src.append(value)
+        elif key == "--ro-dst":
+            ro_dst.append(value)
         else:
             opts[key[2:]] = value
     if args and args[0] == "--":
@@ -234,10 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.isdir(opts["lower"]):
                 return _fail(f"the image's root filesystem {opts['lower']} is missing "
                              "(was the image removed?); recreate the container.")
+            if len(ro_src) != len(ro_dst):
+                return _fail("nsexec: --ro-src and --ro-dst come in pairs")
             enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile,
-                      hostname=opts.get("hostname"), read_only=read_only)
+                      hostname=opts.get("hostname"))
             if "pidfile" in opts:
                 write_pidfile(opts["pidfile"])
+            for src, dst in zip(ro_src, ro_dst, strict=True):
+                bind_read_only(src, dst)
     except NsError as exc:
         return _fail(f"cannot set up the container's overlay root filesystem: {exc.strerror}.")
     except OSError as exc:

@@ -215,13 +215,16 @@ def proot_args(
             f = etc_dir / name
             if f.exists():
                 out.append(Arg(("-b", f"{f}:/etc/{name}"), f"generated /etc/{name}"))
+    ro_at = iter(at for _, at in _ro_binds(spec))
     for m in spec.mounts:
         what = f"volume {m.name}" if m.kind == "volume" and m.name else m.kind
-        note = ""
-        if m.read_only:
-            note = (" (read-only: its source is a read-only bind in our namespace)"
-                    if spec.overlay is not None else " (read-only is not enforced by proot)")
-        out.append(Arg(("-b", f"{m.source}:{m.target}"), f"{what}{note}"))
+        source, note = m.source, ""
+        if m.read_only and spec.overlay is not None:
+            source = next(ro_at)
+            note = f" {m.source}, read-only (bound there read-only in our mount namespace)"
+        elif m.read_only:
+            note = " (read-only is not enforced by proot)"
+        out.append(Arg(("-b", f"{source}:{m.target}"), f"{what}{note}"))
     if spec.uid == 0:
         out.append(Arg(("-0",), "fake root, as images expect"))
     else:
@@ -283,9 +286,16 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     from .overlay import nsexec_prefix
 
     enosys = UNTRANSLATED_FALLBACK_SYSCALLS if caps.needs_seccomp_fallback else ()
-    ro = tuple(dict.fromkeys(m.source for m in spec.mounts if m.read_only))
     return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys,
-                         hostname=spec.hostname or None, read_only=ro)
+                         hostname=spec.hostname or None, read_only=_ro_binds(spec))
+
+
+def _ro_binds(spec: ContainerSpec) -> list[tuple[str, str]]:
+    if spec.overlay is None:
+        return []
+    from .overlay import ro_binds
+
+    return ro_binds(spec.overlay, [m.source for m in spec.mounts if m.read_only])
 
 
 def env_prefix(spec: ContainerSpec) -> list[str]:
