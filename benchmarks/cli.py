@@ -21,6 +21,7 @@ import structlog
 from . import chart
 from .context import PROOT_51, BenchContext, bench_context, proot_54, tool_version
 from .core import Metrics, Row, RowSpec, SideResult, format_table, interleave, make_rows, one_line
+from .ours import oc_argv
 from .scenarios import SCENARIOS, select
 from .trash import settle, wait_for_quiet_filesystem
 
@@ -57,12 +58,28 @@ def versions(ctx: BenchContext | None) -> dict[str, str]:
         "docker-registry": tool_version(["/usr/bin/docker-registry", "--version"]),
     }
     if ctx is not None:
+        out["container-roots"] = container_roots(ctx)
         try:
             u = ctx.udocker()
             out["udocker"] = tool_version(u.argv("--version"))
         except Exception as exc:
             out["udocker"] = f"n/a ({one_line(str(exc), 60)})"
     return out
+
+
+def container_roots(ctx: BenchContext) -> str:
+    """What ``opencontainer create`` gives on this machine: overlay or copy (``doctor``)."""
+    home = ctx.workdir / "doctor-home"
+    try:
+        res = subprocess.run(oc_argv("doctor", "--format", "json"), capture_output=True,
+                             text=True, timeout=60, check=False,
+                             env=ctx.oc_env(home))
+        info = json.loads(res.stdout)["rootfs"]
+        return f"{info['mode']} ({info['detail']})"
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+        return f"unknown ({one_line(str(exc), 60)})"
+    finally:
+        ctx.discard(home)
 
 
 def proot_version(binary: Path) -> str:
