@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 import attrs
 import structlog
+
+from opencontainer.paths import remove_tree
 
 log = structlog.get_logger()
 
@@ -30,28 +30,8 @@ MIN_FREE = 3 * 10**9  # bytes; below this, delete at once instead of filling the
 
 
 def rmtree(path: Path) -> None:
-    """Remove a tree even when it holds read-only dirs (unpacked images have some)."""
-
-    def onerror(func: object, p: str, exc: object) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        except OSError:
-            pass
-        if os.path.isdir(p) and not os.path.islink(p):
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            with suppress(OSError):
-                os.unlink(p)
-
-    if path.is_symlink() or path.is_file():
-        with suppress(FileNotFoundError):
-            path.unlink()
-        return
-    shutil.rmtree(path, onerror=onerror)
-    if path.exists():
-        subprocess.run(["chmod", "-R", "u+rwx", str(path)], check=False, capture_output=True)
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove a tree even when it holds read-only or unreadable dirs (best effort)."""
+    remove_tree(path, ignore_errors=True)
 
 
 def free_bytes(path: Path) -> int:

@@ -181,6 +181,39 @@ def file_lock(path: Path, *, blocking: bool = True) -> Iterator[int]:
         os.close(fd)
 
 
+
+def make_tree_writable(path: Path | str) -> None:
+    """Give ourselves rwx on ``path`` and every directory below it (not through symlinks):
+    unpacked images, containers and overlayfs' ``work/work`` (mode 000) hold directories we
+    could otherwise neither list nor empty."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
+    for top, dirs, _ in os.walk(path):
+        for d in dirs:
+            p = os.path.join(top, d)
+            if not os.path.islink(p):
+                with contextlib.suppress(OSError):
+                    os.chmod(p, 0o700)
+
+
+def remove_tree(path: Path | str, *, ignore_errors: bool = False) -> None:
+    """``rm -rf path`` that also copes with read-only and unreadable directories."""
+    p = os.fspath(path)
+    try:
+        if not os.path.lexists(p):
+            return
+        if not os.path.isdir(p) or os.path.islink(p):
+            os.unlink(p)
+            return
+        try:
+            shutil.rmtree(p)
+        except OSError:
+            make_tree_writable(p)
+            shutil.rmtree(p)
+    except OSError:
+        if not ignore_errors:
+            raise
+
 def validate_name(kind: str, name: str) -> str:
     """Container/volume names as docker allows them: ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""
     import re

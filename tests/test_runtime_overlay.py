@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from opencontainer.errors import ContainerError
+from opencontainer.paths import remove_tree
 from opencontainer.runtime import overlay
 from opencontainer.runtime.nsexec import escape_option, mount_options
 from opencontainer.runtime.overlay import Layers, OverlayLayout
@@ -159,8 +160,8 @@ def test_merged_view_of_a_stopped_container(tmp_path: Path, need_overlay: None) 
     assert (low / "f").read_text() == "lower\n"
     assert (Path(layout.upper) / "f").read_text() == "changed\n"
     assert (Path(layout.upper) / "new").exists()
-    overlay.remove_layout_dirs(Path(layout.merged).parent)
-    subprocess.run(["rm", "-rf", str(Path(layout.merged).parent)], check=True)
+    remove_tree(Path(layout.merged).parent)
+    assert not Path(layout.merged).parent.exists()
 
 
 # -- with proot ---------------------------------------------------------------------------------

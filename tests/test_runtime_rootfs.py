@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from opencontainer.errors import ContainerError
+from opencontainer.paths import remove_tree
 from opencontainer.runtime import rootfs as rootfs_mod
 from opencontainer.runtime.proot import ProotCapabilities
-from opencontainer.runtime.rootfs import create_rootfs, remove_tree
+from opencontainer.runtime.rootfs import create_rootfs
 from opencontainer.runtime.runscript import write_run_sh
 from opencontainer.runtime.spec import build_spec
 from opencontainer.runtime.testing import make_busybox_rootfs

@@ -1450,9 +1450,6 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
 
 def _remove_container_dir(path: Path) -> None:
     """``rm -rf`` of a container's folder (an overlay root's ``work/work`` is mode 000)."""
-    import shutil
+    from ..paths import remove_tree
 
-    from ..runtime.overlay import remove_layout_dirs
-
-    remove_layout_dirs(path)
-    shutil.rmtree(path, ignore_errors=True)
+    remove_tree(path, ignore_errors=True)

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 import attrs
 import structlog
 
+from .. import paths
 from ..errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference, StateError
 from ..paths import atomic_write, file_lock
 from .reference import parse_reference
@@ -539,19 +539,8 @@ class ImageStore:
 
 
 def remove_tree(path: Path) -> None:
-    """``rm -rf`` that also copes with read-only directories inside an unpacked tree."""
-
-    def onerror(func: Any, p: str, exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.exists():
-        shutil.rmtree(path, onerror=onerror)
+    """The store's ``rm -rf`` (sweeps, gc, failed pulls): never raises."""
+    paths.remove_tree(path, ignore_errors=True)
 
 
 __all__ = [

@@ -61,6 +61,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 import structlog
 
 from ..errors import DigestMismatch, UnpackError
+from ..paths import remove_tree
 
 log = structlog.get_logger(__name__)
 
@@ -501,7 +502,7 @@ class Applier:
     def _remove_existing(self, rel: str, full: str, st: os.stat_result) -> None:
         if stat.S_ISDIR(st.st_mode):
             self.writer.drain()
-            _rmtree(full)
+            remove_tree(full)
             self._forget(rel)
         else:
             os.unlink(full)
@@ -647,17 +648,6 @@ def _dir_mode(mode: int) -> int:
 
 def _file_mode(mode: int) -> int:
     return (mode & 0o7777) | 0o400
-
-
-def _rmtree(path: str) -> None:
-    def onerror(func: Any, p: str, exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=onerror)
 
 
 def apply_layer(

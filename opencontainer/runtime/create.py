@@ -17,12 +17,12 @@ import structlog
 
 from ..errors import ConfigError, ContainerError, OpenContainerError
 from ..image.store import ImageRecord, ImageStore
-from ..paths import Paths, proot_binary, validate_name
+from ..paths import Paths, proot_binary, remove_tree, validate_name
 from .container import Container, ContainerConfig, ContainerStore, new_id, now_iso
 from .overlay import Layers
 from .proot import ProotCapabilities, check_ports
 from .relay import check_port_free
-from .rootfs import create_container_root, remove_tree
+from .rootfs import create_container_root
 from .runscript import write_run_sh
 from .spec import (
     ContainerSpec,
@@ -44,7 +44,7 @@ def resolve_in_rootfs(rootfs: Path | Layers, path: str, follow_last: bool = True
 
     ``rootfs``: the tree, or the container's :class:`Layers` (overlay: upper over lower); a
     path that does not exist resolves to where it would be created (the top layer)."""
-    layers = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    layers = Layers.of(rootfs)
     parts, host = layers.resolve(path, follow_last)
     return host if host is not None else layers.top.joinpath(*parts)
 
@@ -101,7 +101,7 @@ def _seed_volume(vol: Path, rootfs: Path | Layers, target: str) -> None:
 def _ensure_target(rootfs: Path | Layers, target: str, is_dir: bool) -> None:
     """A mount point / working directory the container needs, created if missing (in the top
     layer, parents with the image's modes)."""
-    layers = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    layers = Layers.of(rootfs)
     parts, host = layers.resolve(target)
     if host is not None:
         return
@@ -219,7 +219,7 @@ async def create_container(
         layout = await create_container_root(rec.rootfs, d, paths.cache, env,
                                              store=ImageStore(paths.store))
         rootfs = d / "rootfs"
-        layers = layout.layers() if layout else Layers((rootfs,))
+        layers = layout.layers() if layout else Layers.of(rootfs)
         mounts: list[Mount] = []
         anonymous: list[str] = []
         covered = {v.target.rstrip("/") or "/" for v in vol_specs}

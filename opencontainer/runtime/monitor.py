@@ -30,12 +30,12 @@ import anyio.abc
 import structlog
 
 from ..errors import OpenContainerError
+from ..paths import remove_tree
 from . import procfs
 from .container import Container, ContainerStore, now_iso
 from .process import DEVNULL, PIPE, ContainerProcess, get_winsize, set_winsize
 from .proot import ProotCapabilities, relayed_ports
 from .relay import serve_relay
-from .rootfs import remove_tree
 
 log = structlog.get_logger()
 

@@ -26,13 +26,9 @@ holder process when it is stopped).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import platform
 import stat
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +36,7 @@ from typing import Any
 import attrs
 
 from ..errors import ContainerError
+from ..paths import atomic_write, make_tree_writable
 
 MODES = ("auto", "overlay", "copy")
 OPAQUE_XATTR = "user.overlay.opaque"
@@ -92,7 +89,7 @@ def helper_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: bool = False,
                   enosys: Sequence[str] = (), hostname: str | None = None,
-                  read_only: Sequence[tuple[str, str]] = ()) -> list[str]:
+                  read_only: Sequence[tuple[str, str]] = (), pidfile: bool = True) -> list[str]:
     """The wrapper that puts a command into the container's namespace (new or running);
     a new one can get its own ``hostname`` and read-only binds ``(source, at)`` for ``:ro``
     volumes (see :func:`ro_binds`)."""
@@ -103,7 +100,9 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
         argv += ["--join-pidfile", layout.pidfile]
     else:
         argv += ["--lower", layout.lower, "--upper", layout.upper, "--work", layout.work,
-                 "--merged", layout.merged, "--pidfile", layout.pidfile]
+                 "--merged", layout.merged]
+        if pidfile:
+            argv += ["--pidfile", layout.pidfile]
         if hostname:
             argv += ["--hostname", hostname]
         for src, at in read_only:
@@ -140,6 +139,9 @@ def _unsafe_path(p: str) -> bool:
 
 def _probe(lower_parent: Path, upper_parent: Path, python: str) -> str | None:
     """Mount a tiny overlay the way containers will; None = works, else why not."""
+    import subprocess
+    import tempfile
+
     with contextlib.ExitStack() as stack:
         low = Path(stack.enter_context(tempfile.TemporaryDirectory(
             prefix=".overlay-probe-", dir=lower_parent)))
@@ -158,8 +160,8 @@ def _probe(lower_parent: Path, upper_parent: Path, python: str) -> str | None:
         script = f"read x < {m}/f && echo upper > {m}/new && rm {m}/f && test ! -e {m}/f"
         try:
             res = subprocess.run(
-                [*nsexec_prefix(layout, python)[:-1], "--volatile", "--", "/bin/sh", "-c",
-                 script],
+                [*nsexec_prefix(layout, python, pidfile=False)[:-1], "--volatile", "--",
+                 "/bin/sh", "-c", script],
                 env=helper_env(), capture_output=True, timeout=20, check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -169,23 +171,12 @@ def _probe(lower_parent: Path, upper_parent: Path, python: str) -> str | None:
                   and (Path(layout.upper) / "new").is_file()
                   and os.path.lexists(Path(layout.upper) / "f"))
         finally:
-            make_removable(top)
+            make_tree_writable(top)
         if ok:
             return None
         err = res.stderr.decode(errors="replace").strip().splitlines()
         return err[-1].removeprefix("opencontainer: ") if err else f"exit {res.returncode}"
     return "unreachable"  # pragma: no cover
-
-
-def make_removable(path: Path) -> None:
-    """Give ourselves rwx on every directory below ``path`` (overlayfs leaves ``work/work``
-    with mode 000; containers make directories read-only)."""
-    for top, dirs, _ in os.walk(path):
-        for d in dirs:
-            p = os.path.join(top, d)
-            if not os.path.islink(p):
-                with contextlib.suppress(OSError):
-                    os.chmod(p, 0o700)
 
 
 def mode_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -201,6 +192,9 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
                       python: str | None = None) -> tuple[bool, str | None]:
     """(works, why not) for overlay roots with lowers in ``lower_parent`` and container dirs
     in ``upper_parent``; tried once per kernel, uid and pair of filesystems, then cached."""
+    import json
+    import platform
+
     if not sys.platform.startswith("linux"):
         return False, "not Linux"
     if _unsafe_path(str(Path(lower_parent).absolute())) or \
@@ -223,8 +217,6 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
     if cache is not None:
         known[key] = {"ok": why is None, "why": why}
         with contextlib.suppress(OSError):
-            from ..paths import atomic_write
-
             cache.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cache, json.dumps(known, indent=1))
     return why is None, why
@@ -269,6 +261,11 @@ class Layers:
     """A read-only lookup over layers, top first (one layer = a plain tree)."""
 
     roots: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, root: Path | Layers) -> Layers:
+        """``root`` itself if it is Layers, else the one-layer view of the tree ``root``."""
+        return root if isinstance(root, Layers) else cls((Path(root),))
 
     @property
     def top(self) -> Path:
@@ -371,9 +368,10 @@ def merged_view(layout: OverlayLayout, python: str | None = None) -> Iterator[Pa
     if pid is not None:
         yield Path(f"/proc/{pid}/root") / layout.merged.lstrip("/")
         return
-    argv = [*nsexec_prefix(layout, python)[:-1], "--hold"]
-    argv.remove("--pidfile")
-    argv.remove(layout.pidfile)
+    import subprocess
+
+    # no --pidfile: the holder is not the container (exec must not join it)
+    argv = [*nsexec_prefix(layout, python, pidfile=False)[:-1], "--hold"]
     holder = subprocess.Popen(argv, env=helper_env(), stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdin is not None
@@ -397,16 +395,6 @@ def merged_view(layout: OverlayLayout, python: str | None = None) -> Iterator[Pa
         for f in (holder.stdout, holder.stderr):
             if f is not None:
                 f.close()
-
-
-def remove_layout_dirs(container_dir: Path) -> None:
-    """Make ``upper/`` and ``work/`` removable (overlayfs' ``work/work`` is mode 000)."""
-    for name in ("work", "upper"):
-        p = Path(container_dir) / name
-        if p.is_dir():
-            with contextlib.suppress(OSError):
-                os.chmod(p, 0o700)
-            make_removable(p)
 
 
 __all__ = [

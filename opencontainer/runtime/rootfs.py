@@ -61,6 +61,7 @@ import attrs
 import structlog
 
 from ..errors import ContainerError
+from ..paths import remove_tree
 from . import overlay
 from .overlay import OverlayLayout
 
@@ -400,23 +401,6 @@ async def create_rootfs(image_rootfs: Path, dest: Path, workers: int = DEFAULT_W
     return dest
 
 
-def remove_tree(path: Path) -> None:
-    """``rm -rf`` that also copes with directories a container made read-only."""
-    if not os.path.lexists(path):
-        return
-    if not os.path.isdir(path) or os.path.islink(path):
-        os.unlink(path)
-        return
-    try:
-        shutil.rmtree(path)
-    except OSError:
-        # give ourselves rwx on every directory, then retry
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o700)
-        overlay.make_removable(Path(path))
-        shutil.rmtree(path)
-
-
 async def create_container_root(
     image_rootfs: Path, container_dir: Path, cache_dir: Path | None,
     env: Mapping[str, str] | None = None, *, store: Any = None,
@@ -434,6 +418,10 @@ async def create_container_root(
         overlay.prepare_dirs(layout)
         if store is not None:
             store.add_rootfs_user(Path(image_rootfs), container_dir)
+            if not Path(image_rootfs).is_dir():  # an rmi/gc got to it first
+                store.remove_rootfs_user(Path(image_rootfs), container_dir)
+                raise ContainerError(f"the image root filesystem {image_rootfs} was removed "
+                                     "while the container was being created; pull it again.")
         log.debug("overlay root prepared", dest=layout.merged, lower=layout.lower)
         return layout
     await create_rootfs(Path(image_rootfs), container_dir / "rootfs")
@@ -445,8 +433,7 @@ def remove_container_root(rootfs: Path, store: Any = None, lower: str | None = N
     container's registration as a user of the image tree ``lower``)."""
     rootfs = Path(rootfs)
     cdir = rootfs.parent
-    overlay.remove_layout_dirs(cdir)
-    for p in (rootfs, cdir / "upper", cdir / "work"):
+    for p in (rootfs, cdir / "upper", cdir / "work", cdir / "ro"):
         if os.path.lexists(p):
             remove_tree(p)
     with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..paths import atomic_write
+from .overlay import package_root
 from .proot import ProotCapabilities, env_binary, proot_args, wrapper_prefix
 from .spec import ContainerSpec
 
@@ -76,10 +77,6 @@ def _array(name: str, rows: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     return out
 
 
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
-
-
 def render_run_sh(
     spec: ContainerSpec,
     caps: ProotCapabilities,
@@ -119,7 +116,7 @@ def render_run_sh(
             lines += ["# --enosys: this proot does not translate statx & co; they fail with "
                       "ENOSYS so programs fall back."]
         lines += [
-            f"export PYTHONPATH={_q(_package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
+            f"export PYTHONPATH={_q(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
             "exec " + " ".join(_q(w) for w in wrapper) + " \\",
             f"  {run}",
         ]
@@ -127,7 +124,7 @@ def render_run_sh(
         lines += [
             "# This proot does not translate statx & co: make them fail with ENOSYS so programs",
             "# fall back to calls proot translates (see opencontainer/runtime/seccomp.py).",
-            f"export PYTHONPATH={_q(_package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
+            f"export PYTHONPATH={_q(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
             "exec " + " ".join(_q(w) for w in wrapper) + " \\",
             f"  {run}",
         ]

@@ -142,7 +142,7 @@ class ContainerSpec:
 
     def layers(self) -> Layers:
         """The container's tree as the host reads it (upper over lower, or the copy)."""
-        return self.overlay.layers() if self.overlay else Layers((Path(self.rootfs),))
+        return self.overlay.layers() if self.overlay else Layers.of(self.rootfs)
 
 
 # -- command ---------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def _etc(root: Layers, name: str) -> Path | None:
 def resolve_user(rootfs: Path | Layers, user: str | None) -> ResolvedUser:
     """``user`` as Docker accepts it, resolved against the container's passwd and group
     (``rootfs``: the tree, or its :class:`~.overlay.Layers`)."""
-    root = rootfs if isinstance(rootfs, Layers) else Layers((Path(rootfs),))
+    root = Layers.of(rootfs)
     passwd_file, group_file = _etc(root, "passwd"), _etc(root, "group")
     passwd = _read_table(passwd_file) if passwd_file is not None else []
     groups = _read_table(group_file) if group_file is not None else []
