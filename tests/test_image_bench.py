@@ -23,6 +23,7 @@ from opencontainer.paths import Paths
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
+    pytest.mark.opt_in,
     pytest.mark.skipif(
         os.environ.get("OPENCONTAINER_IMAGE_BENCH") != "1", reason="set OPENCONTAINER_IMAGE_BENCH=1"
     ),

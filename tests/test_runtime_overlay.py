@@ -123,6 +123,35 @@ def test_probe_result_is_cached(tmp_path: Path, need_overlay: None) -> None:
     assert not [p for p in (tmp_path / "u").iterdir()]  # the probe cleaned up
 
 
+def test_cached_yes_is_not_trusted_once_user_namespaces_are_gone(
+        tmp_path: Path, need_overlay: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Android, an AppArmor profile or a sysctl can take user namespaces away with the same
+    kernel, uid and filesystems: a cached "works" must not keep choosing overlay then."""
+    from structlog.testing import capture_logs
+
+    (tmp_path / "l").mkdir()
+    (tmp_path / "u").mkdir()
+    cache = tmp_path / "cache"
+    assert overlay.overlay_supported(tmp_path / "l", tmp_path / "u", cache) == (True, None)
+    monkeypatch.setattr(overlay, "userns_works", lambda: False)
+    monkeypatch.setattr(overlay, "_probe", lambda *a: "unshare(user, mount namespace): denied")
+    with capture_logs() as logs:
+        ok, why = overlay.overlay_supported(tmp_path / "l", tmp_path / "u", cache)
+    assert not ok and why and "denied" in why
+    assert [e["log_level"] for e in logs] == ["warning"]
+    assert "copied root filesystems" in logs[0]["event"]
+    data = json.loads((cache / "overlay-probe.json").read_text())
+    assert list(data.values()) == [{"ok": False, "why": why}]
+    # the new verdict is cached: no second warning
+    with capture_logs() as logs:
+        assert overlay.overlay_supported(tmp_path / "l", tmp_path / "u", cache)[0] is False
+    assert logs == []
+
+
+def test_userns_works_here(need_overlay: None) -> None:
+    assert overlay.userns_works()
+
+
 # -- nsexec -----------------------------------------------------------------------------------
 
 

@@ -122,3 +122,37 @@ def test_old_proot_without_filter_sees_host(statx_rootfs: Path, tmp_path: Path) 
     res = subprocess.run([str(proot), "-r", str(statx_rootfs), "-w", "/", "/bin/statx-test",
                           "/only-in-container"], capture_output=True, text=True, timeout=60)
     assert "No such file" in res.stdout
+
+
+def test_filter_with_two_answers() -> None:
+    prog = seccomp.build_filter([332], 0xC000003E, succeed=[92, 93])
+    insns = [struct.unpack("=HBBI", prog[i : i + 8]) for i in range(0, len(prog), 8)]
+    rets = {idx: k for idx, (code, _jt, _jf, k) in enumerate(insns) if code == 0x06}
+    assert sorted(rets.values()) == sorted([seccomp.SECCOMP_RET_ALLOW,
+                                            seccomp.SECCOMP_RET_ERRNO | 38,
+                                            seccomp.SECCOMP_RET_ERRNO | 0])
+    targets = {}
+    for idx, (code, jt, _jf, k) in enumerate(insns[3:], start=3):
+        if code == 0x15:
+            targets[k] = rets[idx + 1 + jt]
+    assert targets == {332: seccomp.SECCOMP_RET_ERRNO | 38, 92: seccomp.SECCOMP_RET_ERRNO,
+                       93: seccomp.SECCOMP_RET_ERRNO}
+
+
+def test_succeed_answers_chown_without_running_it(tmp_path: Path) -> None:
+    """The fake-root answer: chown of anything to any id returns 0 and changes nothing."""
+    if syscalls.number("fchownat") is None:
+        pytest.skip("no chown numbers for this machine")
+    f = tmp_path / "f"
+    f.write_text("x")
+    before = f.stat()
+    code = ("import os; os.chown(%r, 12345, 54321); os.chown('/no/such/file', 1, 1); "
+            "print('ok', os.stat(%r).st_uid)") % (str(f), str(f))
+    res = subprocess.run(
+        [sys.executable, "-m", "opencontainer.runtime.seccomp", "--succeed",
+         ",".join(syscalls.CHOWN_FAMILY), "--", sys.executable, "-c", code],
+        capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["ok", str(before.st_uid)]
+    # without the filter the same call fails
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode != 0

@@ -12,7 +12,8 @@ process of its own so that nothing multi-threaded ever calls ``unshare``:
 2. ``/`` is made private and the overlay is mounted on the container's ``rootfs/``.
 3. Our pid (and its start time) goes to ``--pidfile``: ``exec`` and ``cp`` find the namespace
    there (``--join-pidfile``: ``setns`` into it instead of 1. and 2.).
-4. Optionally the ENOSYS seccomp filter of :mod:`seccomp` (old proot), then ``execvp``.
+4. Optionally the seccomp filter of :mod:`seccomp` (``--enosys`` for an old proot,
+   ``--succeed`` for the chown family of a fake-root container), then ``execvp``.
 
 The mount lives as long as a process is inside the namespace; no clean-up is needed, and a
 ``kill -9`` of everything leaves nothing mounted.
@@ -210,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
-                       "--join-pidfile", "--enosys", "--hostname", "--ro-src", "--ro-dst"):
+                       "--join-pidfile", "--enosys", "--succeed", "--hostname", "--ro-src",
+                       "--ro-dst"):
             return _fail(f"nsexec: unknown option {opt!r}")
         if not eq:
             if not args:
@@ -261,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .seccomp import filter_and_exec
 
     names = [n for n in opts.get("enosys", "").split(",") if n]
-    return filter_and_exec(names, args)
+    succeed = [n for n in opts.get("succeed", "").split(",") if n]
+    return filter_and_exec(names, args, succeed)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def helper_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: bool = False,
-                  enosys: Sequence[str] = (), hostname: str | None = None,
+                  enosys: Sequence[str] = (), succeed: Sequence[str] = (),
+                  hostname: str | None = None,
                   read_only: Sequence[tuple[str, str]] = (), pidfile: bool = True) -> list[str]:
     """The wrapper that puts a command into the container's namespace (new or running);
     a new one can get its own ``hostname`` and read-only binds ``(source, at)`` for ``:ro``
@@ -109,6 +110,8 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
             argv += ["--ro-src", src, "--ro-dst", at]
     if enosys:
         argv += ["--enosys", ",".join(enosys)]
+    if succeed:
+        argv += ["--succeed", ",".join(succeed)]
     return [*argv, "--"]
 
 
@@ -188,10 +191,32 @@ def mode_from_env(env: Mapping[str, str] | None = None) -> str:
     return mode
 
 
+def userns_works() -> bool:
+    """Can this process tree create a user namespace right now? (~5 ms: ``unshare -U true``)
+
+    The probe's verdict is cached per kernel, uid and filesystems, but user namespaces can go
+    away without any of those changing: a sysctl, an AppArmor profile, a seccomp sandbox such
+    as Android's. A cached "yes" is checked with this before it is trusted."""
+    import shutil
+    import subprocess
+
+    unshare = shutil.which("unshare")
+    argv = ([unshare, "--user", "true"] if unshare else
+            [sys.executable, "-S", "-c",
+             "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x10000000) != 0)"])
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=20, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | None,
                       python: str | None = None) -> tuple[bool, str | None]:
     """(works, why not) for overlay roots with lowers in ``lower_parent`` and container dirs
-    in ``upper_parent``; tried once per kernel, uid and pair of filesystems, then cached."""
+    in ``upper_parent``; tried once per kernel, uid and pair of filesystems, then cached. A
+    cached "works" is trusted only while user namespaces can still be made; when they cannot,
+    one warning is logged and the probe runs again (and its new answer is cached)."""
     import json
     import platform
 
@@ -212,7 +237,15 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
             known = json.loads(cache.read_text())
         if key in known:
             entry = known[key]
-            return bool(entry.get("ok")), entry.get("why")
+            if not entry.get("ok"):
+                return False, entry.get("why")
+            if userns_works():
+                return True, None
+            import structlog
+
+            structlog.get_logger().warning(
+                "user namespaces are no longer available here: new containers get copied "
+                "root filesystems instead of overlay roots")
     why = _probe(Path(lower_parent), Path(upper_parent), python or sys.executable)
     if cache is not None:
         known[key] = {"ok": why is None, "why": why}

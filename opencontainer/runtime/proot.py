@@ -215,6 +215,10 @@ def proot_args(
             f = etc_dir / name
             if f.exists():
                 out.append(Arg(("-b", f"{f}:/etc/{name}"), f"generated /etc/{name}"))
+        from .procfake import binds
+
+        for f, at in binds(etc_dir):
+            out.append(Arg(("-b", f"{f}:{at}"), f"generated {at} (the host's is unreadable)"))
     ro_at = iter(at for _, at in _ro_binds(spec))
     for m in spec.mounts:
         what = f"volume {m.name}" if m.kind == "volume" and m.name else m.kind
@@ -286,7 +290,11 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     from .overlay import nsexec_prefix
 
     enosys = UNTRANSLATED_FALLBACK_SYSCALLS if caps.needs_seccomp_fallback else ()
-    return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys,
+    # the fake-root contract in the user namespace: chown to an unmapped id is EINVAL there,
+    # which proot -0 does not hide (see seccomp.py); a copied root needs no filter, since the
+    # kernel answers EPERM and proot -0 turns that into success
+    succeed = syscalls.CHOWN_FAMILY if spec.uid == 0 else ()
+    return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys, succeed=succeed,
                          hostname=spec.hostname or None, read_only=_ro_binds(spec))
 
 

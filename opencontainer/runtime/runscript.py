@@ -7,18 +7,30 @@ container with ``sh .containers/<name>/run.sh``. Beside it live the generated ``
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..paths import atomic_write
+from . import procfake
 from .overlay import package_root
 from .proot import ProotCapabilities, env_binary, proot_args, wrapper_prefix
 from .spec import ContainerSpec
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 FALLBACK_DNS = ("8.8.8.8", "1.1.1.1")
+
+
+def host_resolv_confs(env: dict[str, str] | None = None) -> list[Path]:
+    """Where the host's resolver configuration may be: ``/etc/resolv.conf``, then Termux's
+    ``$PREFIX/etc/resolv.conf`` (Android has no ``/etc/resolv.conf`` of its own)."""
+    env = dict(os.environ) if env is None else env
+    out = [HOST_RESOLV_CONF]
+    if env.get("PREFIX"):
+        out.append(Path(env["PREFIX"]) / "etc" / "resolv.conf")
+    return out
 
 
 def hosts_text(spec: ContainerSpec) -> str:
@@ -33,16 +45,19 @@ def hosts_text(spec: ContainerSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf_text(spec: ContainerSpec, host_file: Path = HOST_RESOLV_CONF) -> str:
+def resolv_conf_text(spec: ContainerSpec, host_files: Sequence[Path] | None = None) -> str:
+    """``dns:`` of the spec, else the first host file that names a nameserver, else public
+    resolvers."""
     if spec.dns:
         return "".join(f"nameserver {d}\n" for d in spec.dns)
-    try:
-        text = host_file.read_text()
-    except OSError:
-        text = ""
-    if "nameserver" not in text:
-        text = "".join(f"nameserver {d}\n" for d in FALLBACK_DNS)
-    return text
+    for host_file in host_resolv_confs() if host_files is None else host_files:
+        try:
+            text = host_file.read_text()
+        except OSError:
+            continue
+        if "nameserver" in text:
+            return text
+    return "".join(f"nameserver {d}\n" for d in FALLBACK_DNS)
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -58,10 +73,12 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def write_etc_files(spec: ContainerSpec, directory: Path) -> None:
-    """``hosts``, ``hostname``, ``resolv.conf`` for the container, in its folder."""
+    """``hosts``, ``hostname``, ``resolv.conf`` for the container, in its folder, and
+    stand-ins for the /proc files this host does not let us read (Android; see procfake)."""
     _write(directory / "hosts", hosts_text(spec))
     _write(directory / "hostname", (spec.hostname or spec.name) + "\n")
     _write(directory / "resolv.conf", resolv_conf_text(spec))
+    procfake.write(directory)
 
 
 def _q(s: str) -> str:

@@ -1,4 +1,5 @@
-"""Make chosen syscalls fail with ENOSYS, then exec a program: the statx remedy for old proot.
+"""Answer chosen syscalls in the kernel, then exec a program: ENOSYS for what an old proot does
+not translate, success for the chown family in a user namespace (the fake-root contract).
 
 Debian's proot 5.1.0 predates ``statx``, ``openat2``, ``faccessat2``, ``fchmodat2``: it lets
 them through with the *host* path, so coreutils ``stat``/``ls -l`` and libuv see host files. With a
@@ -12,9 +13,19 @@ fail crashed PostgreSQL's initdb under proot 5.1.0 (see ``proot.UNTRANSLATED_FAL
 The filter is inherited over ``fork``/``exec`` by proot and every tracee. It needs
 ``PR_SET_NO_NEW_PRIVS`` (no root), which is harmless under proot (setuid cannot work there).
 
+The second use, ``--succeed``: inside a user namespace where only our own uid is mapped (overlay
+roots, see :mod:`nsexec`), the kernel answers ``chown`` to any other id with EINVAL. ``proot -0``
+turns only EPERM into success, so the official images' ``find … -exec chown postgres`` failed
+there while it worked in a copied root (EPERM). A filter that makes the chown family return 0
+without running gives every root mode the same answer ``proot -0`` gives on a plain kernel: the
+call succeeds, ownership stays the host user's (which ``proot -0`` shows as the current fake id),
+as charliecloud's ``ch-image --force=seccomp`` does. The set*id calls are not filtered: proot's
+fake-id emulation must see them so that ``id`` reports the new ids after ``gosu``.
+
 Usage (as run.sh does)::
 
     python -m opencontainer.runtime.seccomp --enosys statx,openat2 -- proot -r ROOTFS ...
+    python -m opencontainer.runtime.seccomp --succeed chown,fchown,lchown,fchownat -- ...
 """
 
 from __future__ import annotations
@@ -51,20 +62,25 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
-def build_filter(numbers: Sequence[int], arch: int, err: int = errno.ENOSYS) -> bytes:
-    """A classic-BPF program: on ``arch``, syscalls in ``numbers`` return -``err``."""
+def build_filter(numbers: Sequence[int], arch: int, err: int = errno.ENOSYS,
+                 succeed: Sequence[int] = ()) -> bytes:
+    """A classic-BPF program: on ``arch``, syscalls in ``numbers`` return -``err`` and those
+    in ``succeed`` return 0, without running."""
+    rules = [(nr, err) for nr in numbers] + [(nr, 0) for nr in succeed if nr not in numbers]
+    results = list(dict.fromkeys(e for _, e in rules))  # one RET per distinct answer
+    n = len(rules)
     prog = [
         _insn(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH),
         # other ABIs (e.g. 32-bit on 64-bit) are left alone: numbers differ there
-        _insn(BPF_JEQ_K, 0, len(numbers) + 1, arch),
+        _insn(BPF_JEQ_K, 0, n + 1, arch),
         _insn(BPF_LD_W_ABS, 0, 0, OFFSET_NR),
     ]
-    n = len(numbers)
-    for i, nr in enumerate(numbers):
-        # match -> jump to the ERRNO return (after the remaining checks and the ALLOW)
-        prog.append(_insn(BPF_JEQ_K, n - i, 0, nr))
+    for i, (nr, e) in enumerate(rules):
+        # match -> jump over the remaining checks and the ALLOW to this answer's RET
+        prog.append(_insn(BPF_JEQ_K, n - i + results.index(e), 0, nr))
     prog.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
-    prog.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | (err & 0xFFFF)))
+    for e in results:
+        prog.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | (e & 0xFFFF)))
     return b"".join(prog)
 
 
@@ -84,13 +100,15 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install(names: Iterable[str]) -> int:
-    """Install the ENOSYS filter in this process (inherited by children). Returns #syscalls."""
+def install(names: Iterable[str], succeed: Iterable[str] = ()) -> int:
+    """Install the filter in this process (inherited by children): ``names`` fail with
+    ENOSYS, ``succeed`` return 0. Returns the number of syscalls filtered."""
     numbers = resolve_names(names)
+    ok_numbers = resolve_names(succeed)
     arch = syscalls.audit_arch()
-    if not numbers or arch is None:
+    if not (numbers or ok_numbers) or arch is None:
         return 0
-    code = build_filter(numbers, arch)
+    code = build_filter(numbers, arch, succeed=ok_numbers)
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
@@ -100,34 +118,36 @@ def install(names: Iterable[str]) -> int:
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         e = ctypes.get_errno()
         raise SeccompError(e, f"prctl(PR_SET_SECCOMP): {os.strerror(e)}")
-    return len(numbers)
+    return len(numbers) + len(ok_numbers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    names: list[str] = []
+    lists: dict[str, list[str]] = {"--enosys": [], "--succeed": []}
     while args and args[0] != "--":
         opt = args.pop(0)
-        if opt == "--enosys" and args:
-            names += args.pop(0).split(",")
-        elif opt.startswith("--enosys="):
-            names += opt.split("=", 1)[1].split(",")
+        key, eq, value = opt.partition("=")
+        if key in lists and (eq or args):
+            lists[key] += (value if eq else args.pop(0)).split(",")
         else:
             sys.stderr.write(f"opencontainer seccomp: unknown option {opt!r}\n")
             return 2
     if args and args[0] == "--":
         args.pop(0)
     if not args:
-        sys.stderr.write("usage: python -m opencontainer.runtime.seccomp --enosys a,b -- CMD...\n")
+        sys.stderr.write("usage: python -m opencontainer.runtime.seccomp [--enosys a,b] "
+                         "[--succeed c,d] -- CMD...\n")
         return 2
-    return filter_and_exec(names, args)
+    return filter_and_exec(lists["--enosys"], args, lists["--succeed"])
 
 
-def filter_and_exec(names: Sequence[str], argv: Sequence[str]) -> int:
-    """Install the filter for ``names`` (if any), then exec ``argv``; returns only on failure."""
-    if names:
+def filter_and_exec(names: Sequence[str], argv: Sequence[str],
+                    succeed: Sequence[str] = ()) -> int:
+    """Install the filter (ENOSYS for ``names``, 0 for ``succeed``), then exec ``argv``;
+    returns only on failure."""
+    if names or succeed:
         try:
-            install(names)
+            install(names, succeed)
         except SeccompError as exc:
             # without the filter the container still runs; only statx & co see host paths
             sys.stderr.write(f"opencontainer: warning: seccomp filter not installed: {exc}\n")

@@ -27,15 +27,25 @@ _UNIFIED = {
     "fchmodat2": 452,
 }
 
+# the chown family: the generic table (aarch64, riscv64) has only fchown and fchownat; 32-bit
+# x86 and arm also have the 16-bit-id calls and the *32 variants
+_CHOWN_GENERIC = {"fchown": 55, "fchownat": 54}
+_CHOWN_32 = {"lchown": 16, "fchown": 95, "chown": 182, "lchown32": 198, "fchown32": 207,
+             "chown32": 212}
+
 _PER_ARCH: dict[str, dict[str, int]] = {
-    "x86_64": {"statx": 332, "renameat2": 316, "execveat": 322},
-    "aarch64": {"statx": 291, "renameat2": 276, "execveat": 281},
-    "riscv64": {"statx": 291, "renameat2": 276, "execveat": 281},
-    "armv7l": {"statx": 397, "renameat2": 382, "execveat": 387},
-    "armv8l": {"statx": 397, "renameat2": 382, "execveat": 387},
-    "i686": {"statx": 383, "renameat2": 353, "execveat": 358},
-    "i386": {"statx": 383, "renameat2": 353, "execveat": 358},
+    "x86_64": {"statx": 332, "renameat2": 316, "execveat": 322,
+               "chown": 92, "fchown": 93, "lchown": 94, "fchownat": 260},
+    "aarch64": {"statx": 291, "renameat2": 276, "execveat": 281, **_CHOWN_GENERIC},
+    "riscv64": {"statx": 291, "renameat2": 276, "execveat": 281, **_CHOWN_GENERIC},
+    "armv7l": {"statx": 397, "renameat2": 382, "execveat": 387, **_CHOWN_32, "fchownat": 325},
+    "armv8l": {"statx": 397, "renameat2": 382, "execveat": 387, **_CHOWN_32, "fchownat": 325},
+    "i686": {"statx": 383, "renameat2": 353, "execveat": 358, **_CHOWN_32, "fchownat": 298},
+    "i386": {"statx": 383, "renameat2": 353, "execveat": 358, **_CHOWN_32, "fchownat": 298},
 }
+
+# every name of the chown family (those a machine lacks resolve to None and are skipped)
+CHOWN_FAMILY = ("chown", "fchown", "lchown", "fchownat", "chown32", "fchown32", "lchown32")
 
 
 def machine() -> str:
