@@ -18,6 +18,7 @@ This module only computes paths; nothing is created until someone asks with ``en
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -213,6 +214,44 @@ def remove_tree(path: Path | str, *, ignore_errors: bool = False) -> None:
     except OSError:
         if not ignore_errors:
             raise
+
+# ``link()``/``linkat()`` answers that mean "this filesystem (or policy) will not give you a hard
+# link here", so a copy must do: Android 6+ app data (SELinux: EACCES), some FUSE and SD-card
+# filesystems (EPERM, ENOTSUP), another filesystem (EXDEV), an inode's link count at its limit
+# (EMLINK: only that inode, see :func:`link_refused_everywhere`).
+LINK_REFUSED_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
+)
+
+
+def link_refused(exc: OSError) -> bool:
+    """``exc`` (from ``os.link``) says a hard link cannot be made here: copy instead."""
+    return exc.errno in LINK_REFUSED_ERRNOS
+
+
+def link_refused_everywhere(exc: OSError) -> bool:
+    """``exc`` says no later ``link()`` in this tree will work either (EMLINK is per inode)."""
+    return exc.errno in LINK_REFUSED_ERRNOS and exc.errno != errno.EMLINK
+
+
+def hardlinks_work(directory: Path | str) -> bool:
+    """Whether ``link()`` works inside ``directory`` (probed with a scratch file there, removed
+    again; a few syscalls). False when the filesystem or policy refuses, as on Android."""
+    fd, first = tempfile.mkstemp(prefix=".oc-linkprobe-", dir=directory)
+    os.close(fd)
+    second = first + ".2"
+    try:
+        os.link(first, second)
+    except OSError as exc:
+        if link_refused(exc):
+            return False
+        raise
+    finally:
+        for p in (second, first):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
+    return True
+
 
 def validate_name(kind: str, name: str) -> str:
     """Container/volume names as docker allows them: ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import tarfile
 import threading
 from pathlib import Path
 
+import attrs
 import pytest
 
 from opencontainer.errors import DigestMismatch, UnpackError
@@ -165,18 +168,67 @@ def _assert_outside_untouched(outside: Path) -> None:
         [sym("link", "../outside"), f("link/evil", "x")],
         [sym("link", "../../../../../../outside"), f("link/evil", "x")],
         [d("a"), sym("a/up", "../.."), f("a/up/outside/evil", "x")],
-        [hard("evil", "../outside/target")],
-        [sym("link", ".."), hard("evil", "link/outside/target")],
     ],
-    ids=["dotdot", "nested-dotdot", "symlink-parent", "deep-symlink", "relative-up",
-         "hardlink-dotdot", "hardlink-through-symlink"],
+    ids=["dotdot", "nested-dotdot", "symlink-parent", "deep-symlink", "relative-up"],
 )
 def test_escapes_are_refused(jail: tuple[Path, Path], entries: list[Entry]) -> None:
     root, outside = jail
-    (outside.parent / "target").write_text("t")
     with pytest.raises(UnpackError):
         apply(root, entries)
     _assert_outside_untouched(outside)
+
+
+VICTIM = "host file, not the image's\n"
+
+
+@pytest.mark.parametrize("links", ["work", "refused"])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        # every target names the real host file <tmp>/outside/target (root is <tmp>/root)
+        [hard("evil", "../outside/target")],
+        [d("a"), hard("a/evil", "a/../../outside/target")],
+        [sym("link", ".."), hard("evil", "link/outside/target")],
+        [d("a"), sym("a/up", "../.."), hard("evil", "a/up/outside/target")],
+        [sym("link", "{outside}"), hard("evil", "link/target")],
+        [hard("evil", "{outside}/target")],
+    ],
+    ids=["dotdot", "nested-dotdot", "through-symlink", "through-relative-up",
+         "through-absolute-symlink", "absolute"],
+)
+def test_hardlink_escapes_are_refused(jail: tuple[Path, Path], entries: list[Entry],
+                                      links: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hardlink to a file outside the root is refused (or stays inside, for absolute
+    names), also when link() is refused and hardlinks become copies: the host file keeps
+    its content and its only link, and nothing in the root is it or a copy of it."""
+    root, outside = jail
+    victim = outside / "target"
+    victim.write_text(VICTIM)
+    victim.chmod(0o640)
+    before = victim.stat()
+    if links == "refused":
+        _refuse_links(monkeypatch)
+    entries = [attrs.evolve(e, name=e.name.format(outside=outside),
+                            target=e.target.format(outside=outside)) for e in entries]
+    refused = False
+    try:
+        apply(root, entries)
+    except UnpackError:
+        refused = True
+    # the host file first: this is the damage an escape would do
+    after = victim.stat()
+    assert victim.read_text() == VICTIM
+    assert (after.st_ino, after.st_nlink, after.st_mode, after.st_mtime_ns) == \
+        (before.st_ino, 1, before.st_mode, before.st_mtime_ns)
+    assert [p.name for p in outside.iterdir()] == ["target"]
+    for top, dirs, files in os.walk(root):  # never follows the layer's symlinks
+        for name in dirs + files:
+            p = Path(top, name)
+            st = p.lstat()
+            assert (st.st_dev, st.st_ino) != (after.st_dev, after.st_ino), p
+            if stat.S_ISREG(st.st_mode):
+                assert p.read_text() != VICTIM, p
+    assert refused
 
 
 def test_whiteout_of_dot_and_dotdot_is_ignored(jail: tuple[Path, Path]) -> None:
@@ -206,6 +258,71 @@ def test_symlink_then_file_replaces_link_not_target(jail: tuple[Path, Path]) -> 
 def test_hardlink_to_missing_target(tmp_path: Path) -> None:
     with pytest.raises(UnpackError, match="does not exist"):
         apply(tmp_path, [hard("a", "nope")])
+
+
+# -- filesystems that refuse hard links (Android 6+ app data, some FUSE / SD cards) -----------
+def _refuse_links(monkeypatch: pytest.MonkeyPatch, err: int = errno.EACCES) -> list[str]:
+    """Make ``os.link`` fail with ``err``, as SELinux does on Android; returns the calls."""
+    calls: list[str] = []
+
+    def refuse(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        calls.append(str(dst))
+        raise OSError(err, os.strerror(err), str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "link", refuse)
+    return calls
+
+
+@pytest.mark.parametrize("err", [errno.EACCES, errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV])
+def test_hardlinks_become_copies_where_links_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, err: int
+) -> None:
+    calls = _refuse_links(monkeypatch, err)
+    apply(
+        tmp_path,
+        [
+            f("usr/bin/perl5.36.0", b"\x7fELF perl", 0o755),
+            hard("usr/bin/perl", "usr/bin/perl5.36.0"),
+            f("etc/secret", "s", 0o600),
+            hard("etc/secret-too", "etc/secret"),
+            sym("usr/bin/sh", "dash"),
+            hard("usr/bin/sh-too", "usr/bin/sh"),  # a hardlink to a symlink
+        ],
+        [hard("usr/bin/perl-again", "usr/bin/perl")],  # a later layer, the same applier
+    )
+    t = tree(tmp_path)
+    for name in ("usr/bin/perl5.36.0", "usr/bin/perl", "usr/bin/perl-again"):
+        assert t[name] == ("file", "0o755", b"\x7fELF perl", 1), name
+    assert t["etc/secret"] == t["etc/secret-too"] == ("file", "0o600", b"s", 1)
+    assert t["usr/bin/sh-too"] == ("symlink", "dash")
+    perl, perl_link = (tmp_path / "usr/bin/perl5.36.0").stat(), (tmp_path / "usr/bin/perl").stat()
+    assert perl.st_ino != perl_link.st_ino
+    assert perl.st_mtime_ns == perl_link.st_mtime_ns
+    assert len(calls) == 1  # refused once: the rest went straight to copying
+
+
+def test_too_many_links_copies_that_entry_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMLINK is about one inode: the next hardlink still tries link()."""
+    calls = _refuse_links(monkeypatch, errno.EMLINK)
+    apply(tmp_path, [f("a", "a"), hard("a2", "a"), f("b", "b"), hard("b2", "b")])
+    assert len(calls) == 2
+    assert (tmp_path / "a2").read_text() == "a" and (tmp_path / "b2").read_text() == "b"
+
+
+def test_other_link_errors_still_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _refuse_links(monkeypatch, errno.ENOSPC)
+    with pytest.raises(UnpackError, match="No space left"):
+        apply(tmp_path, [f("a", "a"), hard("a2", "a")])
+
+
+def test_large_hardlinked_file_is_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = os.urandom(5 << 20)  # above SMALL_FILE: written by the streaming path
+    _refuse_links(monkeypatch)
+    apply(tmp_path, [f("big", big, 0o640), hard("big-link", "big")])
+    assert (tmp_path / "big-link").read_bytes() == big
+    assert oct((tmp_path / "big-link").stat().st_mode & 0o777) == "0o640"
 
 
 def test_diff_id_mismatch(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -143,3 +144,44 @@ async def test_isolation(proot: Path, image: Path, tmp_path: Path) -> None:
     # ... and nobody else did
     assert tree(image) == before
     assert tree(c2) == c2_before
+
+
+# -- filesystems that refuse hard links (Android 6+ app data, some FUSE / SD cards) -----------
+def refuse_links(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``os.link`` fails with EACCES, as SELinux makes it on Android; returns the calls."""
+    calls: list[str] = []
+
+    def refuse(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        calls.append(str(dst))
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "link", refuse)
+    return calls
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["auto", "cp", "python", "parallel"])
+async def test_copy_without_hardlinks(image: Path, tmp_path: Path, method: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where link() is refused the copy is still faithful: a hardlinked pair becomes two files
+    with the same content, mode and mtime; shared symlinks become plain symlinks."""
+    (image / "bin" / "tool").write_text("tool\n")
+    (image / "bin" / "tool").chmod(0o751)
+    os.link(image / "bin" / "tool", image / "bin" / "tool-too")
+    monkeypatch.setattr(rootfs_mod, "METHOD", method)
+    calls = refuse_links(monkeypatch)
+    dest = await create_rootfs(image, tmp_path / "c1" / "rootfs")
+    a, b = tree(image), tree(dest)
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key][0] != "d":
+            assert a[key] == b[key], key
+    for one, other in (("data/a", "data/a-hardlink"), ("bin/tool", "bin/tool-too")):
+        st1, st2 = (dest / one).stat(), (dest / other).stat()
+        assert st1.st_ino != st2.st_ino and st1.st_nlink == st2.st_nlink == 1
+        assert (dest / one).read_bytes() == (dest / other).read_bytes()
+        assert (stat.S_IMODE(st1.st_mode), st1.st_mtime_ns) == \
+            (stat.S_IMODE(st2.st_mode), st2.st_mtime_ns)
+    sh = (dest / "bin" / "sh").lstat()
+    assert stat.S_ISLNK(sh.st_mode) and sh.st_ino != (image / "bin" / "sh").lstat().st_ino
+    assert len(calls) <= 2  # the filesystem said no once: no link() per file after that

@@ -53,10 +53,13 @@ volumes:
 
 
 def alive_pids_under(root: Path) -> list[int]:
-    """Processes whose command line or cwd mentions the project directory."""
+    """Live processes (not zombies, not this one) whose command line mentions ``root``, or
+    whose cwd or root directory (``/proc/PID/cwd``, ``/proc/PID/root``) is ``root`` or below
+    it. Links we may not read (other users' processes) are ignored."""
+    top = os.path.realpath(root)
     out = []
     for e in os.scandir("/proc"):
-        if not e.name.isdigit():
+        if not e.name.isdigit() or int(e.name) == os.getpid():
             continue
         try:
             cmd = Path(e.path, "cmdline").read_bytes()
@@ -65,8 +68,17 @@ def alive_pids_under(root: Path) -> list[int]:
             continue
         if stat and stat[0] == "Z":
             continue
-        if str(root).encode() in cmd:
+        if str(root).encode() in cmd or top.encode() in cmd:
             out.append(int(e.name))
+            continue
+        for link in ("cwd", "root"):
+            try:
+                where = os.readlink(os.path.join(e.path, link)).removesuffix(" (deleted)")
+            except OSError:
+                continue
+            if where == top or where.startswith(top.rstrip("/") + "/"):
+                out.append(int(e.name))
+                break
     return out
 
 

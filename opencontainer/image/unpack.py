@@ -32,6 +32,11 @@ lower layers, ``.wh..wh..opq`` empties its directory of lower-layer entries; nei
 an entry of its own layer (tracked per layer). Hardlinks stay inside the tree, symlinks are
 created verbatim, entries replace what is there (a directory only merges with a directory).
 
+Where the filesystem refuses ``link()`` (Android 6+ app data: EACCES; some FUSE and SD-card
+filesystems: EPERM/ENOTSUP; see :data:`~opencontainer.paths.LINK_REFUSED_ERRNOS`), a hardlink
+entry becomes a copy of its (already unpacked, already checked) target: same content, mode and
+mtime, a separate inode. After the first refusal the applier stops trying ``link()``.
+
 Rootless: no chown; directories get ``u+rwx`` and files ``u+r`` on top of their mode (so
 the tree can always be read, copied and deleted by its owner); setuid/setgid bits are kept
 where the kernel lets an unprivileged owner keep them. Device nodes and fifos are skipped.
@@ -61,7 +66,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 import structlog
 
 from ..errors import DigestMismatch, UnpackError
-from ..paths import remove_tree
+from ..paths import link_refused, link_refused_everywhere, remove_tree
 
 log = structlog.get_logger(__name__)
 
@@ -415,6 +420,8 @@ class Applier:
         self.touched: set[str] = set()
         self.dir_times: list[tuple[str, float]] = []
         self._noted_special = False
+        # False once the filesystem refused link() (Android, FUSE): hardlinks become copies
+        self.link_ok = True
 
     def close(self) -> None:
         self.writer.close()
@@ -603,7 +610,7 @@ class Applier:
                     self._mark_created(rel)
                     return
                 self._remove_existing(rel, full, st)
-            os.link(target_full, full, follow_symlinks=False)
+            self._link_or_copy(target_full, full)
             self._mark_created(rel)
             return
         if st is not None:
@@ -640,6 +647,76 @@ class Applier:
         finally:
             os.close(fd)
         self._mark_created(rel)
+
+    def _link_or_copy(self, target_full: str, full: str) -> None:
+        """Hardlink ``full`` to ``target_full`` (a checked path inside the tree, not followed at
+        its last component), or copy it where the filesystem refuses hard links."""
+        if self.link_ok:
+            try:
+                os.link(target_full, full, follow_symlinks=False)
+                return
+            except OSError as exc:
+                if not link_refused(exc):
+                    raise
+                if link_refused_everywhere(exc):
+                    self.link_ok = False
+                    log.debug("hard links refused here, copying them instead",
+                              errno=exc.errno, example=full)
+        _copy_entry(target_full, full)
+
+
+def _copy_entry(src: str, dst: str) -> None:
+    """What a hardlink to ``src`` shows, as a new inode at ``dst``: a regular file's content,
+    mode and mtime, or a symlink with the same target. ``src`` is never followed."""
+    st = os.lstat(src)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dst)
+        with contextlib.suppress(OSError):
+            os.utime(dst, ns=(st.st_mtime_ns, st.st_mtime_ns), follow_symlinks=False)
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise UnpackError(f"cannot copy {src!r} for a hardlink: it is not a regular file.")
+    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd_in)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd_out = os.open(dst, flags, 0o600)
+        try:
+            _copy_fd(fd_in, fd_out, st.st_size)
+            mode = stat.S_IMODE(st.st_mode)
+            try:
+                os.fchmod(fd_out, mode)
+            except PermissionError:
+                os.fchmod(fd_out, mode & 0o777)
+            os.utime(fd_out, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
+
+
+def _copy_fd(fd_in: int, fd_out: int, size: int) -> None:
+    """Copy ``fd_in`` (from its start) to ``fd_out``: ``sendfile`` (in-kernel; allowed by
+    Android's app seccomp policy), else read/write."""
+    offset = 0
+    try:
+        while offset < size:
+            n = os.sendfile(fd_out, fd_in, offset, size - offset)
+            if n == 0:
+                break
+            offset += n
+        else:
+            return
+    except OSError:
+        pass
+    # sendfile unavailable, or the file changed size: plain copy of what is there
+    os.lseek(fd_in, 0, os.SEEK_SET)
+    os.lseek(fd_out, 0, os.SEEK_SET)
+    os.ftruncate(fd_out, 0)
+    while chunk := os.read(fd_in, CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd_out, view) :]
 
 
 def _dir_mode(mode: int) -> int:

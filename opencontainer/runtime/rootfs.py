@@ -24,6 +24,12 @@ How (``OPENCONTAINER_ROOTFS_COPY`` = auto | cp | parallel | python, default auto
 - ``parallel``: several ``cp -a`` processes on balanced subtrees (hardlinks across subtrees
   become copies).
 
+Hard links are optional everywhere: where the filesystem refuses ``link()`` (Android 6+ app
+data answers EACCES; some FUSE / SD-card filesystems EPERM or ENOTSUP), ``cp`` runs with
+``--no-preserve=links`` (probed once per copy with a scratch file; and a ``cp -a`` that still
+fails on a hard link is rerun that way), the Python copier copies the data of each further name
+of a hardlinked file, and the small-tree symlink sharing makes plain symlinks.
+
 Measured here (Debian 12, 2 cores, while other test suites kept the load at 10-15), the Debian
 service image: 324 MB, 11,050 entries; minimum of 3 runs:
 
@@ -61,7 +67,7 @@ import attrs
 import structlog
 
 from ..errors import ContainerError
-from ..paths import remove_tree
+from ..paths import hardlinks_work, link_refused, link_refused_everywhere, remove_tree
 from . import overlay
 from .overlay import OverlayLayout
 
@@ -140,7 +146,7 @@ def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS,
     os.mkdir(dest, 0o700)
     dir_times: list[tuple[str, int, os.stat_result]] = []
     links: dict[tuple[int, int], str] = {}
-    pending_links: list[tuple[str, str]] = []
+    pending_links: list[tuple[str, str, str, os.stat_result]] = []  # first copy, dest, src, st
     count = 0
     with cf.ThreadPoolExecutor(max_workers=workers) as pool:
         futures: list[cf.Future[None]] = []
@@ -166,7 +172,9 @@ def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS,
                             os.link(s, d, follow_symlinks=False)
                             continue
                         except OSError:
-                            link_symlinks = False  # other filesystem, protected_hardlinks ...
+                            # another filesystem, protected_hardlinks, Android's EACCES ...:
+                            # plain symlinks from now on
+                            link_symlinks = False
                     os.symlink(os.readlink(s), d)
                     with contextlib.suppress(OSError, NotImplementedError):
                         os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
@@ -176,7 +184,7 @@ def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS,
                         key = (st.st_dev, st.st_ino)
                         first = links.get(key)
                         if first is not None:
-                            pending_links.append((first, d))
+                            pending_links.append((first, d, s, st))
                             continue
                         links[key] = d
                     futures.append(
@@ -188,11 +196,18 @@ def copy_tree(src: Path, dest: Path, workers: int = DEFAULT_WORKERS,
                 # device nodes and sockets: skipped (proot binds the host's /dev)
         for f in futures:
             f.result()
-    for first, other in pending_links:
-        try:
-            os.link(first, other)
-        except OSError:
-            shutil.copy2(first, other)
+    hardlinks_ok = True
+    for first, other, s, st in pending_links:
+        if hardlinks_ok:
+            try:
+                os.link(first, other)
+                continue
+            except OSError as exc:
+                if not link_refused(exc):
+                    raise
+                # Android, FUSE, SD cards ...: this name gets its own copy of the data
+                hardlinks_ok = not link_refused_everywhere(exc)
+        _copy_data(s, other, st.st_mode, st.st_atime_ns, st.st_mtime_ns, st.st_size)
     # directory modes and times last, deepest first (writing into a dir changes its mtime)
     dir_times.sort(key=lambda t: -t[1])
     for d, _, st in dir_times:
@@ -274,7 +289,8 @@ def _plan(src: str, dest: str, want: int) -> tuple[list[_Unit], list[tuple[str, 
     return units, made
 
 
-async def parallel_cp(src: Path, dest: Path, cp: str, workers: int) -> None:
+async def parallel_cp(src: Path, dest: Path, cp: str, workers: int,
+                      cp_options: tuple[str, ...] = ()) -> None:
     """``cp -a --reflink=auto`` of ``src`` to the new ``dest``, several processes at once.
 
     Hardlinks between files that land in different units become separate copies (still safe:
@@ -290,7 +306,8 @@ async def parallel_cp(src: Path, dest: Path, cp: str, workers: int) -> None:
     async def run(unit: _Unit) -> None:
         async with limiter:
             res = await anyio.run_process(
-                [cp, "-a", "--reflink=auto", "--", *unit.sources, unit.dest_dir + "/"],
+                [cp, "-a", "--reflink=auto", *cp_options, "--", *unit.sources,
+                 unit.dest_dir + "/"],
                 check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
         if res.returncode != 0:
@@ -349,6 +366,26 @@ def _is_small_tree(src: Path, limit: int = SMALL_TREE) -> bool:
     return True
 
 
+NO_LINKS = "--no-preserve=links"  # cp: every name of a hardlinked file gets its own copy
+
+
+def _hardlinks_work_or_unknown(directory: Path) -> bool:
+    try:
+        return hardlinks_work(directory)
+    except OSError:
+        return True  # cannot probe (e.g. no such directory yet): cp will tell
+
+
+async def _run_cp(cp: str, src: Path, dest: Path,
+                  cp_options: tuple[str, ...]) -> subprocess.CompletedProcess[bytes]:
+    return await anyio.run_process(
+        [cp, "-a", "--reflink=auto", *cp_options, "--no-target-directory", "--",
+         str(src), str(dest)],
+        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "LC_ALL": "C"},  # English messages: we look for "hard link"
+    )
+
+
 async def copy_rootfs(src: Path, dest: Path, *, method: str = "auto",
                       workers: int = DEFAULT_WORKERS) -> int:
     """Copy ``src`` to the new ``dest`` with ``method`` (auto | cp | parallel | python).
@@ -361,14 +398,20 @@ async def copy_rootfs(src: Path, dest: Path, *, method: str = "auto",
     if method == "auto" and _is_small_tree(src):
         return copy_tree(src, dest, workers=2, link_symlinks=True)
     cp = _gnu_cp() if method in ("auto", "cp", "parallel") else None
+    # cp -a makes each further name of a hardlinked file with link(): where the filesystem
+    # refuses that (Android), ask for copies instead of failing
+    cp_options: tuple[str, ...] = () if cp is None or await anyio.to_thread.run_sync(
+        _hardlinks_work_or_unknown, dest.parent) else (NO_LINKS,)
     if cp is not None and method == "parallel":
-        await parallel_cp(src, dest, cp, CP_PROCESSES)
+        await parallel_cp(src, dest, cp, CP_PROCESSES, cp_options)
         return -1
     if cp is not None:
-        res = await anyio.run_process(
-            [cp, "-a", "--reflink=auto", "--no-target-directory", "--", str(src), str(dest)],
-            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        res = await _run_cp(cp, src, dest, cp_options)
+        if res.returncode != 0 and not cp_options and b"hard link" in res.stderr:
+            log.debug("cp -a could not make hard links, copying them instead",
+                      stderr=res.stderr[-300:])
+            await anyio.to_thread.run_sync(remove_tree, dest)
+            res = await _run_cp(cp, src, dest, (NO_LINKS,))
         if res.returncode == 0:
             return -1
         # e.g. device nodes a normal user cannot create: the python copier skips those
