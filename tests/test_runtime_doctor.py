@@ -86,3 +86,19 @@ def test_doctor_under_android(oc_env: dict[str, str], proot_termux: Path,
     data = json.loads(res.stdout)
     assert data["user_namespaces"]["available"] is False
     assert data["hardlinks"]["allowed"] is False
+
+
+@pytest.mark.integration
+def test_doctor_flags_a_stale_overlay_verdict(oc: Any, oc_env: dict[str, str],
+                                              proot_termux: Path, tmp_path: Path) -> None:
+    """An overlay verdict cached before user namespaces went away is called out."""
+    env = {**oc_env, "OPENCONTAINER_PROOT": str(proot_termux), "PYTHONPATH": str(REPO)}
+    first = json.loads(oc("doctor", "--format", "json", env=env).stdout)
+    if not first["rootfs"]["overlay"]:
+        pytest.skip("no overlay roots on this machine")
+    res = subprocess.run([*ANDROID_PREFIX, sys.executable, "-m", "opencontainer", "doctor"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+                         check=False)
+    assert res.returncode == 1
+    assert "PROBLEM: container roots would be overlays" in res.stdout, res.stdout
+    assert "overlay-probe.json" in res.stdout
