@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.android import ANDROID_PREFIX
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.integration
 def test_doctor_reports_capabilities(oc: Any, proot: Path) -> None:
     res = oc("doctor", env={"OPENCONTAINER_PROOT": str(proot)})
     assert res.returncode == 0, res.stdout + res.stderr
-    assert str(proot) in res.stdout and "port mapping:" in res.stdout
+    assert str(proot) in res.stdout and "  ports:" in res.stdout
     assert "image store:" in res.stdout and "GB free" in res.stdout
     data = json.loads(oc("doctor", "--format", "json",
                          env={"OPENCONTAINER_PROOT": str(proot)}).stdout)
@@ -28,3 +34,71 @@ def test_doctor_without_proot(oc: Any, tmp_path: Path) -> None:
     assert res.returncode == 1
     assert "proot:             not found" in res.stdout
     assert "PROBLEM: OPENCONTAINER_PROOT names" in res.stdout
+
+
+def _doctor_json(oc: Any, proot: Path) -> dict[str, Any]:
+    res = oc("doctor", "--format", "json", env={"OPENCONTAINER_PROOT": str(proot)})
+    assert res.returncode == 0, res.stdout + res.stderr
+    data: dict[str, Any] = json.loads(res.stdout)
+    return data
+
+
+@pytest.mark.integration
+def test_doctor_tells_the_three_proots_apart(oc: Any, proot_binaries: dict[str, Path],
+                                             proot_termux: Path) -> None:
+    expected = {
+        "5.1.0": "no mapping: relayed, container ports < 1024 need root",
+        "5.4.0": "mapped by proot (-p IN:OUT)",
+        "termux": "ports < 1024 shifted by +2000 (Termux -p)",
+    }
+    for name, binary in proot_binaries.items():
+        res = oc("doctor", env={"OPENCONTAINER_PROOT": str(binary)})
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert expected[name] in res.stdout, (name, res.stdout)
+        sysvipc = "yes" if name == "termux" else "no"
+        assert f"  --sysvipc:       {sysvipc}" in res.stdout, (name, res.stdout)
+        assert "hard links:        allowed" in res.stdout
+    caps = _doctor_json(oc, proot_termux)["proot"]
+    assert caps["low_port_shift"] and not caps["port_map"] and caps["sysvipc"]
+
+
+@pytest.mark.integration
+def test_doctor_under_android(oc_env: dict[str, str], proot_termux: Path,
+                              tmp_path: Path) -> None:
+    """On Android (simulated): no user namespaces, no hard links; Termux's proot shifts low
+    ports and emulates SysV IPC, and makes symlinks for hard links."""
+    env = {**oc_env, "OPENCONTAINER_PROOT": str(proot_termux),
+           "PYTHONPATH": str(REPO)}
+    res = subprocess.run([*ANDROID_PREFIX, sys.executable, "-m", "opencontainer", "doctor"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+                         check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "user namespaces:   not available" in out, out
+    assert "hard links:        refused" in out, out
+    assert "ports:           ports < 1024 shifted by +2000 (Termux -p)" in out, out
+    assert "  --sysvipc:       yes" in out and "  --link2symlink:  yes" in out
+    assert "container roots:   copy" in out
+    assert "containers run with proot --link2symlink" in out
+    res = subprocess.run([*ANDROID_PREFIX, sys.executable, "-m", "opencontainer", "doctor",
+                          "--format", "json"], capture_output=True, text=True, timeout=120,
+                         env=env, cwd=tmp_path, check=False)
+    data = json.loads(res.stdout)
+    assert data["user_namespaces"]["available"] is False
+    assert data["hardlinks"]["allowed"] is False
+
+
+@pytest.mark.integration
+def test_doctor_flags_a_stale_overlay_verdict(oc: Any, oc_env: dict[str, str],
+                                              proot_termux: Path, tmp_path: Path) -> None:
+    """An overlay verdict cached before user namespaces went away is called out."""
+    env = {**oc_env, "OPENCONTAINER_PROOT": str(proot_termux), "PYTHONPATH": str(REPO)}
+    first = json.loads(oc("doctor", "--format", "json", env=env).stdout)
+    if not first["rootfs"]["overlay"]:
+        pytest.skip("no overlay roots on this machine")
+    res = subprocess.run([*ANDROID_PREFIX, sys.executable, "-m", "opencontainer", "doctor"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+                         check=False)
+    assert res.returncode == 1
+    assert "PROBLEM: container roots would be overlays" in res.stdout, res.stdout
+    assert "overlay-probe.json" in res.stdout

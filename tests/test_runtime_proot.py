@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,17 @@ from opencontainer.runtime.proot import (
     relayed_ports,
 )
 from opencontainer.runtime.runscript import hosts_text, render_run_sh, write_run_sh
-from opencontainer.runtime.spec import ContainerSpec, Mount, PortMapping
+from opencontainer.runtime.spec import ContainerSpec, Mount, PortMapping, build_spec
 from opencontainer.runtime.testing import make_busybox_rootfs
+
+HELP_DIR = Path(__file__).parent / "data" / "proot-help"
 
 OLD = ProotCapabilities(binary="/usr/bin/proot", version="5.1.0", statx=False, change_id=True)
 NEW = ProotCapabilities(binary="/x/proot", version="5.4.0", kill_on_exit=True, port_map=True,
                         link2symlink=True, change_id=True, statx=True)
+TERMUX = ProotCapabilities(binary="/t/proot", version="5.1.0", kill_on_exit=True,
+                           low_port_shift=True, link2symlink=True, sysvipc=True, fix_lstat=True,
+                           change_id=True, statx=True)
 
 HELP_OLD = """proot 5.1.0: chroot, mount --bind, and binfmt_misc without privilege/setup.
   -r *path*, --rootfs=*path*
@@ -58,6 +64,33 @@ class TestParseHelp:
         assert info["kill_on_exit"] and info["port_map"] and info["link2symlink"]
 
 
+class TestRealHelpTexts:
+    """``--help`` of Debian's 5.1.0, upstream 5.4.0 and Termux's fork, as they print it."""
+
+    def info(self, name: str) -> dict[str, object]:
+        return parse_help((HELP_DIR / name).read_text())
+
+    def test_debian_510(self) -> None:
+        info = self.info("debian-5.1.0.txt")
+        assert info["version"] == "5.1.0" and info["change_id"]
+        for cap in ("kill_on_exit", "port_map", "low_port_shift", "link2symlink", "sysvipc",
+                    "fix_lstat"):
+            assert not info[cap], cap
+
+    def test_upstream_540(self) -> None:
+        info = self.info("upstream-5.4.0.txt")
+        assert info["kill_on_exit"] and info["port_map"] and info["link2symlink"]
+        assert not info["low_port_shift"] and not info["sysvipc"] and not info["fix_lstat"]
+
+    def test_termux(self) -> None:
+        """Termux's -p takes no argument: not upstream's IN:OUT port map."""
+        info = self.info("termux-6c09638.txt")
+        assert info["version"] == "5.1.0"
+        assert not info["port_map"] and info["low_port_shift"]
+        assert info["kill_on_exit"] and info["link2symlink"] and info["sysvipc"]
+        assert info["fix_lstat"] and info["change_id"]
+
+
 class TestArgv:
     def test_old_proot(self) -> None:
         argv = build_proot_argv(spec(ports=[PortMapping("", 8080, 80)]), OLD, "/usr/bin/proot")
@@ -77,6 +110,27 @@ class TestArgv:
         assert argv[argv.index("-p") + 1] == "80:18080" and argv.count("-p") == 1
         assert argv[argv.index("-i") + 1] == "1000:50" and "-0" not in argv
         assert "/h/d:/data" in argv and argv[argv.index("-w") + 1] == "/srv"
+
+    def test_termux_proot(self) -> None:
+        s = spec(ports=[PortMapping("", 18080, 80)])
+        argv = build_proot_argv(s, TERMUX, "/t/proot", is_root=False)
+        for opt in ("--kill-on-exit", "-L", "--sysvipc"):
+            assert opt in argv
+        i = argv.index("-p")  # argument-less: the next element is no IN:OUT
+        assert ":" not in argv[i + 1]
+        assert "--link2symlink" not in argv  # hard links work here
+        assert "-p" not in build_proot_argv(s, TERMUX, "/t/proot", is_root=True)
+
+    def test_link2symlink_only_where_hard_links_are_refused(self) -> None:
+        s = spec(link2symlink=True)
+        assert "--link2symlink" in build_proot_argv(s, TERMUX, "/t/proot")
+        assert "--link2symlink" in build_proot_argv(s, NEW, "/x/proot")
+        assert "--link2symlink" not in build_proot_argv(s, OLD, "/usr/bin/proot")
+        assert "--link2symlink" not in build_proot_argv(spec(), NEW, "/x/proot")
+
+    def test_upstream_gets_no_termux_options(self) -> None:
+        argv = build_proot_argv(spec(), NEW, "/x/proot", is_root=False)
+        assert "--sysvipc" not in argv and "-L" not in argv and "-p" not in argv
 
     def test_env_is_explicit(self) -> None:
         cmd = build_command(spec(), NEW, "/x/proot")
@@ -118,6 +172,47 @@ class TestPorts:
     def test_new_proot_low_container_port(self) -> None:
         check_ports(spec(ports=[PortMapping("", 18080, 80)]), NEW, is_root=False)
 
+    def test_termux_low_container_port_is_relayed_to_the_shifted_port(self) -> None:
+        s = spec(ports=[PortMapping("", 18080, 80), PortMapping("", 9000, 9000),
+                        PortMapping("127.0.0.1", 9001, 8080)])
+        check_ports(s, TERMUX, is_root=False)
+        assert relayed_ports(s, TERMUX, is_root=False) == [("", 18080, 2080),
+                                                           ("127.0.0.1", 9001, 8080)]
+        # as root, nothing is shifted (and -p is not passed)
+        assert relayed_ports(s, TERMUX, is_root=True) == [("", 18080, 80),
+                                                          ("127.0.0.1", 9001, 8080)]
+
+    def test_termux_published_on_the_shifted_port_needs_no_relay(self) -> None:
+        s = spec(ports=[PortMapping("", 2080, 80)])
+        assert relayed_ports(s, TERMUX, is_root=False) == []
+
+    def test_termux_udp(self) -> None:
+        check_ports(spec(ports=[PortMapping("", 2053, 53, "udp")]), TERMUX, is_root=False)
+        with pytest.raises(ProotError, match="port 2053"):
+            check_ports(spec(ports=[PortMapping("", 5353, 53, "udp")]), TERMUX, is_root=False)
+
+    def test_termux_low_host_port_still_refused(self) -> None:
+        with pytest.raises(ProotError, match="below 1024"):
+            check_ports(spec(ports=[PortMapping("", 80, 80)]), TERMUX, is_root=False)
+
+
+class TestLink2symlinkSpec:
+    def test_default_and_round_trip(self) -> None:
+        assert not spec().link2symlink
+        s = spec(link2symlink=True)
+        assert ContainerSpec.from_dict(json.loads(json.dumps(s.to_dict()))).link2symlink
+        old = spec().to_dict()
+        del old["link2symlink"]  # a config.json written before the field
+        assert not ContainerSpec.from_dict(old).link2symlink
+
+    def test_build_spec_probes_the_container_dir(self, tmp_path: Path) -> None:
+        rootfs = make_busybox_rootfs(tmp_path / "c" / "rootfs")
+        s = build_spec(name="c", rootfs=rootfs, image_config=None, command=["true"])
+        assert not s.link2symlink  # this filesystem makes hard links
+        s = build_spec(name="c", rootfs=rootfs, image_config=None, command=["true"],
+                       link2symlink=True)
+        assert s.link2symlink
+
 
 class TestRunScript:
     def test_readable(self, tmp_path: Path) -> None:
@@ -154,9 +249,32 @@ class TestReal:
             assert caps.port_map and caps.statx
         else:  # Debian's 5.1.0
             assert not caps.port_map and not caps.statx
+        assert not caps.low_port_shift and not caps.sysvipc
         cached = json.loads((tmp_path / "proot-caps.json").read_text())
         assert len(cached) == 1
         assert ProotCapabilities.detect(proot, cache_dir=tmp_path) == caps
+
+    def test_detect_termux(self, proot_termux: Path, tmp_path: Path) -> None:
+        caps = ProotCapabilities.detect(proot_termux, cache_dir=tmp_path)
+        assert caps.works, caps.problem
+        assert caps.low_port_shift and not caps.port_map
+        assert caps.sysvipc and caps.link2symlink and caps.kill_on_exit and caps.fix_lstat
+        assert caps.statx  # Termux's fork translates statx
+
+    def test_termux_options_run(self, proot_termux: Path, tmp_path: Path) -> None:
+        """The options we pass to Termux's proot are accepted, and a low port really moves."""
+        caps = ProotCapabilities.detect(proot_termux)
+        script = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 81)); "
+                  "print('bound', s.getsockname()[1])")
+        s = ContainerSpec(name="t", rootfs=Path("/"),
+                          argv=[sys.executable, "-I", "-S", "-c", script],
+                          env={"PATH": "/usr/bin:/bin"}, link2symlink=True)
+        argv = build_proot_argv(s, caps, proot_termux, is_root=False)
+        assert "--sysvipc" in argv and "--link2symlink" in argv and "-p" in argv
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
+        # proot rewrote the bind: the socket is on 2081 (the guest's getsockname is not undone)
+        assert "bound 2081" in res.stdout, res.stdout
 
     def test_run_sh_by_hand(self, proot: Path, tmp_path: Path) -> None:
         rootfs = make_busybox_rootfs(tmp_path / "rootfs")

@@ -7,12 +7,21 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 NEWER_PROOT = (
-    "install proot >= 5.2 (Debian 13 / Ubuntu 24.04 ship 5.4.0, Termux's 'pkg install proot' "
-    "has it, or build https://github.com/proot-me/proot) and point OPENCONTAINER_PROOT at it"
+    "install proot >= 5.2 (Debian 13 / Ubuntu 24.04 ship 5.4.0, or build "
+    "https://github.com/proot-me/proot) and point OPENCONTAINER_PROOT at it"
+)
+
+# a child process tries what an overlay root needs first: a user namespace of its own
+_USERNS_PROBE = (
+    "import ctypes, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "if libc.unshare(0x10000000) != 0:\n"  # CLONE_NEWUSER
+    "    import os; sys.exit(os.strerror(ctypes.get_errno()))\n"
 )
 
 
@@ -42,16 +51,38 @@ def _userns() -> tuple[bool, str]:
             return False, "disabled for normal users (kernel.unprivileged_userns_clone = 0)"
     except OSError:
         pass
-    unshare = shutil.which("unshare")
-    if unshare:
-        try:
-            res = subprocess.run([unshare, "--user", "true"], capture_output=True, timeout=10,
-                                 check=False)
-            if res.returncode != 0:
-                return False, "not usable here (unshare --user fails)"
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+    try:
+        res = subprocess.run([sys.executable, "-S", "-c", _USERNS_PROBE], capture_output=True,
+                             timeout=20, check=False, env={}, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"unknown (the probe did not run: {exc})"
+    if res.returncode != 0:
+        why = res.stderr.decode(errors="replace").strip().splitlines()
+        return False, "not available (unshare(CLONE_NEWUSER): " + (
+            why[-1] if why else f"exit {res.returncode}") + ")"
     return True, "available (not needed: proot works without them)"
+
+
+def _hardlinks(store: Path) -> dict[str, Any]:
+    """Whether the store's filesystem makes hard links (Android refuses them)."""
+    from ..runtime.hostfs import hardlinks_refused
+
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return {"path": str(store), "allowed": None, "detail": f"unknown ({exc.strerror})"}
+    refused = hardlinks_refused(store)
+    return {"path": str(store), "allowed": not refused,
+            "detail": "refused" if refused else "allowed"}
+
+
+def ports_text(caps: dict[str, Any]) -> str:
+    """How published ports work with these capabilities, in a few words."""
+    if caps.get("port_map"):
+        return "mapped by proot (-p IN:OUT)"
+    if caps.get("low_port_shift"):
+        return "ports < 1024 shifted by +2000 (Termux -p); others as they are, relayed"
+    return "no mapping: relayed, container ports < 1024 need root"
 
 
 def _ptrace_scope() -> int | None:
@@ -84,7 +115,12 @@ def collect(ctx: Any) -> dict[str, Any]:
                     f"proot at {binary} cannot run programs here: {caps.problem}; ptrace may be "
                     "forbidden (seccomp/AppArmor policy, or kernel.yama.ptrace_scope = 3)."
                 )
-            if not caps.port_map:
+            if caps.low_port_shift and not caps.port_map:
+                report["hints"].append(
+                    "Termux's proot: a container port below 1024 is bound 2000 higher on the "
+                    "host (80 is 2080), and published ports are relayed to it (nothing to do)."
+                )
+            elif not caps.port_map:
                 report["hints"].append(
                     "no port mapping (-p): published ports use a relay, and container ports "
                     f"below 1024 cannot be published as a normal user; {NEWER_PROOT}."
@@ -110,8 +146,29 @@ def collect(ctx: Any) -> dict[str, Any]:
     report["user_namespaces"] = {"available": ok, "detail": text}
     paths = ctx.paths
     report["store"] = {"path": str(paths.store), "free_bytes": _free_space(paths.store)}
+    report["hardlinks"] = _hardlinks(paths.store)
+    if report["hardlinks"]["allowed"] is False:
+        caps_now = report["proot"] or {}
+        if caps_now.get("link2symlink"):
+            report["hints"].append(
+                f"the filesystem of {paths.store} refuses hard links (as Android does): "
+                "containers run with proot --link2symlink, which makes symlinks instead."
+            )
+        else:
+            report["hints"].append(
+                f"the filesystem of {paths.store} refuses hard links (as Android does) and this "
+                "proot has no --link2symlink: programs that make hard links fail in containers; "
+                "use Termux's proot or proot >= 5.2."
+            )
     report["containers"] = str(paths.containers)
     report["rootfs"] = _rootfs_mode(ctx)
+    if report["rootfs"]["overlay"] and not ok:
+        # overlay.py caches its verdict per kernel, uid and filesystems, not per namespace policy
+        report["problems"].append(
+            "container roots would be overlays (a verdict cached in "
+            f"{paths.cache / 'overlay-probe.json'}), but user namespaces are not available now; "
+            "delete that file so the overlay check runs again."
+        )
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
         report["hints"].append(
@@ -168,9 +225,11 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
         ctx.out(f"proot:             {caps['binary']} (version {caps['version'] or 'unknown'})")
         ctx.out(f"  runs programs:   {yn[caps['works']]}")
         ctx.out(f"  --kill-on-exit:  {yn[caps['kill_on_exit']]}")
-        ctx.out(f"  port mapping:    {yn[caps['port_map']]}")
+        ctx.out(f"  ports:           {ports_text(caps)}")
         ctx.out(f"  statx:           {'translated' if caps['statx'] else 'not translated'}")
         ctx.out(f"  --link2symlink:  {yn[caps['link2symlink']]}")
+        ctx.out(f"  --sysvipc:       {yn[caps['sysvipc']]}")
+        ctx.out(f"  -L (lstat size): {yn[caps['fix_lstat']]}")
     else:
         ctx.out("proot:             not found")
     ns = report["user_namespaces"]
@@ -178,6 +237,7 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
     if report["ptrace_scope"] is not None:
         ctx.out(f"ptrace_scope:      {report['ptrace_scope']}")
     ctx.out(f"image store:       {report['store']['path']} ({_gb(report['store']['free_bytes'])})")
+    ctx.out(f"hard links:        {report['hardlinks']['detail']} (in the image store)")
     ctx.out(f"containers:        {report['containers']}")
     ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
     if os.geteuid() == 0:

@@ -1,11 +1,32 @@
 """What a proot binary can do, and the command line that runs a container with it.
 
 Capabilities come from the binary itself, never from a version string alone: ``--help`` lists
-the options (``--kill-on-exit``, ``-p/--port``, ``-l/--link2symlink``, ``-i/--change-id``), and a
-probe run tells whether ``statx`` is path-translated: a host file of 1 byte is bound over by a
-"guest" file of 5 bytes, and a raw ``statx`` from inside proot reports the size it sees (5:
-translated, 1: proot passed the host path through untouched, as Debian's 5.1.0 does). Results are
-cached per binary (path, size, mtime) in ``<cache>/proot-caps.json``.
+the options, and a probe run tells whether ``statx`` is path-translated: a host file of 1 byte
+is bound over by a "guest" file of 5 bytes, and a raw ``statx`` from inside proot reports the
+size it sees (5: translated, 1: proot passed the host path through untouched, as Debian's 5.1.0
+does). Results are cached per binary (path, size, mtime) in ``<cache>/proot-caps.json``.
+
+What the three proots we know offer (from their ``--help``):
+
+==================  ===========  ===========  ===============
+capability          Debian 5.1   upstream 5.4 Termux (6c09638)
+==================  ===========  ===========  ===============
+``kill_on_exit``    no           yes          yes
+``port_map``        no           yes          no
+``low_port_shift``  no           no           yes
+``link2symlink``    no           yes          yes
+``sysvipc``         no           no           yes
+``fix_lstat``       no           no           yes
+==================  ===========  ===========  ===============
+
+``port_map``: upstream's ``-p IN:OUT`` (proot >= 5.2) rewrites the port of bind/connect.
+``low_port_shift``: Termux's ``-p`` takes *no* argument; it adds 2000 to every port below 1024
+that a tracee binds (and connects to on 127.0.0.1/::1), so a container's port 80 is the host's
+2080 — published ports are then relayed to the shifted port. ``sysvipc``: ``--sysvipc`` emulates
+System V IPC inside proot (Android has none; PostgreSQL needs its shared memory).
+``fix_lstat``: ``-L`` makes lstat report a symlink's real size. ``link2symlink``: hard links
+become symlinks, used only when the container's filesystem refuses hard links
+(``ContainerSpec.link2symlink``).
 
 Never ``-k``: proot < 5.2 with ``-k`` breaks every glibc >= 2.33 binary (fstatat EINVAL).
 Use ``-r ROOTFS`` with explicit binds, not ``-R`` (which brings the host's /etc/passwd, /tmp, /run).
@@ -33,7 +54,7 @@ from .spec import ContainerSpec
 
 log = structlog.get_logger()
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 # Newer syscalls that an old proot does not translate; the seccomp wrapper makes them fail with
 # ENOSYS in the tracee so libc / libuv fall back to the older calls proot knows. Not clone3:
@@ -41,14 +62,21 @@ CACHE_FORMAT = 2
 # made PostgreSQL's initdb crash (SIGSEGV in the bootstrap step) under proot 5.1.0.
 UNTRANSLATED_FALLBACK_SYSCALLS = ("statx", "openat2", "faccessat2", "fchmodat2")
 
+# Termux's -p: bind() to a port below LOW_PORT_LIMIT binds port + LOW_PORT_SHIFT instead
+LOW_PORT_LIMIT = 1024
+LOW_PORT_SHIFT = 2000
+
 
 @attrs.frozen
 class ProotCapabilities:
     binary: str
     version: str | None = None
     kill_on_exit: bool = False
-    port_map: bool = False
+    port_map: bool = False  # upstream's -p IN:OUT
+    low_port_shift: bool = False  # Termux's -p: bound ports below 1024 move up by 2000
     link2symlink: bool = False
+    sysvipc: bool = False
+    fix_lstat: bool = False  # -L
     change_id: bool = False
     statx: bool = True  # statx path-translated (or the kernel has none: nothing to translate)
     seccomp_accel: bool = False
@@ -58,6 +86,19 @@ class ProotCapabilities:
     @property
     def needs_seccomp_fallback(self) -> bool:
         return self.works and not self.statx
+
+    def shifts_low_ports(self, is_root: bool | None = None) -> bool:
+        """Run with Termux's ``-p`` (ports below 1024 + 2000): a normal user with a proot that
+        has it and no real port map."""
+        if is_root is None:
+            is_root = os.geteuid() == 0
+        return self.low_port_shift and not self.port_map and not is_root
+
+    def host_side_port(self, container_port: int, is_root: bool | None = None) -> int:
+        """The port a container's ``bind(container_port)`` really binds on the host."""
+        if self.shifts_low_ports(is_root) and 0 < container_port < LOW_PORT_LIMIT:
+            return container_port + LOW_PORT_SHIFT
+        return container_port
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -125,11 +166,16 @@ def parse_help(text: str) -> dict[str, Any]:
     m = re.search(r"^proot (v?\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE) or re.search(
         r"\|\s*v?(\d+\.\d+\.\d+)\s*$", text, re.MULTILINE
     )
+    port_map = has(r"^[ \t]*-p \S+, --port")
     return {
         "version": m.group(1).lstrip("v") if m else None,
         "kill_on_exit": has(r"--kill-on-exit"),
-        "port_map": has(r"^\s*-p \S+, --port"),
+        "port_map": port_map,
+        # Termux: "  -p" alone on its line ("Modify bindings to protected ports ...")
+        "low_port_shift": not port_map and has(r"^[ \t]*-p[ \t]*$"),
         "link2symlink": has(r"--link2symlink"),
+        "sysvipc": has(r"^[ \t]*--sysvipc\b"),
+        "fix_lstat": has(r"^[ \t]*-L[ \t]*$"),
         "change_id": has(r"--change-id"),
         "seccomp_accel": has(r"seccomp_filter = yes"),
     }
@@ -204,8 +250,11 @@ def proot_args(
     caps: ProotCapabilities,
     binary: Path | str,
     etc_dir: Path | None = None,
+    *,
+    is_root: bool | None = None,
 ) -> list[Arg]:
-    """proot and its options, grouped with comments, up to (not including) the command."""
+    """proot and its options, grouped with comments, up to (not including) the command.
+    ``is_root`` (default: whether we are) decides Termux's low-port shift."""
     out: list[Arg] = [Arg((str(binary),), "proot")]
     out.append(Arg((f"--rootfs={spec.rootfs}",), "the container's own root filesystem"))
     for p in ("/proc", "/dev", "/sys"):
@@ -236,6 +285,13 @@ def proot_args(
     out.append(Arg(("-w", spec.cwd), "working directory"))
     if caps.kill_on_exit:
         out.append(Arg(("--kill-on-exit",), "end every container process with the main one"))
+    if caps.fix_lstat:
+        out.append(Arg(("-L",), "lstat reports a symlink's real size"))
+    if caps.sysvipc:
+        out.append(Arg(("--sysvipc",), "System V IPC emulated by proot (shared memory etc.)"))
+    if caps.link2symlink and spec.link2symlink:
+        out.append(Arg(("--link2symlink",),
+                       "this filesystem refuses hard links: proot makes symlinks instead"))
     if caps.port_map:
         for pm in spec.ports:
             if pm.container_port != pm.host_port:
@@ -243,6 +299,9 @@ def proot_args(
                     Arg(("-p", f"{pm.container_port}:{pm.host_port}"),
                         f"container port {pm.container_port} is host port {pm.host_port}")
                 )
+    elif caps.shifts_low_ports(is_root):
+        out.append(Arg(("-p",), f"ports below {LOW_PORT_LIMIT} are bound {LOW_PORT_SHIFT} "
+                                "higher (a normal user cannot bind them)"))
     return out
 
 
@@ -251,11 +310,13 @@ def build_proot_argv(
     caps: ProotCapabilities,
     binary: Path | str,
     etc_dir: Path | None = None,
+    *,
+    is_root: bool | None = None,
 ) -> list[str]:
     """``proot`` + options + the container command (the environment is separate: see
     :func:`build_command`)."""
     argv: list[str] = []
-    for a in proot_args(spec, caps, binary, etc_dir):
+    for a in proot_args(spec, caps, binary, etc_dir, is_root=is_root):
         argv.extend(a.value)
     argv.extend(spec.argv)
     return argv
@@ -334,33 +395,38 @@ def check_ports(spec: ContainerSpec, caps: ProotCapabilities, is_root: bool | No
     if is_root is None:
         is_root = os.geteuid() == 0
     for p in spec.ports:
-        if p.protocol != "tcp" and p.host_port != p.container_port and not caps.port_map:
+        bound = caps.host_side_port(p.container_port, is_root)
+        if p.protocol != "tcp" and p.host_port != bound and not caps.port_map:
+            where = f"port {bound}" if bound != p.container_port else "the same port"
             raise ProotError(
                 f"port {p}: a {p.protocol} port published on a different host port needs a proot "
-                "with port mapping (-p, proot >= 5.2)."
+                f"with port mapping (-p IN:OUT, proot >= 5.2); publish it on {where}."
             )
-        if not is_root and p.host_port < 1024:
+        if not is_root and p.host_port < LOW_PORT_LIMIT:
             raise ProotError(
                 f"port {p}: host port {p.host_port} is below 1024, which a normal user cannot "
                 f"bind; publish it on a host port >= 1024 (e.g. -p 8080:{p.container_port})."
             )
-        if not caps.port_map and not is_root and p.container_port < 1024:
+        if (not caps.port_map and not is_root and bound < LOW_PORT_LIMIT):
             raise ProotError(
                 f"port {p}: the container listens on port {p.container_port} (< 1024), which needs "
-                "a proot with port mapping (-p, proot >= 5.2, e.g. Termux's or upstream's) to run "
-                "as a normal user."
+                "a proot that maps ports to run as a normal user: upstream proot >= 5.2 (-p "
+                "IN:OUT) or Termux's proot (-p moves ports below 1024 up by 2000)."
             )
 
 
-def relayed_ports(spec: ContainerSpec, caps: ProotCapabilities) -> list[tuple[str, int, int]]:
-    """(host_ip, host_port, container_port) that need the user-space relay."""
+def relayed_ports(spec: ContainerSpec, caps: ProotCapabilities,
+                  is_root: bool | None = None) -> list[tuple[str, int, int]]:
+    """(host_ip, host_port, port) that need the user-space relay: ``port`` is where the
+    container's listener really is on the host (its own port, or Termux's port + 2000)."""
     if caps.port_map:
         return []
-    return [
-        (p.host_ip, p.host_port, p.container_port)
-        for p in spec.ports
-        if p.host_port != p.container_port and p.protocol == "tcp"
-    ]
+    out = []
+    for p in spec.ports:
+        bound = caps.host_side_port(p.container_port, is_root)
+        if p.host_port != bound and p.protocol == "tcp":
+            out.append((p.host_ip, p.host_port, bound))
+    return out
 
 
 def quote_all(argv: Sequence[str]) -> str:

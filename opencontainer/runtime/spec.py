@@ -114,6 +114,8 @@ class ContainerSpec:
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_dict, hash=False)
     # an overlayfs root (upper/work beside ``rootfs``, the image tree as lower), or None: a copy
     overlay: OverlayLayout | None = None
+    # the container's filesystem refuses hard links (Android): proot --link2symlink when it can
+    link2symlink: bool = False
 
     @property
     def uid(self) -> int:
@@ -367,8 +369,12 @@ def build_spec(
     init: bool = False,
     labels: Mapping[str, str] | None = None,
     overlay: OverlayLayout | None = None,
+    link2symlink: bool | None = None,
 ) -> ContainerSpec:
-    """Image config + run options -> a resolved :class:`ContainerSpec` (Docker's rules)."""
+    """Image config + run options -> a resolved :class:`ContainerSpec` (Docker's rules).
+
+    ``link2symlink``: None = whether the container directory (``rootfs``'s parent) refuses
+    hard links, tried there (see :func:`~opencontainer.runtime.hostfs.hardlinks_refused`)."""
     argv = resolve_command(image_config, entrypoint, command)
     u = resolve_user(overlay.layers() if overlay else rootfs,
                      user if user else (image_config.user if image_config else None))
@@ -401,7 +407,15 @@ def build_spec(
         exposed_ports=exposed,
         labels=dict(labels or {}),
         overlay=overlay,
+        link2symlink=_refuses_hardlinks(Path(rootfs).parent) if link2symlink is None
+        else link2symlink,
     )
+
+
+def _refuses_hardlinks(directory: Path) -> bool:
+    from .hostfs import hardlinks_refused
+
+    return directory.is_dir() and hardlinks_refused(directory)
 
 
 def image_volumes(image_config: object) -> tuple[str, ...]:
