@@ -38,6 +38,19 @@ def test_without_port_map_low_ports_are_refused_with_the_fix() -> None:
     plan_ports(p, port_map=False, privileged=True)
 
 
+def test_termux_low_port_shift_relays_published_low_ports() -> None:
+    """Termux's proot -p: container port 80 is bound at 2080; 8080:80 is relayed there."""
+    p = project(web=(PortSpec(target=80, published=8080),), api=(PortSpec(target=81),),
+                db=(PortSpec(target=5432, published=15432),))
+    plan = plan_ports(p, port_map=False, low_port_shift=True)
+    assert plan.port_map == {}
+    assert sorted((r.listen, r.target) for r in plan.relays) == [(8080, 2080), (15432, 5432)]
+    assert plan.published["web"] == (("0.0.0.0", 8080, 80, "tcp"),)
+    with pytest.raises(ProotError, match="publishes port 80, below 1024"):
+        plan_ports(project(web=(PortSpec(target=80, published=80),)), port_map=False,
+                   low_port_shift=True)
+
+
 def test_two_services_on_one_container_port_are_refused() -> None:
     p = project(a=(PortSpec(target=8000, published=18001),),
                 b=(PortSpec(target=8000, published=18002),))

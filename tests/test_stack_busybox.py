@@ -1,4 +1,6 @@
-"""A whole busybox stack through the CLI, with real proot (both versions), images and clients.
+"""A whole busybox stack through the CLI, with real proot, images and clients, in every
+platform profile (overlay root in a user namespace on proot 5.1.0 and 5.4.0, copied root,
+Android: no user namespaces, no hard links, Termux's proot).
 
 db: httpd serving a named volume, with a healthcheck; init: one-shot; app: waits for db healthy
 and init completed, then fetches from ``db`` by service name. ``up`` returns when all are up,
@@ -95,13 +97,22 @@ def ps(oc, cwd: Path) -> dict[str, dict]:  # type: ignore[no-untyped-def]
     return {row["Service"]: row for row in rows}
 
 
-def test_busybox_stack(oc, proot: Path, test_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def root_modes(proj: Path) -> set[str]:
+    """The root modes the project's containers got: "overlay" (an upper/ beside rootfs/) or
+    "copy"."""
+    dirs = [d for d in (proj / ".containers" / "containers").iterdir() if d.is_dir()]
+    assert dirs
+    return {"overlay" if (d / "upper").is_dir() else "copy" for d in dirs}
+
+
+def test_busybox_stack(poc, profile, test_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     test_images["busybox"]  # pushed to the registry
     port = free_port()
     proj = tmp_path / "stack"
     proj.mkdir()
     (proj / "compose.yaml").write_text(COMPOSE.format(port=port))
-    env = {"OPENCONTAINER_PROOT": str(proot), "OPENCONTAINER_DISABLE_PLUGINS": "1"}
+    oc = poc
+    env: dict[str, str] = {}
 
     def run(*args: str, check: bool = True):  # type: ignore[no-untyped-def]
         r = oc(*args, cwd=proj, env=env, timeout=120)
@@ -119,6 +130,7 @@ def test_busybox_stack(oc, proot: Path, test_images, tmp_path: Path) -> None:  #
         assert rows["db"]["Publishers"][0]["PublishedPort"] == port
         assert rows["db"]["Publishers"][0]["TargetPort"] == 8000
         assert rows["db"]["Name"] == "stack-db-1" and rows["db"]["Project"] == "stack"
+        assert root_modes(proj) == {profile.rootfs}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
             assert resp.read().decode().strip() == "persisted"
         deadline = time.monotonic() + 20

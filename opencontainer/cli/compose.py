@@ -541,7 +541,8 @@ def _check_ports_early(model: Any, ctx: Any) -> None:
     from ..runtime.proot import ProotCapabilities
 
     caps = ProotCapabilities.detect(proot_binary(ctx.env), ctx.paths.cache)
-    plan_ports(model, port_map=caps.port_map, privileged=os.geteuid() == 0)
+    plan_ports(model, port_map=caps.port_map, privileged=os.geteuid() == 0,
+               low_port_shift=caps.shifts_low_ports())
 
 
 # -- down -----------------------------------------------------------------------------------------
@@ -1390,11 +1391,14 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
     shell = ctx.env.get("OPENCONTAINER_RUNNER") == "shell"
     runner: Any = ShellRunner() if shell else ProotRunner(paths=ctx.paths, env=ctx.env)
     port_map = False if shell else bool(runner.caps().port_map)
+    shift = False if shell else runner.caps().shifts_low_ports()
     from ..engine.bus import EventBus
 
     sup = Supervisor(project=attrs.evolve(model, services={**model.services, svc.name: one}),
-                     state=state, runner=runner, bus=EventBus(), port_map_supported=port_map)
-    sup.port_plan = plan_ports(sup.project, port_map=port_map, privileged=os.geteuid() == 0)
+                     state=state, runner=runner, bus=EventBus(), port_map_supported=port_map,
+                     low_port_shift=shift)
+    sup.port_plan = plan_ports(sup.project, port_map=port_map, privileged=os.geteuid() == 0,
+                               low_port_shift=shift)
     cctx = sup._context(one, name, 1, one_off=True)
 
     async def create() -> Any:

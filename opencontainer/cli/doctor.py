@@ -162,13 +162,6 @@ def collect(ctx: Any) -> dict[str, Any]:
             )
     report["containers"] = str(paths.containers)
     report["rootfs"] = _rootfs_mode(ctx)
-    if report["rootfs"]["overlay"] and not ok:
-        # overlay.py caches its verdict per kernel, uid and filesystems, not per namespace policy
-        report["problems"].append(
-            "container roots would be overlays (a verdict cached in "
-            f"{paths.cache / 'overlay-probe.json'}), but user namespaces are not available now; "
-            "delete that file so the overlay check runs again."
-        )
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
         report["hints"].append(

@@ -117,6 +117,11 @@ class Engine:
             return bool(self.runner.caps().port_map)
         return False
 
+    def low_port_shift(self) -> bool:
+        if isinstance(self.runner, ProotRunner):
+            return self.runner.caps().shifts_low_ports()
+        return False
+
     async def open(self, project: Any, *, adopt: bool = True) -> Supervisor:
         """The supervisor of ``project`` (created, locked and cleaned up on first use)."""
         model = to_model(project, self.env)
@@ -130,7 +135,8 @@ class Engine:
         state.root.mkdir(parents=True, exist_ok=True)
         self._stack.enter_context(file_lock(state.lock_file, blocking=False))
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
-                         port_map_supported=self.port_map_supported())
+                         port_map_supported=self.port_map_supported(),
+                         low_port_shift=self.low_port_shift())
         await self._stack.enter_async_context(sup)
         if adopt:
             cleaned = sup.adopt_leftovers()

@@ -7,6 +7,9 @@ on 127.0.0.1 through a generated ``/etc/hosts``.
   a service listening on its container port is really on the published host port and a
   neighbour connecting to ``db:5432`` is rewritten the same way. Container ports below 1024 that
   are not published are mapped to ``20000 + port`` so that they can be bound unprivileged.
+- Termux's proot (``-p`` without argument) moves every bind of, and loopback connect to, a port
+  below 1024 up by 2000: a service on container port 80 is host port 2080 and its neighbours
+  still reach it as ``web:80``; a published port is relayed to the shifted one.
 - Without ``-p``: ``published == target`` works directly; ``published != target`` is served by a
   TCP relay in the supervisor (published -> target). Ports below 1024 (unprivileged) and two
   services on the same container port cannot work and are refused up front, with the fix.
@@ -22,6 +25,7 @@ from ..errors import ProotError
 from .model import ProjectModel, as_dict
 
 LOW_PORT_BASE = 20000
+LOW_PORT_SHIFT = 2000  # Termux's proot -p
 
 
 @attrs.frozen(kw_only=True)
@@ -42,12 +46,14 @@ class PortPlan:
 
 
 _FIX = (
-    "install a proot with port mapping (proot >= 5.2, e.g. upstream 5.4 or Termux's) "
-    "and point OPENCONTAINER_PROOT at it"
+    "install a proot with port mapping (upstream proot >= 5.2, e.g. 5.4.0; Termux's proot "
+    "only shifts ports below 1024) and point OPENCONTAINER_PROOT at it"
 )
 
 
-def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = False) -> PortPlan:
+def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = False,
+               low_port_shift: bool = False) -> PortPlan:
+    """The ports of ``project``; ``low_port_shift``: Termux's proot -p is in use."""
     owners: dict[int, str] = {}
     mapping: dict[int, int] = {}
     relays: list[Relay] = []
@@ -84,6 +90,23 @@ def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = Fals
                         continue
                     mapping[t] = LOW_PORT_BASE + t
                     host_port = mapping[t]
+            elif t < 1024 and not privileged and low_port_shift:
+                shifted = t + LOW_PORT_SHIFT
+                if p.published is not None and p.published < 1024:
+                    problems.append(
+                        f"service {name!r} publishes port {p.published}, below 1024, which "
+                        "needs root"
+                    )
+                    continue
+                if p.published is not None and p.published != shifted:
+                    if p.protocol != "tcp":
+                        problems.append(
+                            f"service {name!r} maps {p.protocol} port {p.published}->{t}, but "
+                            "only TCP can be relayed without proot's port map"
+                        )
+                        continue
+                    relays.append(Relay(host_ip=p.host_ip or "127.0.0.1",
+                                        listen=p.published, target=shifted))
             else:
                 if t < 1024 and not privileged:
                     problems.append(

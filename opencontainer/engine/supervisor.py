@@ -412,6 +412,7 @@ class Supervisor:
     runner: Runner
     bus: EventBus
     port_map_supported: bool = False
+    low_port_shift: bool = False  # Termux's proot -p: ports < 1024 bound 2000 higher
     containers: dict[str, Container] = attrs.field(factory=dict)
     port_plan: PortPlan = attrs.field(factory=PortPlan)
     _tg: TaskGroup | None = None
@@ -524,7 +525,8 @@ class Supervisor:
         project = self.project
         check_graph(project.services)
         self.port_plan = plan_ports(project, port_map=self.port_map_supported,
-                                    privileged=os.geteuid() == 0)
+                                    privileged=os.geteuid() == 0,
+                                    low_port_shift=self.low_port_shift)
         observed = self.observed()
         actions = plan(project, observed, options.plan_options())
         result.actions = actions
