@@ -100,7 +100,7 @@ def ps(oc, cwd: Path) -> dict[str, dict]:  # type: ignore[no-untyped-def]
 def root_modes(proj: Path) -> set[str]:
     """The root modes the project's containers got: "overlay" (an upper/ beside rootfs/) or
     "copy"."""
-    dirs = [d for d in (proj / ".containers" / "containers").iterdir() if d.is_dir()]
+    dirs = [d for d in (proj / ".containers").iterdir() if (d / "state.json").is_file()]
     assert dirs
     return {"overlay" if (d / "upper").is_dir() else "copy" for d in dirs}
 

@@ -1,7 +1,9 @@
 """The Debian stand-in images as a real stack: redis (named volume, healthcheck), a python app
 that talks to it by service name once it is healthy, and a one-shot busybox job (nc) that
-must complete successfully first. proot 5.4 (port map): the host reaches redis on the published
-port while the services use the container port, through one project-wide port map."""
+must complete successfully first. Redis starts like Docker Hub's: as root, chowns /data to the
+redis user and drops to it with gosu. Runs in every platform profile (overlay roots on proot
+5.1.0 and 5.4.0, copied roots, Android with Termux's proot); the host reaches redis on the
+published port (port-mapped by proot 5.4, relayed by the engine otherwise)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.procs import free_port
-from tests.test_stack_busybox import no_pids_under, ps
+from tests.test_stack_busybox import no_pids_under, ps, root_modes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,7 +60,7 @@ def redis_cli(port: int, *args: str) -> str:
                           text=True, timeout=10, check=True).stdout.strip()
 
 
-def test_redis_python_stack(oc, proot_54: Path, test_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_redis_python_stack(poc, profile, test_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     test_images["redis"]
     test_images["python"]
     test_images["busybox"]
@@ -66,7 +68,8 @@ def test_redis_python_stack(oc, proot_54: Path, test_images, tmp_path: Path) -> 
     proj = tmp_path / "web"
     proj.mkdir()
     (proj / "compose.yaml").write_text(COMPOSE.format(port=port))
-    env = {"OPENCONTAINER_PROOT": str(proot_54), "OPENCONTAINER_DISABLE_PLUGINS": "1"}
+    oc = poc
+    env: dict[str, str] = {}
 
     def run(*args: str):  # type: ignore[no-untyped-def]
         r = oc(*args, cwd=proj, env=env, timeout=180)
@@ -80,6 +83,10 @@ def test_redis_python_stack(oc, proot_54: Path, test_images, tmp_path: Path) -> 
         assert rows["seed"]["State"] == "exited" and rows["seed"]["ExitCode"] == 0
         assert rows["app"]["State"] == "running"
         assert redis_cli(port, "PING") == "PONG"
+        assert root_modes(proj) == {profile.rootfs}
+        # the official-style entrypoint ran (chown, gosu) and the server writes to /data
+        r = run("compose", "exec", "-T", "redis", "redis-cli", "CONFIG", "GET", "dir")
+        assert r.stdout.split() == ["dir", "/data"], r.stdout + r.stderr
         deadline = time.monotonic() + 30
         while redis_cli(port, "GET", "from_app") != "hello" and time.monotonic() < deadline:
             time.sleep(0.2)
