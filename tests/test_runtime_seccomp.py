@@ -146,8 +146,8 @@ def test_succeed_answers_chown_without_running_it(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_text("x")
     before = f.stat()
-    code = ("import os; os.chown(%r, 12345, 54321); os.chown('/no/such/file', 1, 1); "
-            "print('ok', os.stat(%r).st_uid)") % (str(f), str(f))
+    code = (f"import os; os.chown({str(f)!r}, 12345, 54321); os.chown('/no/such/file', 1, 1); "
+            f"print('ok', os.stat({str(f)!r}).st_uid)")
     res = subprocess.run(
         [sys.executable, "-m", "opencontainer.runtime.seccomp", "--succeed",
          ",".join(syscalls.CHOWN_FAMILY), "--", sys.executable, "-c", code],

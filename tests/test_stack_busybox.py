@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -196,3 +198,61 @@ def test_supervisor_kill_9_leaves_no_strays(oc, proot_54: Path, test_images,  # 
         assert no_pids_under(proj) == []
     finally:
         oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc/*/stat's ppid), zombies left out."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2:].split()
+        if fields[0] == b"Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def test_process_cost_of_a_five_service_stack(oc_env, proot_availability, test_images,  # type: ignore[no-untyped-def]
+                                              tmp_path: Path) -> None:
+    """Android 12+ kills "phantom" processes beyond 32 across all apps: a 5-service stack on
+    Termux's proot (Android profile) costs the supervisor, one proot per container and the
+    containers' own processes -- no wrappers, relays or helpers of ours beside them."""
+    from tests.fixtures.plugin import make_profile
+
+    test_images["busybox"]
+    prof = make_profile("android-termux", proot_availability)
+    proj = tmp_path / "five"
+    proj.mkdir()
+    services = "".join(
+        f"  s{i}:\n    image: busybox\n    command: [sleep, '600']\n" for i in range(4))
+    services += (f"  web:\n    image: busybox\n    command: [httpd, -f, -p, '80']\n"
+                 f"    ports: ['{free_port()}:80']\n")
+    (proj / "compose.yaml").write_text("services:\n" + services)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prof.prefix, sys.executable, "-m", "opencontainer", *args],
+                              cwd=proj, env={**oc_env, **prof.env}, capture_output=True,
+                              text=True, timeout=180)
+
+    try:
+        r = run("up")
+        assert r.returncode == 0, r.stderr
+        sup = int((proj / ".containers" / "supervisor.pid").read_text())
+        time.sleep(1)
+        procs = [sup, *descendants(sup)]
+        print(f"processes of a 5-service stack: {len(procs)}")
+        # the supervisor, 5 proot tracers, 5 container processes (sleep x4, httpd)
+        assert len(procs) == 11, [Path(f"/proc/{p}/cmdline").read_bytes() for p in procs]
+    finally:
+        run("down", "-t", "1")

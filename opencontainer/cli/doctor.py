@@ -161,6 +161,7 @@ def collect(ctx: Any) -> dict[str, Any]:
                 "use Termux's proot or proot >= 5.2."
             )
     report["containers"] = str(paths.containers)
+    report["processes"] = PROCESS_COST
     report["rootfs"] = _rootfs_mode(ctx)
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
@@ -203,6 +204,19 @@ def _rootfs_mode(ctx: Any) -> dict[str, Any]:
     return {"mode": "copy", "overlay": False, "detail": f"no overlay: {why}"}
 
 
+# What a running stack costs in processes (Android 12+ kills "phantom" processes beyond 32
+# across all apps): relays, health-check scheduling, logs and restarts live in the supervisor;
+# nsexec and the seccomp wrapper exec proot rather than staying around. Measured by
+# tests/test_stack_busybox.py::test_process_cost_of_a_five_service_stack (11 for 5 services).
+PROCESS_COST = {
+    "per_stack": 1,
+    "per_container": 1,
+    "per_health_probe": 2,
+    "text": "1 supervisor per stack + 1 proot per container + the container's own processes "
+            "(+2 while a health probe runs); a 5-service stack of single-process services is 11",
+}
+
+
 def _gb(n: int | None) -> str:
     return "unknown" if n is None else f"{n / 1024**3:.1f} GB free"
 
@@ -233,6 +247,7 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
     ctx.out(f"hard links:        {report['hardlinks']['detail']} (in the image store)")
     ctx.out(f"containers:        {report['containers']}")
     ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
+    ctx.out(f"processes:         {report['processes']['text']}")
     if os.geteuid() == 0:
         ctx.out("note:              running as root; opencontainer is meant for normal users")
     for p in report["problems"]:

@@ -119,7 +119,7 @@ class Engine:
 
     def low_port_shift(self) -> bool:
         if isinstance(self.runner, ProotRunner):
-            return self.runner.caps().shifts_low_ports()
+            return bool(self.runner.caps().shifts_low_ports())
         return False
 
     async def open(self, project: Any, *, adopt: bool = True) -> Supervisor:
