@@ -16,6 +16,7 @@ from tests.fixtures.registry import RegistryProcess
 
 from . import images
 from .core import NotAvailable
+from .proot_distro import ProotDistro, ensure_proot_distro
 from .trash import Trash, rmtree
 from .udocker import Udocker, ensure_udocker
 
@@ -71,6 +72,7 @@ class BenchContext:
     _registry: RegistryProcess | None = None
     _pushed: dict[str, images.PushedImage] = attrs.Factory(dict)
     _udocker: Udocker | NotAvailable | None = None
+    _proot_distro: ProotDistro | NotAvailable | None = None
 
     @trash.default
     def _trash(self) -> Trash:
@@ -126,6 +128,17 @@ class BenchContext:
         if isinstance(self._udocker, NotAvailable):
             raise self._udocker
         return self._udocker
+
+    def proot_distro(self) -> ProotDistro:
+        """The proot-distro peer (installed on first use); raises NotAvailable without it."""
+        if self._proot_distro is None:
+            try:
+                self._proot_distro = ensure_proot_distro(self.cache)
+            except NotAvailable as exc:
+                self._proot_distro = exc
+        if isinstance(self._proot_distro, NotAvailable):
+            raise self._proot_distro
+        return self._proot_distro
 
     def fresh_dir(self, name: str) -> Path:
         """An empty directory ``workdir/name`` (an old one is moved into the trash first)."""
