@@ -62,7 +62,8 @@ def versions(ctx: BenchContext | None) -> dict[str, str]:
         out["container-roots"] = container_roots(ctx)
         try:
             u = ctx.udocker()
-            out["udocker"] = tool_version(u.argv("--version"))
+            out["udocker"] = tool_version(u.argv("--version"), dict(
+                os.environ, UDOCKER_DIR=str(ctx.workdir / "udocker-version"), UDOCKER_TARBALL=""))
         except Exception as exc:
             out["udocker"] = f"n/a ({one_line(str(exc), 60)})"
         out["proot-distro"] = proot_distro_version(ctx)

@@ -51,13 +51,23 @@ def shared_dir() -> Path:
     return Path(os.environ.get("OPENCONTAINER_SHARED") or (REPO_ROOT.parent / "shared"))
 
 
-def tool_version(argv: list[str]) -> str:
+def tool_version(argv: list[str], env: dict[str, str] | None = None) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
+                             env=env)
     except (OSError, subprocess.SubprocessError):
         return "missing"
-    text = (out.stdout + out.stderr).strip().splitlines()
-    return text[0].strip() if text else "unknown"
+    return version_line(out.stdout + out.stderr)
+
+
+def version_line(text: str) -> str:
+    """The first line of a ``--version`` output that says "version" (udocker prints an
+    ``Info: creating repo`` line first), else its first line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in lines:
+        if "version" in line.lower():
+            return line
+    return lines[0] if lines else "unknown"
 
 
 @attrs.define

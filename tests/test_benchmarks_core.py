@@ -353,3 +353,12 @@ def test_a_missing_proot_distro_is_reported_not_fatal(tmp_path: Path) -> None:
     assert results["proot-distro"].status == "n/a (pip install proot-distro==5.10.3 failed)"
     row = make_rows([pd_row], results)[0]
     assert "n/a (pip install proot-distro" in format_table([row])
+
+
+def test_version_line_skips_udockers_info_line() -> None:
+    from benchmarks.context import version_line
+
+    text = "Info: creating repo: /tmp/u\nversion: 1.3.17\ntarball: \n"
+    assert version_line(text) == "version: 1.3.17"
+    assert version_line("skopeo version 1.9.3\n") == "skopeo version 1.9.3"
+    assert version_line("umoci 0.4.7\n") == "umoci 0.4.7" and version_line("") == "unknown"
