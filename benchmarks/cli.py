@@ -60,13 +60,9 @@ def versions(ctx: BenchContext | None) -> dict[str, str]:
     }
     if ctx is not None:
         out["container-roots"] = container_roots(ctx)
-        try:
-            u = ctx.udocker()
-            out["udocker"] = tool_version(u.argv("--version"), dict(
-                os.environ, UDOCKER_DIR=str(ctx.workdir / "udocker-version"), UDOCKER_TARBALL=""))
-        except Exception as exc:
-            out["udocker"] = f"n/a ({one_line(str(exc), 60)})"
-        out["proot-distro"] = proot_distro_version(ctx)
+        tried = ctx.peers_tried()  # no peer is installed just to print its version
+        out["udocker"] = udocker_version(ctx) if "udocker" in tried else "not used"
+        out["proot-distro"] = proot_distro_version(ctx) if "proot-distro" in tried else "not used"
     return out
 
 
@@ -83,6 +79,15 @@ def container_roots(ctx: BenchContext) -> str:
         return f"unknown ({one_line(str(exc), 60)})"
     finally:
         ctx.discard(home)
+
+
+def udocker_version(ctx: BenchContext) -> str:
+    try:
+        u = ctx.udocker()
+    except Exception as exc:
+        return f"n/a ({one_line(str(exc), 60)})"
+    return tool_version(u.argv("--version"), dict(
+        os.environ, UDOCKER_DIR=str(ctx.workdir / "udocker-version"), UDOCKER_TARBALL=""))
 
 
 def proot_distro_version(ctx: BenchContext) -> str:

@@ -139,6 +139,11 @@ class BenchContext:
             raise self._udocker
         return self._udocker
 
+    def peers_tried(self) -> set[str]:
+        """The PyPI peers this run has asked for (installed or found missing)."""
+        tried = {"udocker": self._udocker, "proot-distro": self._proot_distro}
+        return {name for name, peer in tried.items() if peer is not None}
+
     def proot_distro(self) -> ProotDistro:
         """The proot-distro peer (installed on first use); raises NotAvailable without it."""
         if self._proot_distro is None:

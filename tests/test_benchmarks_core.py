@@ -362,3 +362,14 @@ def test_version_line_skips_udockers_info_line() -> None:
     assert version_line(text) == "version: 1.3.17"
     assert version_line("skopeo version 1.9.3\n") == "skopeo version 1.9.3"
     assert version_line("umoci 0.4.7\n") == "umoci 0.4.7" and version_line("") == "unknown"
+
+
+def test_only_the_peers_a_run_asked_for_are_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENCONTAINER_BENCH_PROOT_DISTRO", str(tmp_path / "bin" / "pd"))
+    ctx = BenchContext(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
+    assert ctx.peers_tried() == set()  # e.g. --only compose: no peer is installed for versions
+    assert ctx.proot_distro().executable == tmp_path / "bin" / "pd"
+    assert ctx.peers_tried() == {"proot-distro"}
+    assert not (tmp_path / "cache").exists()  # the named executable is used, nothing installed
