@@ -22,6 +22,7 @@ from . import chart
 from .context import PROOT_51, BenchContext, bench_context, proot_54, tool_version
 from .core import Metrics, Row, RowSpec, SideResult, format_table, interleave, make_rows, one_line
 from .ours import oc_argv
+from .proot_distro import parse_version
 from .scenarios import SCENARIOS, select
 from .trash import settle, wait_for_quiet_filesystem
 
@@ -59,11 +60,9 @@ def versions(ctx: BenchContext | None) -> dict[str, str]:
     }
     if ctx is not None:
         out["container-roots"] = container_roots(ctx)
-        try:
-            u = ctx.udocker()
-            out["udocker"] = tool_version(u.argv("--version"))
-        except Exception as exc:
-            out["udocker"] = f"n/a ({one_line(str(exc), 60)})"
+        tried = ctx.peers_tried()  # no peer is installed just to print its version
+        out["udocker"] = udocker_version(ctx) if "udocker" in tried else "not used"
+        out["proot-distro"] = proot_distro_version(ctx) if "proot-distro" in tried else "not used"
     return out
 
 
@@ -80,6 +79,29 @@ def container_roots(ctx: BenchContext) -> str:
         return f"unknown ({one_line(str(exc), 60)})"
     finally:
         ctx.discard(home)
+
+
+def udocker_version(ctx: BenchContext) -> str:
+    try:
+        u = ctx.udocker()
+    except Exception as exc:
+        return f"n/a ({one_line(str(exc), 60)})"
+    return tool_version(u.argv("--version"), dict(
+        os.environ, UDOCKER_DIR=str(ctx.workdir / "udocker-version"), UDOCKER_TARBALL=""))
+
+
+def proot_distro_version(ctx: BenchContext) -> str:
+    try:
+        pd = ctx.proot_distro()
+    except Exception as exc:
+        return f"n/a ({one_line(str(exc), 60)})"
+    try:
+        out = subprocess.run(pd.argv("help"), capture_output=True, text=True, timeout=20,
+                             check=False, env=dict(os.environ, PD_FORCE_NO_COLORS="true"))
+    except (OSError, subprocess.SubprocessError):
+        return f"missing ({pd.executable})"
+    found = parse_version(out.stdout + out.stderr)
+    return f"proot-distro {found} ({pd.executable})" if found else f"unknown ({pd.executable})"
 
 
 def proot_version(binary: Path) -> str:

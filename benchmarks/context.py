@@ -16,6 +16,7 @@ from tests.fixtures.registry import RegistryProcess
 
 from . import images
 from .core import NotAvailable
+from .proot_distro import ProotDistro, ensure_proot_distro
 from .trash import Trash, rmtree
 from .udocker import Udocker, ensure_udocker
 
@@ -50,13 +51,23 @@ def shared_dir() -> Path:
     return Path(os.environ.get("OPENCONTAINER_SHARED") or (REPO_ROOT.parent / "shared"))
 
 
-def tool_version(argv: list[str]) -> str:
+def tool_version(argv: list[str], env: dict[str, str] | None = None) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
+                             env=env)
     except (OSError, subprocess.SubprocessError):
         return "missing"
-    text = (out.stdout + out.stderr).strip().splitlines()
-    return text[0].strip() if text else "unknown"
+    return version_line(out.stdout + out.stderr)
+
+
+def version_line(text: str) -> str:
+    """The first line of a ``--version`` output that says "version" (udocker prints an
+    ``Info: creating repo`` line first), else its first line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in lines:
+        if "version" in line.lower():
+            return line
+    return lines[0] if lines else "unknown"
 
 
 @attrs.define
@@ -71,6 +82,7 @@ class BenchContext:
     _registry: RegistryProcess | None = None
     _pushed: dict[str, images.PushedImage] = attrs.Factory(dict)
     _udocker: Udocker | NotAvailable | None = None
+    _proot_distro: ProotDistro | NotAvailable | None = None
 
     @trash.default
     def _trash(self) -> Trash:
@@ -126,6 +138,22 @@ class BenchContext:
         if isinstance(self._udocker, NotAvailable):
             raise self._udocker
         return self._udocker
+
+    def peers_tried(self) -> set[str]:
+        """The PyPI peers this run has asked for (installed or found missing)."""
+        tried = {"udocker": self._udocker, "proot-distro": self._proot_distro}
+        return {name for name, peer in tried.items() if peer is not None}
+
+    def proot_distro(self) -> ProotDistro:
+        """The proot-distro peer (installed on first use); raises NotAvailable without it."""
+        if self._proot_distro is None:
+            try:
+                self._proot_distro = ensure_proot_distro(self.cache)
+            except NotAvailable as exc:
+                self._proot_distro = exc
+        if isinstance(self._proot_distro, NotAvailable):
+            raise self._proot_distro
+        return self._proot_distro
 
     def fresh_dir(self, name: str) -> Path:
         """An empty directory ``workdir/name`` (an old one is moved into the trash first)."""

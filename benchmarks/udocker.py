@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
 
-from .core import NotAvailable
+from .venvs import pip_tool
 
 VERSION = "1.3.17"
 
@@ -81,21 +80,7 @@ def ensure_udocker(cache: Path) -> Udocker:
     if override:
         cache.mkdir(parents=True, exist_ok=True)
         return Udocker(Path(override), cache)
-    venv = cache / "udocker-venv"
-    exe = venv / "bin" / "udocker"
-    if not exe.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run(
-            [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False
-        )
-        if made.returncode != 0:
-            raise NotAvailable(f"cannot create a venv for udocker: {made.stderr.strip()[-120:]}")
-        pip = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", f"udocker=={VERSION}"],
-            capture_output=True, text=True, check=False,
-        )
-        if pip.returncode != 0 or not exe.exists():
-            raise NotAvailable(f"pip install udocker=={VERSION} failed")
+    exe = pip_tool(cache, "udocker-venv", f"udocker=={VERSION}", "udocker")
     return Udocker(exe, cache)
 
 

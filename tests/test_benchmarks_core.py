@@ -263,10 +263,10 @@ def test_scenario_1_declares_ours_pull_create_against_udocker(tmp_path: Path) ->
     ctx = _StubContext(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
     plan = pull.plan(ctx)
     names = {s.name for s in plan.sides}
-    assert names == {"ours", "skopeo+umoci", "udocker", "ours pull+create"}
+    assert names == {"ours", "skopeo+umoci", "udocker", "ours pull+create", "proot-distro"}
     for row in plan.rows:
         assert row.ours[0] in names and (row.peer is None or row.peer[0] in names)
-    new = plan.rows[-1]
+    new = plan.rows[-2]
     assert new.ours == ("ours pull+create", "t") and new.peer == ("udocker", "t")
     assert new.label.startswith("pull+create 122 MB 5-layer image (cold)")
     assert "ours vs udocker pull+create" in new.label
@@ -301,3 +301,75 @@ def test_wait_for_quiet_filesystem_waits_until_fast(tmp_path: Path) -> None:
         tmp_path, Trash(tmp_path / ".trash"), limit=0.1, interval=5, max_wait=5,
         probe=lambda _w, _t: 2.0, sleep=slept.append)
     assert (waited, took) == (5, 2.0)
+
+
+def test_proot_distro_version_comes_from_the_help_footer() -> None:
+    from benchmarks.proot_distro import parse_version
+
+    footer = "─" * 20 + "\nPRoot-Distro version '5.10.3' by Termux (@sylirre).\n"
+    assert parse_version("USAGE\n  proot-distro [COMMAND]\n" + footer) == "5.10.3"
+    assert parse_version("Error: unknown command '--version'.") is None
+
+
+def test_proot_distro_keeps_everything_of_a_side_in_its_directory(tmp_path: Path) -> None:
+    from benchmarks.proot_distro import ProotDistro, container_dir
+
+    pd = ProotDistro(tmp_path / "venv" / "bin" / "proot-distro")
+    env = pd.env(tmp_path / "s1", Path("/usr/bin/proot"), {"PATH": "/usr/bin", "HOME": "/root"})
+    assert env["XDG_DATA_HOME"] == str(tmp_path / "s1" / "data")
+    assert env["XDG_CACHE_HOME"] == str(tmp_path / "s1" / "cache")  # layer cache: cold too
+    assert env["PD_PROOT_BIN"] == "/usr/bin/proot" and env["PATH"] == "/usr/bin"
+    assert container_dir(tmp_path / "s1", "postgres") == (
+        tmp_path / "s1" / "data" / "proot-distro" / "containers" / "postgres")
+    assert pd.argv("login", "busybox", "--", "/bin/true")[1:] == [
+        "login", "busybox", "--", "/bin/true"]
+
+
+def test_a_peer_already_in_its_venv_is_not_installed_again(tmp_path: Path) -> None:
+    from benchmarks.venvs import pip_tool
+
+    exe = tmp_path / "proot-distro-venv" / "bin" / "proot-distro"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    assert pip_tool(tmp_path, "proot-distro-venv", "proot-distro==5.10.3",
+                    "proot-distro") == exe
+
+
+class _NoProotDistro(_StubContext):
+    def proot_distro(self) -> Any:
+        raise NotAvailable("pip install proot-distro==5.10.3 failed")
+
+
+def test_a_missing_proot_distro_is_reported_not_fatal(tmp_path: Path) -> None:
+    from benchmarks.scenarios import pull
+
+    ctx = _NoProotDistro(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
+    plan = pull.plan(ctx)
+    pd_row = plan.rows[-1]
+    assert pd_row.peer == ("proot-distro", "t") and pd_row.peer_label == "proot-distro install"
+    assert "ours vs proot-distro install" in pd_row.label
+    side = next(s for s in plan.sides if s.name == "proot-distro")
+    results = interleave([side], repeat=2)
+    assert results["proot-distro"].status == "n/a (pip install proot-distro==5.10.3 failed)"
+    row = make_rows([pd_row], results)[0]
+    assert "n/a (pip install proot-distro" in format_table([row])
+
+
+def test_version_line_skips_udockers_info_line() -> None:
+    from benchmarks.context import version_line
+
+    text = "Info: creating repo: /tmp/u\nversion: 1.3.17\ntarball: \n"
+    assert version_line(text) == "version: 1.3.17"
+    assert version_line("skopeo version 1.9.3\n") == "skopeo version 1.9.3"
+    assert version_line("umoci 0.4.7\n") == "umoci 0.4.7" and version_line("") == "unknown"
+
+
+def test_only_the_peers_a_run_asked_for_are_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENCONTAINER_BENCH_PROOT_DISTRO", str(tmp_path / "bin" / "pd"))
+    ctx = BenchContext(workdir=tmp_path, quick=True, repeat=1, cache=tmp_path / "cache")
+    assert ctx.peers_tried() == set()  # e.g. --only compose: no peer is installed for versions
+    assert ctx.proot_distro().executable == tmp_path / "bin" / "pd"
+    assert ctx.peers_tried() == {"proot-distro"}
+    assert not (tmp_path / "cache").exists()  # the named executable is used, nothing installed

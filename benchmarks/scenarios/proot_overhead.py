@@ -7,7 +7,9 @@ Workloads (busybox ``sh``, all commands are the image's static busybox):
 
 Sides: native (``chroot ROOT`` as root, else the same busybox loop on the host against the
 unpacked tree), raw ``proot -0 -r ROOT`` with 5.1.0 and 5.4.0, ``opencontainer run --rm`` with
-each proot (``OPENCONTAINER_PROOT``), and ``udocker run`` (proot 5.1.0 through the -k wrapper).
+each proot (``OPENCONTAINER_PROOT``), ``udocker run`` (proot 5.1.0 through the -k wrapper), and
+``proot-distro login busybox -- /bin/sh -c LOOPS`` with each proot (``PD_PROOT_BIN``; the
+container is installed once, before timing).
 A failing command ends the loop with exit 1 (the side is then reported as failed).
 The loop times itself with ``/proc/uptime`` (10 ms resolution) where /proc is there, so a
 container's start-up is not counted; otherwise (chroot without /proc) wall time is used.
@@ -132,6 +134,28 @@ def plan(ctx: BenchContext) -> Plan:
         return _timed_loops(lambda s: u.argv("run", "--nobanner", "s6", "/bin/sh", "-c", s),
                             uenv, n, m, "/bin/busybox", "/bin")
 
+    pdir = ctx.workdir / "s6-proot-distro"
+    pd_setup: list[Exception] = []
+    try:
+        pd = ctx.proot_distro()
+        pbase = ctx.oc_env(pdir)
+        run_cmd(pd.argv("install", "--allow-insecure", ref), pd.env(pdir, PROOT_51, pbase),
+                what="proot-distro install")
+    except (SideFailed, NotAvailable) as exc:
+        pd_setup.append(exc)
+
+    def proot_distro(proot: Path | None) -> Callable[[], Metrics]:
+        def measure() -> Metrics:
+            if pd_setup:
+                raise pd_setup[0]
+            if proot is None:
+                raise NotAvailable("proot binary not available")
+            penv = pd.env(pdir, proot, pbase)
+            return _timed_loops(
+                lambda s: pd.argv("login", "busybox", "--", "/bin/sh", "-c", s), penv, n, m,
+                "/bin/busybox", "/bin")
+        return measure
+
     sides = [
         Side("native", native),
         Side("proot-5.1.0", raw(PROOT_51)),
@@ -139,6 +163,8 @@ def plan(ctx: BenchContext) -> Plan:
         Side("ours-5.1.0", ours(PROOT_51)),
         Side("ours-5.4.0", ours(p54)),
         Side("udocker-5.1.0", udocker),
+        Side("proot-distro-5.1.0", proot_distro(PROOT_51)),
+        Side("proot-distro-5.4.0", proot_distro(p54)),
     ]
     native_label = "native (chroot)" if os.geteuid() == 0 else "native (host busybox)"
     rows: list[RowSpec] = []
@@ -154,9 +180,18 @@ def plan(ctx: BenchContext) -> Plan:
                     ("native", w), native_label),
             RowSpec(SCENARIO, f"{w} loop: opencontainer run, proot 5.1.0", ("ours-5.1.0", w),
                     ("udocker-5.1.0", w), "udocker run (5.1.0)"),
+            RowSpec(SCENARIO, f"{w} loop: proot-distro login, proot 5.1.0",
+                    ("proot-distro-5.1.0", w), ("native", w), native_label),
+            RowSpec(SCENARIO, f"{w} loop: proot-distro login, proot 5.4.0",
+                    ("proot-distro-5.4.0", w), ("native", w), native_label),
+            RowSpec(SCENARIO, f"{w} loop: opencontainer run, proot 5.1.0", ("ours-5.1.0", w),
+                    ("proot-distro-5.1.0", w), "proot-distro login (5.1.0)"),
+            RowSpec(SCENARIO, f"{w} loop: opencontainer run, proot 5.4.0", ("ours-5.4.0", w),
+                    ("proot-distro-5.4.0", w), "proot-distro login (5.4.0)"),
         ]
 
-    return Plan(sides, rows, notes, teardown=lambda: ctx.discard(udir, ctx.workdir / "s6-home"))
+    return Plan(sides, rows, notes,
+                teardown=lambda: ctx.discard(udir, pdir, ctx.workdir / "s6-home"))
 
 
 def _oc_run(ref: str) -> list[str]:

@@ -5,7 +5,11 @@
 - ours pull+create: ``opencontainer pull`` + ``opencontainer create --name s1 REF true``, timed
   together, fresh OPENCONTAINER_HOME (the same work as udocker's side);
 - skopeo+umoci: ``skopeo copy docker://... oci:DIR:tag`` + ``umoci unpack --rootless``;
-- udocker: ``udocker pull`` + ``udocker create`` with a fresh UDOCKER_DIR.
+- udocker: ``udocker pull`` + ``udocker create`` with a fresh UDOCKER_DIR;
+- proot-distro: ``proot-distro install --allow-insecure HOST/library/postgres:15`` with fresh
+  XDG_DATA_HOME and XDG_CACHE_HOME (no cached layers): download (digest-checked), extraction
+  of every layer into the container's rootfs, its /etc fix-ups; proot is not run
+  (``PD_PROOT_BIN`` is Debian's 5.1.0 like ours).
 
 Each side has its own directory, made empty before each round and moved into the trash after
 it (deleted at the run's end), so every round starts from a cold store.
@@ -31,7 +35,8 @@ def plan(ctx: BenchContext) -> Plan:
     size_mb = image.size / 1e6
     repo_tag = ctx.repo_tag("multi")
     dirs = {"ours": ctx.workdir / "s1-ours", "ours-create": ctx.workdir / "s1-ours-create",
-            "skopeo": ctx.workdir / "s1-skopeo", "udocker": ctx.workdir / "s1-udocker"}
+            "skopeo": ctx.workdir / "s1-skopeo", "udocker": ctx.workdir / "s1-udocker",
+            "proot-distro": ctx.workdir / "s1-proot-distro"}
 
     def fresh(key: str) -> None:
         ctx.fresh_dir(dirs[key].name)
@@ -76,6 +81,13 @@ def plan(ctx: BenchContext) -> Plan:
 
         return {"t": timed(work)}
 
+    def proot_distro() -> Metrics:
+        pd = ctx.proot_distro()
+        d = dirs["proot-distro"]
+        env = pd.env(d, PROOT_51, ctx.oc_env(d))
+        argv = pd.argv("install", "--allow-insecure", ref)
+        return {"t": timed(lambda: run_cmd(argv, env, what="proot-distro install"))}
+
     def side(name: str, key: str, measure: Callable[[], Metrics]) -> Side:
         return Side(name, measure, prepare=lambda: fresh(key),
                     cleanup=lambda: ctx.discard(dirs[key]))
@@ -85,6 +97,7 @@ def plan(ctx: BenchContext) -> Plan:
         side("skopeo+umoci", "skopeo", skopeo),
         side("udocker", "udocker", udocker),
         side("ours pull+create", "ours-create", ours_create),
+        side("proot-distro", "proot-distro", proot_distro),
     ]
     image_text = f"{size_mb:.0f} MB {len(image.layers)}-layer image (cold)"
     label = f"pull+unpack {image_text}"
@@ -93,7 +106,11 @@ def plan(ctx: BenchContext) -> Plan:
         RowSpec(SCENARIO, label, ("ours", "t"), ("udocker", "t"), "udocker pull+create"),
         RowSpec(SCENARIO, f"pull+create {image_text}, ours vs udocker pull+create",
                 ("ours pull+create", "t"), ("udocker", "t"), "udocker pull+create"),
+        RowSpec(SCENARIO, f"pull+create {image_text}, ours vs proot-distro install",
+                ("ours pull+create", "t"), ("proot-distro", "t"), "proot-distro install"),
     ]
     notes = [f"1: image {ref} (Debian service stand-in): {size_mb:.1f} MB compressed, "
-             f"{len(image.layers)} layers"]
+             f"{len(image.layers)} layers",
+             "1: proot-distro install = download + extraction into the container's rootfs "
+             "(no proot run); fresh XDG_DATA_HOME and XDG_CACHE_HOME each round"]
     return Plan(sides, rows, notes, teardown=lambda: ctx.discard(*dirs.values()))
