@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,57 @@ def test_redis_python_stack(poc, profile, test_images, tmp_path: Path) -> None: 
         assert no_pids_under(proj) == []
     finally:
         oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
+
+
+NGINX = """
+services:
+  web:
+    image: nginx:1.25
+    ports: ["{port}:80"]
+  probe:
+    image: busybox
+    command: [sh, -c, "sleep 1; wget -q -O - http://web:80/ | grep -o 'Welcome to nginx!'; sleep 600"]
+    depends_on: [web]
+"""
+
+
+def test_nginx_port_80_published_on_a_high_port(poc, profile, test_images,  # type: ignore[no-untyped-def]
+                                                tmp_path: Path) -> None:
+    """nginx's master binds port 80 as root and its workers run as www-data; published on a
+    high host port it answers there, and a neighbour reaches it as web:80. Upstream 5.4.0 maps
+    the port, Termux's proot shifts it to 2080 (relayed from the published port); Debian's
+    5.1.0 can do neither for a normal user, and `up` says so before anything starts."""
+    test_images["nginx"]
+    test_images["busybox"]
+    port = free_port()
+    proj = tmp_path / "ngx"
+    proj.mkdir()
+    (proj / "compose.yaml").write_text(NGINX.format(port=port))
+    try:
+        r = poc("up", "-d", cwd=proj, timeout=180)
+        if profile.proot_version == "5.1.0":
+            assert r.returncode != 0
+            assert "below 1024" in r.stderr and "proot" in r.stderr, r.stderr
+            assert "Traceback" not in r.stderr
+            return
+        assert r.returncode == 0, r.stderr + r.stdout
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert "Welcome to nginx!" in body
+        deadline = time.monotonic() + 30
+        logs = ""
+        while "probe-1  | Welcome to nginx!" not in logs and time.monotonic() < deadline:
+            logs = poc("compose", "logs", "--no-color", cwd=proj).stdout
+            time.sleep(0.3)
+        assert "probe-1  | Welcome to nginx!" in logs, logs
+        assert '"GET / HTTP/1.1" 200' in logs  # the access log goes to the container's stdout
+    finally:
+        poc("down", "-t", "1", cwd=proj, timeout=60)
+        assert no_pids_under(proj) == []
