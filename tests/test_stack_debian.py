@@ -117,7 +117,10 @@ services:
     ports: ["{port}:80"]
   probe:
     image: busybox
-    command: [sh, -c, "sleep 1; wget -q -O - http://web:80/ | grep -o 'Welcome to nginx!'; sleep 600"]
+    command:
+      - sh
+      - -c
+      - sleep 1; wget -q -O - http://web:80/ | grep -o 'Welcome to nginx!'; sleep 600
     depends_on: [web]
 """
 
