@@ -65,13 +65,13 @@ def _userns() -> tuple[bool, str]:
 
 def _hardlinks(store: Path) -> dict[str, Any]:
     """Whether the store's filesystem makes hard links (Android refuses them)."""
-    from ..runtime.hostfs import hardlinks_refused
+    from ..paths import hardlinks_work
 
     try:
         store.mkdir(parents=True, exist_ok=True)
+        refused = not hardlinks_work(store)
     except OSError as exc:
         return {"path": str(store), "allowed": None, "detail": f"unknown ({exc.strerror})"}
-    refused = hardlinks_refused(store)
     return {"path": str(store), "allowed": not refused,
             "detail": "refused" if refused else "allowed"}
 

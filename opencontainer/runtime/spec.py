@@ -374,7 +374,7 @@ def build_spec(
     """Image config + run options -> a resolved :class:`ContainerSpec` (Docker's rules).
 
     ``link2symlink``: None = whether the container directory (``rootfs``'s parent) refuses
-    hard links, tried there (see :func:`~opencontainer.runtime.hostfs.hardlinks_refused`)."""
+    hard links, tried there (see :func:`~opencontainer.paths.hardlinks_work`)."""
     argv = resolve_command(image_config, entrypoint, command)
     u = resolve_user(overlay.layers() if overlay else rootfs,
                      user if user else (image_config.user if image_config else None))
@@ -413,9 +413,12 @@ def build_spec(
 
 
 def _refuses_hardlinks(directory: Path) -> bool:
-    from .hostfs import hardlinks_refused
+    from ..paths import hardlinks_work
 
-    return directory.is_dir() and hardlinks_refused(directory)
+    try:
+        return directory.is_dir() and not hardlinks_work(directory)
+    except OSError:  # no file can be made there at all: nothing to tell about links
+        return False
 
 
 def image_volumes(image_config: object) -> tuple[str, ...]:
