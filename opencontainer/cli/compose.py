@@ -840,6 +840,9 @@ def run_restart(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_kill(args: argparse.Namespace, ctx: Any) -> int:
+    from ..runtime.signals import parse_signal
+
+    parse_signal(args.signal)  # a bad one is a usage error, before anything is asked
     loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         raise ContainerError("no container is running.")
