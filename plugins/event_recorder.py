@@ -1,8 +1,10 @@
 """Example plugin: record every lifecycle event as one JSON line.
 
 Enable it by naming the file: ``OPENCONTAINER_EVENT_LOG=/path/events.jsonl``. Log lines are left
-out unless ``OPENCONTAINER_EVENT_LOG_LINES=1``. Load it with ``--plugin-dir plugins`` or
-``OPENCONTAINER_PLUGIN_DIR``, or install it under the ``opencontainer.plugins`` entry point.
+out unless ``OPENCONTAINER_EVENT_LOG_LINES=1``. Plugins are loaded only when named: e.g.
+``OPENCONTAINER_PLUGINS=/path/to/plugins/event_recorder.py``, ``plugins = [...]`` in
+``~/.config/opencontainer/config.toml``, ``--plugin-dir``, or the ``opencontainer.plugins``
+entry point of an installed package.
 """
 
 from __future__ import annotations

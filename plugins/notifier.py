@@ -3,7 +3,10 @@
 - ``OPENCONTAINER_WEBHOOK_URL=https://…``: POST the event as JSON (aiohttp);
 - ``OPENCONTAINER_NOTIFY_DESKTOP=1``: a desktop notification with ``notify-send`` when present.
 
-Without either setting the plugin is not loaded.
+Without either setting the plugin does nothing. Plugins are loaded only when named: e.g.
+``OPENCONTAINER_PLUGINS=/path/to/plugins/notifier.py``, ``plugins = ["/path/to/notifier.py"]``
+in ``~/.config/opencontainer/config.toml``, ``--plugin-dir``, or the ``opencontainer.plugins``
+entry point of an installed package.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Plugin discovery and isolation, and the two example plugins in plugins/."""
+"""Plugin discovery (only what the user names) and isolation, and the two example plugins in
+plugins/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from structlog.testing import capture_logs
 
 from opencontainer.engine import events as ev
 from opencontainer.engine.bus import EventBus
-from opencontainer.engine.plugins import Loaded, PluginHost, discover
+from opencontainer.engine.plugins import Loaded, PluginHost, config_file, discover
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "plugins"
@@ -64,7 +65,7 @@ async def test_a_failing_plugin_is_disabled_alone_with_one_warning() -> None:
 
 
 def test_discovery_from_dir_and_opt_out(tmp_path: Path) -> None:
-    env = {"OPENCONTAINER_PLUGIN_DIR": str(PLUGINS),
+    env = {"OPENCONTAINER_PLUGIN_DIR": str(PLUGINS), "OPENCONTAINER_HOME": str(tmp_path / "h"),
            "OPENCONTAINER_EVENT_LOG": str(tmp_path / "e.jsonl")}
     names = [p.name for p in discover(env)]
     assert "event_recorder" in names
@@ -91,7 +92,8 @@ async def test_notifier_posts_unhealthy_and_failures_to_a_webhook() -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        loaded = discover({"OPENCONTAINER_PLUGIN_DIR": str(PLUGINS),
+        loaded = discover({"OPENCONTAINER_PLUGINS": str(PLUGINS / "notifier.py"),
+                           "OPENCONTAINER_HOME": "/nonexistent",
                            "OPENCONTAINER_WEBHOOK_URL": url})
         notifier = next(p.plugin for p in loaded if p.name == "notifier")
         base = {"project": "p", "service": "db", "container": "p-db-1"}
@@ -116,7 +118,8 @@ def test_recorder_plugin_receives_the_events_of_a_run(tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "OPENCONTAINER"))}
     env.update(OPENCONTAINER_HOME=str(tmp_path / "h"), OPENCONTAINER_RUNNER="shell",
-               OPENCONTAINER_PLUGIN_DIR=str(PLUGINS), OPENCONTAINER_EVENT_LOG=str(log),
+               OPENCONTAINER_PLUGINS=str(PLUGINS / "event_recorder.py"),
+               OPENCONTAINER_EVENT_LOG=str(log),
                OPENCONTAINER_EVENT_LOG_LINES="1")
     for args in (("up",), ("down",)):
         r = subprocess.run([sys.executable, "-m", "opencontainer", *args], cwd=proj, env=env,
@@ -129,3 +132,107 @@ def test_recorder_plugin_receives_the_events_of_a_run(tmp_path: Path) -> None:
             assert (k, c) in kinds, (k, c)
     assert ("project-up", None) in kinds and ("project-down", None) in kinds
     assert any(r["type"] == "log" and r["text"] == "hi" for r in records)
+
+
+EVIL = """import os, pathlib
+with pathlib.Path(os.environ["EVIL_MARKER"]).open("a") as fh:
+    fh.write(__name__ + "\\n")
+
+
+class Evil:
+    subscriptions = ()
+
+    async def handle(self, event):
+        pass
+
+
+plugin = Evil()
+"""
+
+
+def evil_project(tmp_path: Path) -> tuple[Path, Path]:
+    """A project as Airflow lays one out: a plugins/ folder (here with code that leaves a
+    marker when run), and modules at the top that shadow ones the supervisor imports."""
+    proj = tmp_path / "proj"
+    (proj / "plugins").mkdir(parents=True)
+    (proj / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x\n    command: [sh, -c, 'sleep 60']\n")
+    (proj / "plugins" / "evil.py").write_text(EVIL)
+    for shadow in ("attrs.py", "anyio.py", "structlog.py"):
+        (proj / shadow).write_text(EVIL)
+    return proj, tmp_path / "marker"
+
+
+def test_discovery_ignores_the_current_directory(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    proj, marker = evil_project(tmp_path)
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    env = {"OPENCONTAINER_HOME": str(tmp_path / "h")}
+    assert discover(env) == []
+    assert not marker.exists()
+    # named by a relative path (relative to the current directory): loaded, once
+    loaded = discover({**env, "OPENCONTAINER_PLUGINS": "plugins/evil.py, ./plugins/evil.py"})
+    assert [p.name for p in loaded] == ["evil"]
+    assert marker.read_text().count("\n") == 1
+
+
+def test_plugins_named_by_module_and_in_the_config_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "ocp_mod.py").write_text(
+        "class P:\n    subscriptions = ()\n\n    def __init__(self, env):\n"
+        "        self.env = env\n\n    async def handle(self, event):\n        pass\n\n\n"
+        "def factory(env):\n    return P(env)\n")
+    monkeypatch.syspath_prepend(str(lib))
+    monkeypatch.setenv("EVIL_MARKER", str(tmp_path / "m"))
+    env = {"OPENCONTAINER_HOME": str(tmp_path / "h")}
+    loaded = discover({**env, "OPENCONTAINER_PLUGINS": "ocp_mod:factory"})
+    assert [p.name for p in loaded] == ["ocp_mod"]
+    assert loaded[0].plugin.env["OPENCONTAINER_PLUGINS"] == "ocp_mod:factory"
+    cfg = config_file(env)
+    assert cfg == tmp_path / "h" / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    (cfg.parent / "mine").mkdir()
+    (cfg.parent / "mine" / "evil.py").write_text(EVIL)
+    cfg.write_text('plugins = ["ocp_mod:factory", "mine/evil.py", "mine/missing.py"]\n')
+    with capture_logs() as logs:
+        loaded = discover(env)
+    assert [p.name for p in loaded] == ["ocp_mod", "evil"]
+    assert [x["event"] for x in logs] == ["plugin not found"]
+    cfg.write_text("plugins = [\n")  # broken: warned about, nothing loaded from it
+    with capture_logs() as logs:
+        assert discover(env) == []
+    assert "unreadable" in logs[0]["event"]
+    xdg = {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert config_file(xdg) == tmp_path / "xdg" / "opencontainer" / "config.toml"
+
+
+def test_up_runs_no_code_of_the_project(tmp_path: Path) -> None:
+    """``up`` in a project with a plugins/ folder and modules named like the supervisor's:
+    nothing of it runs. Named in OPENCONTAINER_PLUGINS or the config file, the plugin loads."""
+    proj, marker = evil_project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "OPENCONTAINER"))}
+    env.update(OPENCONTAINER_HOME=str(tmp_path / "h"), OPENCONTAINER_RUNNER="shell",
+               EVIL_MARKER=str(marker), HOME=str(tmp_path))
+
+    def cli(*args: str, **extra: str) -> None:
+        # -P as the installed `opencontainer` script: the current directory is not on sys.path
+        r = subprocess.run([sys.executable, "-P", "-m", "opencontainer", *args], cwd=proj,
+                           env={**env, **extra}, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+
+    cli("up")
+    cli("down")
+    assert not marker.exists()
+    cli("up", OPENCONTAINER_PLUGINS=str(proj / "plugins" / "evil.py"))
+    cli("down")
+    assert marker.read_text().startswith("opencontainer_plugin_evil")
+    marker.unlink()
+    cfg = tmp_path / "h" / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f'plugins = ["{proj / "plugins" / "evil.py"}"]\n')
+    cli("up")
+    cli("down")
+    assert marker.read_text().startswith("opencontainer_plugin_evil")

@@ -18,8 +18,9 @@ from opencontainer.runtime.container import (
     now_iso,
     status_text,
 )
-from opencontainer.runtime.create import parse_hosts, parse_volume, resolve_in_rootfs
+from opencontainer.runtime.create import parse_hosts, parse_volume
 from opencontainer.runtime.monitor import LogWriter
+from opencontainer.runtime.rootfs import resolve_in_rootfs
 from opencontainer.runtime.spec import ContainerSpec
 
 

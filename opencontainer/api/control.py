@@ -103,9 +103,10 @@ class ControlServer:
             self.path.unlink()
         listener = await anyio.create_unix_listener(self.path)
         try:
-            if task_status is not None:
-                task_status.started()
-            await listener.serve(self._handle)
+            async with listener:
+                if task_status is not None:
+                    task_status.started()
+                await listener.serve(self._handle)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -114,35 +115,62 @@ class ControlServer:
         await stream.send((json.dumps(msg, default=str) + "\n").encode())
 
     async def _handle(self, stream: SocketStream) -> None:
+        """One connection. Nothing a client sends may end the supervisor (and with it every
+        container): whatever one request raises is logged and answered as an error."""
+        import anyio
+
+        try:
+            async with stream:
+                await self._serve(stream)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # the client went away before its answer
+        except Exception as exc:  # whatever else: log it, keep serving
+            _log_failure(exc)
+
+    async def _serve(self, stream: SocketStream) -> None:
         import anyio
         from anyio.streams.buffered import BufferedByteReceiveStream
 
         from ..errors import OpenContainerError
 
-        async with stream:
-            buffered = BufferedByteReceiveStream(stream)
-            try:
-                line = await buffered.receive_until(b"\n", 1 << 20)
-                req = json.loads(line)
-                op = str(req.get("op", ""))
-            except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound,
-                    ValueError, anyio.BrokenResourceError):
+        buffered = BufferedByteReceiveStream(stream)
+        try:
+            line = await buffered.receive_until(b"\n", 1 << 20)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
+                anyio.ClosedResourceError):
+            return
+        except anyio.DelimiterNotFound:
+            await self._send(stream, {"ok": False, "error": "request too long."})
+            return
+        try:
+            req = json.loads(line)
+        except ValueError:
+            req = None
+        if not isinstance(req, dict) or not isinstance(req.get("op", ""), str):
+            await self._send(stream, {"ok": False, "error": "malformed request: expected one "
+                                      "JSON object with an \"op\" per line."})
+            return
+        op = str(req.get("op", ""))
+        try:
+            if op == "events":
+                await self._events(stream, req)
                 return
-            try:
-                if op == "events":
-                    await self._events(stream, req)
-                    return
-                if op == "up":
-                    await self._up(stream, req)
-                    return
-                reply = await self._dispatch(op, req)
-                await self._send(stream, {"ok": True, **reply})
-            except OpenContainerError as exc:
-                await self._send(stream, {"ok": False, "error": str(exc)})
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if op == "up":
+                await self._up(stream, req)
                 return
-            if op == "down":
-                self.down_requested.set()
+            reply = await self._dispatch(op, req)
+            await self._send(stream, {"ok": True, **reply})
+        except OpenContainerError as exc:
+            await self._send(stream, {"ok": False, "error": str(exc)})
+            return
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return
+        except Exception as exc:  # a bug, or a request we did not foresee: answer, go on
+            _log_failure(exc, op)
+            await self._send(stream, {"ok": False, "error": _internal(exc)})
+            return
+        if op == "down":
+            self.down_requested.set()
 
     async def _events(self, stream: SocketStream, req: dict[str, Any]) -> None:
         import anyio
@@ -208,8 +236,9 @@ class ControlServer:
                 except Exception as exc:  # reported to the waiting `up`, never swallowed
                     from ..errors import OpenContainerError
 
-                    msg = str(exc) if isinstance(exc, OpenContainerError) else (
-                        f"internal error ({type(exc).__name__}: {exc})")
+                    if not isinstance(exc, OpenContainerError):
+                        _log_failure(exc, "up")
+                    msg = str(exc) if isinstance(exc, OpenContainerError) else _internal(exc)
                     result_box = {"ok": False, "error": msg}
                 await anyio.sleep(0.05)  # let the last events out first
                 tg.cancel_scope.cancel()
@@ -221,8 +250,15 @@ class ControlServer:
 
         from ..errors import ConfigError
 
-        services = tuple(req.get("services") or ())
+        services = req.get("services") or ()
+        if not isinstance(services, (list, tuple)) or not all(
+                isinstance(x, str) for x in services):
+            raise ConfigError("malformed request: \"services\" must be a list of names.")
+        services = tuple(services)
         timeout = req.get("timeout")
+        if timeout is not None and (isinstance(timeout, bool) or
+                                    not isinstance(timeout, (int, float))):
+            raise ConfigError("malformed request: \"timeout\" must be a number of seconds.")
         sup = self.sup
         if op == "ping":
             return {"pid": os.getpid(), "project": sup.project.name}
@@ -237,7 +273,13 @@ class ControlServer:
             r = await sup.restart(services, timeout)
             return {"result": r.to_dict()}
         if op == "kill":
-            return {"containers": await sup.kill(services, str(req.get("signal") or "SIGKILL"))}
+            from ..runtime.signals import parse_signal
+
+            sig = req.get("signal") or "SIGKILL"
+            if not isinstance(sig, (str, int)):
+                raise ConfigError(f"invalid signal {sig!r}.")
+            parse_signal(sig)  # never an EINVAL from kill(2)
+            return {"containers": await sup.kill(services, str(sig))}
         if op == "rm":
             return {"containers": await sup.rm(services, stopped_only=not req.get("force"))}
         if op == "down":
@@ -253,3 +295,15 @@ class ControlServer:
                 raise ContainerError(f"container {name} is not running.")
             return {"container": name, "pid": c.handle.main_pid()}
         raise ConfigError(f"unknown control operation {op!r}.")
+
+
+def _internal(exc: BaseException) -> str:
+    return (f"internal error ({type(exc).__name__}: {exc}); the supervisor keeps running, "
+            "see its log.")
+
+
+def _log_failure(exc: BaseException, op: str | None = None) -> None:
+    import structlog
+
+    structlog.get_logger().error("control request failed", op=op,
+                                 error=f"{type(exc).__name__}: {exc}", exc_info=exc)

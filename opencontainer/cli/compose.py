@@ -392,7 +392,9 @@ def spawn_supervisor(state: ProjectState, ctx: Any, working_dir: Path,
                      plugin_dirs: Sequence[str] = ()) -> None:
     """Fork ``opencontainer supervise`` in a new session (double fork: no zombie, no tty)."""
     state.root.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "opencontainer", "supervise", "--state-dir", str(state.root),
+    # -P: the supervisor runs in the project directory, whose *.py must not shadow modules
+    argv = [sys.executable, "-P", "-m", "opencontainer", "supervise", "--state-dir",
+            str(state.root),
             "--project-dir", str(working_dir)]
     for d in plugin_dirs:
         argv += ["--plugin-dir", str(Path(d).absolute())]
@@ -840,6 +842,9 @@ def run_restart(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def run_kill(args: argparse.Namespace, ctx: Any) -> int:
+    from ..runtime.signals import parse_signal
+
+    parse_signal(args.signal)  # a bad one is a usage error, before anything is asked
     loc = locate(args, ctx, args.services)
     if not _alive(loc.state):
         raise ContainerError("no container is running.")

@@ -75,6 +75,7 @@ COMPOSE_COMMANDS: CommandTable = {
     "events": ("opencontainer.cli.compose", "Receive real time events from containers"),
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
+USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
 
 
 class CliContext:
@@ -174,7 +175,7 @@ def add_compose_globals(parser: argparse.ArgumentParser) -> None:
 
 
 def _global_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("--log-format", choices=["console", "json"], default="console")
     p.add_argument("--version", action="store_true")
@@ -271,7 +272,10 @@ def _build_command_parser(
 ) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
     module = importlib.import_module(module_name)
     fname = name.replace("-", "_")
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext)
+    # allow_abbrev=False: no prefix matching (``--attach`` must not become
+    # ``--attach-foreground``); a subparser must be given it too (see test_cli_parsers.py)
+    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext,
+                                     allow_abbrev=False)
     if compose:
         add_compose_globals(parser)
     getattr(module, f"configure_{fname}")(parser)
@@ -343,8 +347,9 @@ def main(argv: Sequence[str] | None = None, ctx: CliContext | None = None) -> in
         parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
         try:
             args = parser.parse_args(compose_pre + cmd_args)
-        except SystemExit as exc:
-            return int(exc.code or 0)
+        except SystemExit as exc:  # --help (0) or a usage error: docker's exit status 125
+            code = int(exc.code or 0)
+            return USAGE_ERROR if code == 2 else code
         return int(runner(args, ctx) or 0)
     except OpenContainerError as exc:
         ctx.err(f"Error: {exc}")

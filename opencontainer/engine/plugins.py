@@ -4,15 +4,24 @@ A plugin has ``subscriptions`` (a tuple of event classes; ``isinstance`` deliver
 ``async def handle(event)``. An exception disables that plugin only, with one warning; a slow
 plugin loses events (counted, reported as ``EventsDropped``) instead of slowing the engine.
 
-Discovery:
+Plugins are code that runs with the user's rights, so only the plugins the *user* names are
+loaded -- never files that happen to be in a project (a ``plugins/`` folder in the project
+directory is ignored: Airflow's layout has one, and ``up`` must not run it):
 
-- the entry-point group ``opencontainer.plugins``: the entry point names a plugin object, or a
-  factory called with the environment mapping;
-- ``*.py`` files in the plugin directories: ``--plugin-dir`` / ``OPENCONTAINER_PLUGIN_DIR``
-  (``os.pathsep``-separated), else ``./plugins``. A file defines ``make_plugin(env)`` (returns
-  a plugin or ``None`` when it is not configured) or a module-level ``plugin`` object.
+- installed packages: the entry-point group ``opencontainer.plugins`` (the entry point names a
+  plugin object, or a factory called with the environment mapping);
+- ``OPENCONTAINER_PLUGINS``: comma-separated module paths (``pkg.mod`` or ``pkg.mod:factory``)
+  or ``.py`` files / directories of them (a relative path is relative to the current
+  directory; the detached supervisor runs in the project directory);
+- the configuration file ``$XDG_CONFIG_HOME/opencontainer/config.toml`` (with
+  ``OPENCONTAINER_HOME``: ``$OPENCONTAINER_HOME/config/config.toml``), key ``plugins = [...]``
+  with the same entries (a relative path is relative to the file);
+- ``--plugin-dir DIR`` of ``up`` and ``OPENCONTAINER_PLUGIN_DIR`` (``os.pathsep``-separated):
+  every ``*.py`` in those directories.
 
-``OPENCONTAINER_DISABLE_PLUGINS=1`` turns discovery off.
+A module or file defines ``make_plugin(env)`` (returns a plugin, or ``None`` when it is not
+configured) or a module-level ``plugin`` object. ``OPENCONTAINER_DISABLE_PLUGINS=1`` turns all
+of it off.
 """
 
 from __future__ import annotations
@@ -67,13 +76,49 @@ def disabled(env: Mapping[str, str]) -> bool:
 
 
 def plugin_dirs(env: Mapping[str, str], extra: Sequence[Path] = ()) -> list[Path]:
+    """The directories the user named (``--plugin-dir``, ``OPENCONTAINER_PLUGIN_DIR``); none
+    by default."""
     dirs = list(extra)
     named = env.get("OPENCONTAINER_PLUGIN_DIR")
     if named:
         dirs += [Path(p) for p in named.split(os.pathsep) if p]
-    if not dirs:
-        dirs = [Path.cwd() / "plugins"]
     return dirs
+
+
+def config_file(env: Mapping[str, str]) -> Path:
+    """``config.toml`` in the configuration directory (see :class:`~opencontainer.paths.Paths`)."""
+    from ..paths import Paths
+
+    return Paths.from_env(env).config / "config.toml"
+
+
+def configured(env: Mapping[str, str]) -> list[tuple[str, Path | None]]:
+    """The plugins named in ``OPENCONTAINER_PLUGINS`` and the configuration file, each with
+    the directory a relative path in it is relative to (None: the current directory)."""
+    out: list[tuple[str, Path | None]] = [
+        (item.strip(), None) for item in env.get("OPENCONTAINER_PLUGINS", "").split(",")
+        if item.strip()]
+    path = config_file(env)
+    if not path.is_file():
+        return out
+    import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        log.warning("configuration file unreadable, its plugins are not loaded",
+                    file=str(path), error=str(exc))
+        return out
+    items = doc.get("plugins", [])
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        log.warning("'plugins' in the configuration file must be a list of strings",
+                    file=str(path))
+        return out
+    return out + [(x.strip(), path.parent) for x in items if x.strip()]
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or os.sep in spec or spec.startswith(("~", "."))
 
 
 def _from_file(path: Path, env: Mapping[str, str]) -> Any:
@@ -89,7 +134,46 @@ def _from_file(path: Path, env: Mapping[str, str]) -> Any:
     return getattr(module, "plugin", None)
 
 
+def _from_module(spec: str, env: Mapping[str, str]) -> Any:
+    """``pkg.mod`` (its ``make_plugin(env)`` or ``plugin``) or ``pkg.mod:attr``."""
+    mod_name, _, attr = spec.partition(":")
+    module = importlib.import_module(mod_name)
+    if attr:
+        return _instantiate(getattr(module, attr), env)
+    if hasattr(module, "make_plugin"):
+        return module.make_plugin(env)
+    return getattr(module, "plugin", None)
+
+
+def _py_files(d: Path) -> list[Path]:
+    return [p for p in sorted(d.glob("*.py")) if not p.name.startswith("_")]
+
+
+def _named(spec: str, base: Path | None) -> list[tuple[str, str, Path | None]]:
+    """``(key, name, file)`` for one named plugin: files of a directory, a file, or a module
+    (file None)."""
+    if not _is_path(spec):
+        return [(f"module:{spec}", spec.partition(":")[0].rsplit(".", 1)[-1], None)]
+    path = Path(spec).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    path = path.absolute()
+    files = _py_files(path) if path.is_dir() else [path]
+    return [(f"file:{f}", f.stem, f) for f in files]
+
+
+def _load(name: str, what: str, make: Any, found: list[Loaded]) -> None:
+    try:
+        plugin = make()
+    except Exception as exc:
+        log.warning("plugin failed to load", plugin=what, error=f"{type(exc).__name__}: {exc}")
+        return
+    if plugin is not None:
+        found.append(Loaded(name, plugin))
+
+
 def discover(env: Mapping[str, str], extra_dirs: Sequence[Path] = ()) -> list[Loaded]:
+    """The plugins the user named (see the module docstring), loaded and configured."""
     if disabled(env):
         return []
     found: list[Loaded] = []
@@ -97,28 +181,27 @@ def discover(env: Mapping[str, str], extra_dirs: Sequence[Path] = ()) -> list[Lo
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            try:
-                plugin = _instantiate(ep.load(), env)
-            except Exception as exc:
-                log.warning("plugin failed to load", plugin=ep.name, error=str(exc))
-                continue
-            if plugin is not None:
-                found.append(Loaded(ep.name, plugin))
+            _load(ep.name, ep.name, lambda ep=ep: _instantiate(ep.load(), env), found)
     except Exception as exc:  # a broken environment must not stop the engine
         log.warning("plugin entry points unreadable", error=str(exc))
+    seen: set[str] = set()
+    named: list[tuple[str, str, Path | None]] = []
     for d in plugin_dirs(env, extra_dirs):
-        if not d.is_dir():
+        named += [(f"file:{f.absolute()}", f.stem, f.absolute()) for f in
+                  (_py_files(d) if d.is_dir() else [])]
+    for spec, base in configured(env):
+        named += _named(spec, base)
+    for key, name, file in named:
+        if key in seen:
             continue
-        for path in sorted(d.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            try:
-                plugin = _from_file(path, env)
-            except Exception as exc:
-                log.warning("plugin failed to load", plugin=str(path), error=str(exc))
-                continue
-            if plugin is not None:
-                found.append(Loaded(path.stem, plugin))
+        seen.add(key)
+        if file is None:
+            spec = key.removeprefix("module:")
+            _load(name, spec, lambda spec=spec: _from_module(spec, env), found)
+        elif not file.is_file():
+            log.warning("plugin not found", plugin=str(file))
+        else:
+            _load(name, str(file), lambda file=file: _from_file(file, env), found)
     return found
 
 

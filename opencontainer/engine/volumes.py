@@ -1,7 +1,8 @@
 """Where a container's mounts come from on the host.
 
 - named volume: ``<state>/volumes/<name>/``; kept by ``down``, removed by ``down -v``; on first
-  use it is filled with the image's content at the mount path, as Docker does;
+  use it is filled with the image's content at the mount path, as Docker does (the path is
+  resolved inside the image's tree: its symlinks never lead onto the host's files);
 - bind mount: source relative to the project directory, ``~`` expanded, created when missing
   (short syntax, or ``bind.create_host_path``);
 - anonymous volume: ``<container>/volumes/<hash>/``, initialised from the image like a named
@@ -24,6 +25,7 @@ import attrs
 
 from ..errors import ConfigError
 from ..paths import atomic_write
+from ..runtime.rootfs import seed_volume
 from .model import MountSpec, ProjectModel
 from .state import ProjectState
 
@@ -42,12 +44,13 @@ def _h(text: str) -> str:
 
 
 def _seed(dest: Path, image_rootfs: Path | None, target: str) -> None:
-    """Fill a new, empty volume with what the image has at ``target`` (Docker's copy-up)."""
+    """Fill a new, empty volume with what the image has at ``target`` (Docker's copy-up).
+
+    ``image_rootfs`` is the image's tree (an overlay root's lower layer); ``target`` is
+    resolved inside it, symlinks and ``..`` included, never onto the host's files."""
     if image_rootfs is None:
         return
-    src = image_rootfs / target.lstrip("/")
-    if src.is_dir() and not src.is_symlink():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    seed_volume(dest, image_rootfs, target)
 
 
 def volume_dir(state: ProjectState, project: ProjectModel, source: str) -> Path:

@@ -7,7 +7,6 @@ user, missing image) fails before anything is copied or started.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from .container import Container, ContainerConfig, ContainerStore, new_id, now_i
 from .overlay import Layers
 from .proot import ProotCapabilities, check_ports
 from .relay import check_port_free
-from .rootfs import create_container_root
+from .rootfs import create_container_root, seed_volume
+from .rootfs import resolve_in_rootfs as resolve_in_rootfs  # moved there; still importable here
 from .runscript import write_run_sh
 from .spec import (
     ContainerSpec,
@@ -36,17 +36,6 @@ from .spec import (
 )
 
 log = structlog.get_logger()
-
-
-def resolve_in_rootfs(rootfs: Path | Layers, path: str, follow_last: bool = True) -> Path:
-    """The host path of container path ``path``, following symlinks *inside* the container's
-    tree (an absolute link target is relative to the container root, never the host's).
-
-    ``rootfs``: the tree, or the container's :class:`Layers` (overlay: upper over lower); a
-    path that does not exist resolves to where it would be created (the top layer)."""
-    layers = Layers.of(rootfs)
-    parts, host = layers.resolve(path, follow_last)
-    return host if host is not None else layers.top.joinpath(*parts)
 
 
 @attrs.frozen
@@ -87,15 +76,6 @@ def parse_volume(text: str, cwd: Path | None = None) -> VolumeSpec:
 
 def volumes_root(paths: Paths) -> Path:
     return paths.data / "volumes"
-
-
-def _seed_volume(vol: Path, rootfs: Path | Layers, target: str) -> None:
-    """Docker copies the image's content at the mount point into a new, empty volume."""
-    if any(vol.iterdir()):
-        return
-    src = resolve_in_rootfs(rootfs, target)
-    if src.is_dir() and not src.is_symlink():
-        shutil.copytree(src, vol, symlinks=True, dirs_exist_ok=True)
 
 
 def _ensure_target(rootfs: Path | Layers, target: str, is_dir: bool) -> None:
@@ -238,8 +218,10 @@ async def create_container(
                 vname = v.source or new_id()
                 vdir = volumes_root(paths) / vname
                 vdir.mkdir(parents=True, exist_ok=True)
+                # the image's content, as Docker copies it (before the mount point exists
+                # in an overlay's upper layer, where it would hide the image's directory)
+                seed_volume(vdir, rec.rootfs, v.target)
                 _ensure_target(layers, v.target, True)
-                _seed_volume(vdir, layers, v.target)
                 if not v.source:
                     anonymous.append(str(vdir))
                 mounts.append(Mount(str(vdir), v.target, v.read_only, "volume",

@@ -252,7 +252,8 @@ def spawn_monitor(c: Container, env: dict[str, str] | None = None) -> int:
     try:
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", "opencontainer.runtime.monitor", str(c.dir)],
+            # -P: the user's current directory (inherited) must not shadow modules
+            [sys.executable, "-P", "-m", "opencontainer.runtime.monitor", str(c.dir)],
             dict(env if env is not None else os.environ),
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, null, 0),

@@ -31,29 +31,15 @@ import anyio
 import anyio.abc
 import structlog
 
-from ..errors import ConfigError, ContainerError
+from ..errors import ContainerError
 from . import procfs
+from .signals import parse_signal as parse_signal  # checked: 1..64 or a name
 
 log = structlog.get_logger()
 
 POLL_INTERVAL = 0.2
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
-
-
-def parse_signal(sig: int | str) -> int:
-    """``SIGTERM``, ``TERM``, ``term`` or ``15`` -> 15."""
-    if isinstance(sig, int):
-        return sig
-    text = sig.strip().upper()
-    if text.isdigit():
-        return int(text)
-    if not text.startswith("SIG"):
-        text = "SIG" + text
-    try:
-        return int(_signal.Signals[text])
-    except KeyError:
-        raise ConfigError(f"invalid signal {sig!r}.") from None
 
 
 def exit_code_of(returncode: int) -> int:

@@ -489,6 +489,47 @@ async def remove_rootfs(path: Path, store: Any = None, lower: str | None = None)
     await anyio.to_thread.run_sync(remove_container_root, Path(path), store, lower)
 
 
+# -- paths inside a container's tree -------------------------------------------------------
+
+
+def resolve_in_rootfs(rootfs: Path | overlay.Layers, path: str, follow_last: bool = True) -> Path:
+    """The host path of container path ``path``, following symlinks *inside* the container's
+    tree: an absolute link target is relative to the container root, never the host's, and
+    ``..`` stops at the root, so the answer is always inside the tree.
+
+    ``rootfs``: the tree, or the container's :class:`~.overlay.Layers` (overlay: upper over
+    lower); a path that does not exist resolves to where it would be created (the top layer).
+    Raises :class:`ContainerError` on a symlink loop."""
+    layers = overlay.Layers.of(rootfs)
+    parts, host = layers.resolve(path, follow_last)
+    return host if host is not None else layers.top.joinpath(*parts)
+
+
+def _copy_regular(src: str, dst: str) -> None:
+    """``copytree``'s file copier: regular files only (a FIFO would block the copy, a device
+    node is not content); symlinks never get here (``symlinks=True`` recreates them)."""
+    if stat.S_ISREG(os.lstat(src).st_mode):
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def seed_volume(vol: Path, image_root: Path | overlay.Layers, target: str) -> bool:
+    """Docker's copy-up: fill the new, empty volume ``vol`` with what the image has at the
+    mount point ``target``. The path is resolved inside ``image_root`` (the image's tree; an
+    overlay root's lower layer) with :func:`resolve_in_rootfs`, so an image whose ``/x`` is a
+    symlink to ``/home/me`` or ``../../..`` cannot make us copy host files into the volume.
+    Symlinks inside are copied as symlinks, special files are left out. True if copied."""
+    if any(vol.iterdir()):
+        return False
+    try:
+        src = resolve_in_rootfs(image_root, target)
+    except ContainerError:  # a symlink loop: nothing to copy
+        return False
+    if not src.is_dir() or src.is_symlink():
+        return False
+    shutil.copytree(src, vol, symlinks=True, dirs_exist_ok=True, copy_function=_copy_regular)
+    return True
+
+
 def _main(argv: list[str]) -> int:  # pragma: no cover - a measuring aid
     """``python -m opencontainer.runtime.rootfs SRC SCRATCH [ROUNDS]``: min wall times."""
     src, scratch = Path(argv[0]), Path(argv[1])
