@@ -140,7 +140,7 @@ class TestArgv:
 
     def test_seccomp_wrapper_only_for_old(self) -> None:
         cmd = build_command(spec(), OLD, "/usr/bin/proot", python="/py")
-        assert cmd[:4] == ["/py", "-S", "-m", "opencontainer.runtime.seccomp"]
+        assert cmd[:5] == ["/py", "-S", "-P", "-m", "opencontainer.runtime.seccomp"]
         assert cmd[4] == "--enosys" and "statx" in cmd[5] and cmd[6] == "--"
 
     def test_etc_binds(self, tmp_path: Path) -> None:

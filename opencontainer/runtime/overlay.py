@@ -96,7 +96,8 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
     volumes (see :func:`ro_binds`)."""
     # -S: no site (~20 ms less per start, exec and health probe); PYTHONPATH finds this copy
     # (run.sh exports it, helper_env() and the engine's host_env() set it)
-    argv = [python or sys.executable, "-S", "-m", "opencontainer.runtime.nsexec"]
+    # -P: the current directory (a project's) never goes on sys.path
+    argv = [python or sys.executable, "-S", "-P", "-m", "opencontainer.runtime.nsexec"]
     if join:
         argv += ["--join-pidfile", layout.pidfile]
     else:

@@ -333,6 +333,7 @@ def seccomp_prefix(caps: ProotCapabilities, python: str | None = None) -> list[s
     return [
         python or sys.executable,
         "-S",  # no site: ~20 ms less per start; PYTHONPATH (run.sh, host_env) finds us
+        "-P",  # never the current directory on sys.path: a project's files are not ours
         "-m",
         "opencontainer.runtime.seccomp",
         "--enosys",
