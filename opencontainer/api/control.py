@@ -222,6 +222,7 @@ class ControlServer:
         from ..errors import ConfigError
 
         services = tuple(req.get("services") or ())
+        names = tuple(req.get("containers") or ())  # only these containers (any service)
         timeout = req.get("timeout")
         sup = self.sup
         if op == "ping":
@@ -229,17 +230,19 @@ class ControlServer:
         if op == "ps":
             return {"containers": [c.to_dict() for c in sup.ps()]}
         if op == "stop":
-            return {"containers": await sup.stop(services, timeout)}
+            return {"containers": await sup.stop(services, timeout, names)}
         if op == "start":
-            r = await sup.start(services)
+            r = await sup.start(services, names)
             return {"result": r.to_dict()}
         if op == "restart":
-            r = await sup.restart(services, timeout)
+            r = await sup.restart(services, timeout, names)
             return {"result": r.to_dict()}
         if op == "kill":
-            return {"containers": await sup.kill(services, str(req.get("signal") or "SIGKILL"))}
+            return {"containers": await sup.kill(services, str(req.get("signal") or "SIGKILL"),
+                                                  names)}
         if op == "rm":
-            return {"containers": await sup.rm(services, stopped_only=not req.get("force"))}
+            return {"containers": await sup.rm(services, stopped_only=not req.get("force"),
+                                              names=names)}
         if op == "down":
             removed = await sup.down(timeout=timeout, volumes=bool(req.get("volumes")),
                                      remove_orphans=bool(req.get("remove_orphans")))
