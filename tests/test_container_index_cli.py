@@ -80,7 +80,7 @@ def test_one_index_from_another_directory(oc: Any, env: dict[str, str],
         ok(oc("up", cwd=proj, env=env))
         ok(run("run", "-d", "--name", "solo", "--label", "ci", "busybox", "sleep", "600"))
         ok(run("run", "-d", "--name", "plain", "busybox", "sleep", "600"))
-        ok(run("run", "--name", "done", "busybox", "sh", "-c", "exit 3"))
+        assert run("run", "--name", "done", "busybox", "sh", "-c", "exit 3").returncode == 3
         names = set(lines(run("ps", "--format", "{{.Names}}")))
         assert names == {"proj-api-1", "proj-other-1", "solo", "plain"}
         assert "done" in lines(run("ps", "-a", "--format", "{{.Names}}"))
@@ -92,7 +92,8 @@ def test_one_index_from_another_directory(oc: Any, env: dict[str, str],
         # the filter keeps exactly the labelled ones: standalone and compose
         got = set(lines(run("ps", "-aq", "-f", "label=ci")))
         assert got == {ids["solo"][:12], ids["proj-api-1"][:12]}
-        got = set(lines(run("ps", "-aq", "--no-trunc", "-f", "label=com.docker.compose.project=proj")))
+        got = set(lines(run("ps", "-aq", "--no-trunc", "-f",
+                            "label=com.docker.compose.project=proj")))
         assert got == {ids["proj-api-1"], ids["proj-other-1"]}
         assert lines(run("ps", "-a", "-f", "name=sol", "--format", "{{.Names}}")) == ["solo"]
         assert lines(run("ps", "-a", "-f", "status=exited", "--format", "{{.Names}}")) == ["done"]
