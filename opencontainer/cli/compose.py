@@ -1124,12 +1124,13 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ls(args: argparse.Namespace, ctx: Any) -> int:
-    from ..engine.state import read_index
+    from ..engine.state import registered_projects
 
     rows = []
     out_json = []
-    for name, entry in sorted(read_index(ctx.paths).items()):
-        state = ProjectState(Path(entry["state_dir"]), ctx.paths.runtime)
+    for project in registered_projects(ctx.paths):  # deleted projects are pruned on the way
+        name = project.name
+        state = ProjectState(project.state_dir, ctx.paths.runtime)
         alive = state.supervisor_alive()
         cs = [effective(c, alive) for c in state.containers() if not c.one_off]
         counts: dict[str, int] = {}
@@ -1139,7 +1140,7 @@ def run_ls(args: argparse.Namespace, ctx: Any) -> int:
         if not args.all and not counts.get("running"):
             continue
         status = ", ".join(f"{k}({v})" for k, v in sorted(counts.items())) or "exited(0)"
-        files = ",".join(entry.get("files") or [])
+        files = ",".join(project.files)
         rows.append([name, status, files])
         out_json.append({"Name": name, "Status": status, "ConfigFiles": files})
     if args.quiet:

@@ -52,7 +52,7 @@ def _entries(ctx: Any, here: Any = None) -> list[Any]:
 
 def _service_entries(ctx: Any, here: Any, service: str, entries: list[Any]) -> list[Any]:
     """Beside a compose file, a SERVICE name stands for that service's containers."""
-    if here is None:
+    if not here:
         return []
     root = here.state.root.absolute()
     found = [e for e in entries if e.kind == "compose" and e.project is not None
