@@ -130,7 +130,8 @@ class ProjectState:
     def containers(self) -> list[ContainerState]:
         out = []
         try:
-            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+            with os.scandir(self.root) as it:  # closed now, not whenever the GC gets to it
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
             return []
         for e in entries:
@@ -185,7 +186,9 @@ def same_process(pid: int | None, start: int | None) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     out = []
-    for e in os.scandir("/proc"):
+    with os.scandir("/proc") as it:
+        procs = list(it)
+    for e in procs:
         if not e.name.isdigit():
             continue
         try:
