@@ -251,10 +251,12 @@ class ControlServer:
         from ..errors import ConfigError
 
         services = req.get("services") or ()
-        if not isinstance(services, (list, tuple)) or not all(
-                isinstance(x, str) for x in services):
-            raise ConfigError("malformed request: \"services\" must be a list of names.")
-        services = tuple(services)
+        names = req.get("containers") or ()  # only these containers (any service)
+        for key, value in (("services", services), ("containers", names)):
+            if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(x, str) for x in value):
+                raise ConfigError(f"malformed request: \"{key}\" must be a list of names.")
+        services, names = tuple(services), tuple(names)
         timeout = req.get("timeout")
         if timeout is not None and (isinstance(timeout, bool) or
                                     not isinstance(timeout, (int, float))):
@@ -265,12 +267,12 @@ class ControlServer:
         if op == "ps":
             return {"containers": [c.to_dict() for c in sup.ps()]}
         if op == "stop":
-            return {"containers": await sup.stop(services, timeout)}
+            return {"containers": await sup.stop(services, timeout, names)}
         if op == "start":
-            r = await sup.start(services)
+            r = await sup.start(services, names)
             return {"result": r.to_dict()}
         if op == "restart":
-            r = await sup.restart(services, timeout)
+            r = await sup.restart(services, timeout, names)
             return {"result": r.to_dict()}
         if op == "kill":
             from ..runtime.signals import parse_signal
@@ -279,9 +281,10 @@ class ControlServer:
             if not isinstance(sig, (str, int)):
                 raise ConfigError(f"invalid signal {sig!r}.")
             parse_signal(sig)  # never an EINVAL from kill(2)
-            return {"containers": await sup.kill(services, str(sig))}
+            return {"containers": await sup.kill(services, str(sig), names)}
         if op == "rm":
-            return {"containers": await sup.rm(services, stopped_only=not req.get("force"))}
+            return {"containers": await sup.rm(services, stopped_only=not req.get("force"),
+                                              names=names)}
         if op == "down":
             removed = await sup.down(timeout=timeout, volumes=bool(req.get("volumes")),
                                      remove_orphans=bool(req.get("remove_orphans")))

@@ -74,6 +74,9 @@ def locate(args: argparse.Namespace, ctx: Any, services: Iterable[str] = ()) -> 
 def _locate(args: argparse.Namespace, ctx: Any) -> Located:
     from ..engine.state import read_index
 
+    given = getattr(args, "located", None)  # a container command found the project already
+    if isinstance(given, Located):
+        return given
     env = ctx.env
     runtime = ctx.paths.runtime
     name = getattr(args, "project_name", None) or env.get("COMPOSE_PROJECT_NAME")
@@ -918,8 +921,6 @@ def exec_argv(loc: Located, st: ContainerState, command: Sequence[str], ctx: Any
 
 
 def run_exec(args: argparse.Namespace, ctx: Any) -> int:
-    import subprocess
-
     loc = locate(args, ctx, [args.service])
     command = list(args.command)
     if command and command[0] == "--":
@@ -930,6 +931,15 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     st = next((c for c in running if c.number == args.index), None)
     if st is None:
         raise ContainerError(f"service {args.service!r} is not running.")
+    return exec_in(loc, st, command, args, ctx)
+
+
+def exec_in(loc: Located, st: ContainerState, command: Sequence[str], args: argparse.Namespace,
+            ctx: Any) -> int:
+    """Run ``command`` in the running container ``st`` (``args``: env, workdir, user,
+    detach); its exit code."""
+    import subprocess
+
     argv, env, cwd = exec_argv(loc, st, command, ctx, env=_env_list(args.env, ctx.env),
                                workdir=args.workdir, user=args.user)
     if args.detach:
@@ -1069,22 +1079,27 @@ def run_top(args: argparse.Namespace, ctx: Any) -> int:
     for st in _containers(loc, args.services, all_=False):
         if st.pgid is None:
             continue
-        rows = []
-        for pid in sorted(group_members(st.pgid)):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                    errors="replace").strip()
-                uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            rows.append([uid, str(pid), stat[1], cmd])
         if not first:
             ctx.out("")
         first = False
         ctx.out(st.name)
-        ctx.out(_table(rows, ["UID", "PID", "PPID", "CMD"]))
+        ctx.out(process_table(group_members(st.pgid)))
     return 0
+
+
+def process_table(pids: Iterable[int]) -> str:
+    """``top``'s table (UID PID PPID CMD) of the live processes among ``pids``."""
+    rows = []
+    for pid in sorted(set(pids)):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace").strip()
+            uid = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        rows.append([uid, str(pid), stat[1], cmd])
+    return _table(rows, ["UID", "PID", "PPID", "CMD"])
 
 
 def configure_port(parser: argparse.ArgumentParser) -> None:
@@ -1114,12 +1129,13 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ls(args: argparse.Namespace, ctx: Any) -> int:
-    from ..engine.state import read_index
+    from ..engine.state import registered_projects
 
     rows = []
     out_json = []
-    for name, entry in sorted(read_index(ctx.paths).items()):
-        state = ProjectState(Path(entry["state_dir"]), ctx.paths.runtime)
+    for project in registered_projects(ctx.paths):  # deleted projects are pruned on the way
+        name = project.name
+        state = ProjectState(project.state_dir, ctx.paths.runtime)
         alive = state.supervisor_alive()
         cs = [effective(c, alive) for c in state.containers() if not c.one_off]
         counts: dict[str, int] = {}
@@ -1129,7 +1145,7 @@ def run_ls(args: argparse.Namespace, ctx: Any) -> int:
         if not args.all and not counts.get("running"):
             continue
         status = ", ".join(f"{k}({v})" for k, v in sorted(counts.items())) or "exited(0)"
-        files = ",".join(entry.get("files") or [])
+        files = ",".join(project.files)
         rows.append([name, status, files])
         out_json.append({"Name": name, "Status": status, "ConfigFiles": files})
     if args.quiet:
@@ -1384,10 +1400,13 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
     from ..engine.state import register_project
     from ..paths import atomic_write
 
+    # registered even without dependencies: `ps` finds the one-off container from anywhere
+    register_project(ctx.paths, model.name, state.root, model.working_dir,
+                     list(model.compose_files))
+    if not state.project_json.exists():
+        atomic_write(state.project_json, model.to_json())
     if not args.no_deps and svc.depends_on:
         atomic_write(state.project_json, model.to_json())
-        register_project(ctx.paths, model.name, state.root, model.working_dir,
-                         list(model.compose_files))
         client = ensure_supervisor(state, ctx, Path(model.working_dir))
         client.timeout = None
         final = client.request("up", options={"services": list(svc.depends_on)})

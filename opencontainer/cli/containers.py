@@ -28,6 +28,75 @@ def _store(ctx: Any) -> Any:
     return ContainerStore(ctx.paths.containers)
 
 
+# -- finding containers: standalone and compose, from anywhere -----------------------------------
+def _cwd_project(ctx: Any) -> Any:
+    """The compose project beside the current directory (``Located``), or None."""
+    from ..errors import OpenContainerError
+    from .compose import _locate
+
+    try:
+        return _locate(argparse.Namespace(), ctx)
+    except OpenContainerError:
+        return None
+
+
+def _entries(ctx: Any, here: Any = None) -> list[Any]:
+    """Every container of this user (see :mod:`opencontainer.engine.index`)."""
+    from ..engine import index
+
+    here = _cwd_project(ctx) if here is None else here
+    extra = [index.Project(name=here.name, working_dir=here.working_dir, state=here.state)
+             ] if here else []
+    return index.entries(ctx.paths, extra)
+
+
+def _service_entries(ctx: Any, here: Any, service: str, entries: list[Any]) -> list[Any]:
+    """Beside a compose file, a SERVICE name stands for that service's containers."""
+    if not here:
+        return []
+    root = here.state.root.absolute()
+    found = [e for e in entries if e.kind == "compose" and e.project is not None
+             and e.project.state.root.absolute() == root and e.state.service == service
+             and not e.state.one_off]
+    return sorted(found, key=lambda e: e.state.number)
+
+
+def _resolve(ctx: Any, ref: str, entries: list[Any] | None = None,
+             here: Any = None) -> list[Any]:
+    """The container named (or ID-prefixed) ``ref`` — from anywhere — as a one-item list; or,
+    beside a compose file, the containers of the service ``ref``."""
+    from ..engine.index import find
+    from ..errors import ContainerNotFound
+
+    here = _cwd_project(ctx) if here is None else here
+    entries = _entries(ctx, here or False) if entries is None else entries
+    try:
+        return [find(entries, ref)]
+    except ContainerNotFound:
+        found = _service_entries(ctx, here, ref, entries)
+        if found:
+            return found
+        raise
+
+
+def _one(ctx: Any, ref: str) -> Any:
+    return _resolve(ctx, ref)[0]
+
+
+def _located(entry: Any) -> Any:
+    from .compose import Located
+
+    p = entry.project
+    return Located(p.name, p.working_dir, p.state)
+
+
+def _compose_request(entry: Any, op: str, **kw: Any) -> dict[str, Any]:
+    """``op`` for this one compose container, through its project's supervisor."""
+    from .compose import _request
+
+    return _request(_located(entry), op, containers=[entry.name], **kw)
+
+
 def _binary(stream: Any) -> BinaryIO:
     buf = getattr(stream, "buffer", None)
     if buf is not None:
@@ -228,11 +297,32 @@ def _start_one(c: Any, ctx: Any, attach: bool, interactive: bool) -> int:
     return int(_run_async(main))
 
 
+def _start_compose(entry: Any, ctx: Any) -> None:
+    from ..errors import ContainerError
+    from .compose import _check_result, _start_via_up
+
+    st = entry.state
+    if st.status in ("running", "starting", "restarting"):
+        return
+    if st.one_off:
+        raise ContainerError(f"{entry.name} is a one-off container of 'compose run': "
+                             "it cannot be started again.")
+    if entry.project.state.supervisor_alive():
+        _check_result(_compose_request(entry, "start"))
+    else:
+        _start_via_up(_located(entry), ctx, [st.service])
+
+
 def run_start(args: argparse.Namespace, ctx: Any) -> int:
-    store = _store(ctx)
     code = 0
     for ref in args.containers:
-        c = store.get(ref)
+        entries = _resolve(ctx, ref)
+        if entries[0].kind == "compose":
+            for e in entries:
+                _start_compose(e, ctx)
+            ctx.out(ref)
+            continue
+        c = entries[0].container
         rc = _start_one(c, ctx, args.attach, args.interactive)
         if args.attach:
             if c.config.auto_remove:
@@ -287,10 +377,25 @@ def configure_stop(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
+def _stop_compose(entry: Any, timeout: float | None) -> None:
+    from ..engine.state import kill_leftovers
+
+    if entry.project.state.supervisor_alive():
+        if entry.state.one_off:
+            _signal_group(entry.state, 15)
+        else:
+            _compose_request(entry, "stop", timeout=timeout)
+    else:  # nothing runs without its supervisor; end what a dead one left behind
+        kill_leftovers(entry.project.state)
+
+
 def run_stop(args: argparse.Namespace, ctx: Any) -> int:
-    store = _store(ctx)
     for ref in args.containers:
-        stop_container(store.get(ref), args.time, args.signal)
+        for e in _resolve(ctx, ref):
+            if e.kind == "compose":
+                _stop_compose(e, args.time)
+            else:
+                stop_container(e.container, args.time, args.signal)
         ctx.out(ref)
     return 0
 
@@ -300,11 +405,18 @@ def configure_restart(parser: argparse.ArgumentParser) -> None:
 
 
 def run_restart(args: argparse.Namespace, ctx: Any) -> int:
-    store = _store(ctx)
+    from .compose import _check_result, _start_via_up
+
     for ref in args.containers:
-        c = store.get(ref)
-        stop_container(c, args.time, args.signal)
-        _start_one(c, ctx, attach=False, interactive=False)
+        for e in _resolve(ctx, ref):
+            if e.kind == "compose":
+                if e.project.state.supervisor_alive():
+                    _check_result(_compose_request(e, "restart", timeout=args.time))
+                else:
+                    _start_via_up(_located(e), ctx, [e.state.service])
+                continue
+            stop_container(e.container, args.time, args.signal)
+            _start_one(e.container, ctx, attach=False, interactive=False)
         ctx.out(ref)
     return 0
 
@@ -319,10 +431,17 @@ def run_kill(args: argparse.Namespace, ctx: Any) -> int:
     from ..runtime import procfs
     from ..runtime.process import parse_signal
 
-    store = _store(ctx)
     signo = parse_signal(args.signal)
     for ref in args.containers:
-        c = store.get(ref)
+        entries = _resolve(ctx, ref)
+        if entries[0].kind == "compose":
+            for e in entries:
+                if not e.running or not e.project.state.supervisor_alive():
+                    raise ContainerError(f"cannot kill container {e.name}: it is not running.")
+                _compose_request(e, "kill", signal=args.signal)
+            ctx.out(ref)
+            continue
+        c = entries[0].container
         st = c.state()
         if st.status != "running":
             raise ContainerError(f"cannot kill container {ref}: it is not running.")
@@ -350,15 +469,28 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
     one error (exit 1); with ``-f`` a container that does not exist is no error."""
     from ..errors import ContainerError, ContainerNotFound
 
-    store = _store(ctx)
     errors: list[ContainerError] = []
+    entries = _entries(ctx)
     for ref in args.containers:
         try:
-            c = store.get(ref)
+            found = _resolve(ctx, ref, entries)
         except ContainerNotFound as exc:
             if not args.force:
                 errors.append(exc)
             continue
+        except ContainerError as exc:  # an ambiguous ID prefix: never a guess
+            errors.append(exc)
+            continue
+        if found[0].kind == "compose":
+            try:
+                for e in found:
+                    _rm_compose(e, args.force)
+            except ContainerError as exc:
+                errors.append(exc)
+                continue
+            ctx.out(ref)
+            continue
+        c = found[0].container
         if c.state().status in ("running", "stopping"):
             if not args.force:
                 errors.append(ContainerError(
@@ -373,6 +505,36 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
     if errors:
         raise ContainerError("; ".join(str(e).rstrip(".") for e in errors) + ".")
     return 0
+
+
+def _rm_compose(entry: Any, force: bool) -> None:
+    from ..engine.state import kill_leftovers
+    from ..errors import ContainerError
+    from .compose import _remove_container_dir
+
+    state = entry.project.state
+    if entry.running and not force:
+        raise ContainerError(f"cannot remove running container {entry.name}: stop it first "
+                             "or use rm -f.")
+    if state.supervisor_alive():
+        if entry.state.one_off:  # `compose run`'s: not the supervisor's
+            _signal_group(entry.state, 9)
+        else:
+            _compose_request(entry, "rm", force=True)
+    else:
+        kill_leftovers(state)
+    _remove_container_dir(state.container_dir(entry.name))
+
+
+def _signal_group(st: Any, signo: int) -> None:
+    """Signal a compose container's process group (a one-off the supervisor does not run)."""
+    import signal as _signal
+
+    from ..engine.state import group_members, same_process
+
+    if st.pgid and (same_process(st.pid, st.pid_start) or group_members(st.pgid)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(st.pgid, _signal.Signals(signo))
 
 
 # -- ps ----------------------------------------------------------------------------------------
@@ -392,22 +554,32 @@ def _command_text(argv: Iterable[str], trunc: bool) -> str:
     return f'"{text}"'
 
 
-def _row(c: Any, now: float, trunc: bool = True) -> dict[str, str]:
-    from ..humanize import human_ago
-    from ..runtime.container import status_text
+def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
+    from datetime import UTC, datetime
 
-    st = c.state()
+    from ..humanize import human_ago
+
+    summ = e.summary
+    if e.kind == "standalone":
+        created = e.container.config.created
+    else:
+        created = datetime.fromtimestamp(summ.created, UTC).isoformat(
+            timespec="microseconds").replace("+00:00", "Z")
+    labels = ",".join(f"{k}={v}" for k, v in sorted(summ.labels.items()))
     return {
-        "ID": c.id[:SHORT] if trunc else c.id,
-        "Image": c.config.image,
-        "Command": _command_text(c.config.spec.argv, trunc),
-        "CreatedAt": c.config.created,
-        "RunningFor": human_ago(c.config.created, now),
-        "Status": status_text(st, now),
-        "State": st.status,
-        "Ports": _ports_text(c.config.spec),
-        "Names": c.name,
-        "ExitCode": "" if st.exit_code is None else str(st.exit_code),
+        "ID": summ.id[:SHORT] if trunc else summ.id,
+        "Image": summ.image,
+        "Command": _command_text(e.command, trunc),
+        "CreatedAt": created,
+        "RunningFor": human_ago(created, now),
+        "Status": e.status_text,
+        "State": summ.status,
+        "Ports": e.ports_text,
+        "Names": summ.name,
+        "Labels": labels,
+        "Mounts": ",".join(m.name or m.source for m in summ.mounts),
+        "Networks": ",".join(summ.networks),
+        "ExitCode": "" if summ.exit_code is None else str(summ.exit_code),
     }
 
 
@@ -416,20 +588,23 @@ def configure_ps(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only display IDs")
     parser.add_argument("--no-trunc", action="store_true", help="don't truncate output")
     parser.add_argument("--format", default="table", help="table (default), json or a template")
+    parser.add_argument("-n", "--last", type=int, default=-1,
+                        help="show the n last created containers (all states)")
+    parser.add_argument("-l", "--latest", action="store_true",
+                        help="show the latest created container (all states)")
+    parser.add_argument("-s", "--size", action="store_true", help="(accepted, ignored)")
     parser.add_argument("-f", "--filter", action="append", default=[],
-                        help="filter: name=..., status=..., id=...")
+                        help="filter (KEY=VALUE, repeatable): id, name, label, status, exited, "
+                             "health, ancestor, volume, publish, expose, network, before, since")
 
 
-def _filter_ok(row: dict[str, str], c: Any, filters: list[str]) -> bool:
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "name" and value not in c.name:
-            return False
-        if key == "status" and row["State"] != value:
-            return False
-        if key == "id" and not c.id.startswith(value):
-            return False
-    return True
+def _image_resolver(ctx: Any) -> Callable[[str], str | None]:
+    def resolve(ref: str) -> str | None:
+        from ..image.store import ImageStore
+
+        return str(ImageStore(ctx.paths.store).resolve(ref).id)
+
+    return resolve
 
 
 def _template(fmt: str, row: dict[str, Any]) -> str:
@@ -451,15 +626,27 @@ def _template(fmt: str, row: dict[str, Any]) -> str:
 
 
 def run_ps(args: argparse.Namespace, ctx: Any) -> int:
+    """Every container of this user — standalone and those of every compose project — as
+    ``docker ps``, wherever it is run from (beside a compose file too: that project's
+    containers are among them, named ``project-service-N`` and labelled as compose does)."""
+    from ..engine.filters import Filters
+
+    filters = Filters.parse(args.filter)  # refused before anything is listed
     now = time.time()
-    rows = []
-    for c in _store(ctx).list():
-        row = _row(c, now, not args.no_trunc)
-        if not args.all and row["State"] != "running":
-            continue
-        if not _filter_ok(row, c, args.filter):
-            continue
-        rows.append(row)
+    entries = _entries(ctx)
+    show_all = args.all or filters.shows_all or args.latest or args.last >= 0
+    chosen = [e for e in entries if show_all or e.summary.status in ("running", "restarting",
+                                                                     "paused")]
+    if filters:
+        kept = {id(s) for s in filters.select([e.summary for e in chosen],
+                                              [e.summary for e in entries],
+                                              _image_resolver(ctx))}
+        chosen = [e for e in chosen if id(e.summary) in kept]
+    if args.latest:
+        chosen = chosen[:1]
+    elif args.last >= 0:
+        chosen = chosen[:args.last]
+    rows = [_row(e, now, not args.no_trunc) for e in chosen]
     if args.quiet:
         for r in rows:
             ctx.out(r["ID"])
@@ -498,10 +685,38 @@ def _emit_log(ctx: Any, rec: dict[str, Any], timestamps: bool) -> None:
     (ctx.err if rec.get("stream") == "stderr" else ctx.out)(line)
 
 
+def _compose_logs(entries: list[Any], args: argparse.Namespace, ctx: Any) -> int:
+    """A compose container's log (or, beside a compose file, a service's): compose's own
+    ``logs``, without the name prefix for a single container."""
+    from .compose import run_logs as compose_logs
+
+    e = entries[0]
+    ns = argparse.Namespace(
+        services=[e.state.service], index=e.state.number if len(entries) == 1 else None,
+        follow=args.follow, tail=args.tail, timestamps=args.timestamps, no_color=True,
+        no_log_prefix=len(entries) == 1, since=None, until=None, files=None,
+        located=_located(e))
+    if e.state.one_off:
+        return _one_off_logs(e, args, ctx)
+    return compose_logs(ns, ctx)
+
+
+def _one_off_logs(e: Any, args: argparse.Namespace, ctx: Any) -> int:
+    from ..engine.state import read_logs
+
+    tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
+    for rec in read_logs(e.project.state, e.name, e.state.service, tail=tail):
+        ctx.out(rec.text)
+    return 0
+
+
 def run_logs(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ConfigError
 
-    c = _store(ctx).get(args.container)
+    entries = _resolve(ctx, args.container)
+    if entries[0].kind == "compose":
+        return _compose_logs(entries, args, ctx)
+    c = entries[0].container
     path = c.log_path
     try:
         fh = open(path, "rb")  # noqa: SIM115
@@ -579,7 +794,14 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
 
     if not args.command:
         raise ConfigError("exec needs a command to run in the container.")
-    c = _store(ctx).get(args.container)
+    entry = _one(ctx, args.container)
+    if entry.kind == "compose":
+        from .compose import exec_in
+
+        if not entry.running:
+            raise ContainerError(f"container {entry.name} is not running.")
+        return exec_in(_located(entry), entry.state, list(args.command), args, ctx)
+    c = entry.container
     if c.state().status != "running":
         raise ContainerError(f"container {c.name} is not running.")
     spec = c.config.spec
@@ -761,6 +983,76 @@ def container_inspect_dict(c: Any) -> dict[str, Any]:
     }
 
 
+def compose_inspect_dict(e: Any) -> dict[str, Any]:
+    """``inspect`` of a compose container: docker's shape, from its state and spec."""
+    from datetime import UTC, datetime
+
+    def iso(t: float | None) -> str:
+        if not t:
+            return "0001-01-01T00:00:00Z"
+        return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+    st = e.state
+    summ = e.summary
+    try:
+        spec, rootfs = _spec_and_root(e)
+    except Exception:
+        spec, rootfs = None, None
+    ports: dict[str, Any] = {}
+    for p in summ.published:
+        ports.setdefault(f"{p.container_port}/{p.protocol}", []).append(
+            {"HostIp": p.host_ip, "HostPort": str(p.host_port)})
+    cdir = e.project.state.container_dir(e.name)
+    return {
+        "Id": summ.id,
+        "Created": iso(st.created_at),
+        "Path": st.command[0] if st.command else "",
+        "Args": list(st.command[1:]),
+        "State": {
+            "Status": summ.status,
+            "Running": summ.status == "running",
+            "Paused": False,
+            "Restarting": summ.status == "restarting",
+            "OOMKilled": False,
+            "Dead": summ.status == "dead",
+            "Pid": st.pid or 0,
+            "ExitCode": st.exit_code or 0,
+            "Error": "",
+            "StartedAt": iso(st.started_at),
+            "FinishedAt": iso(st.finished_at),
+            **({"Health": {"Status": st.health, "Log": list(st.health_log)}}
+               if st.health else {}),
+        },
+        "Image": summ.image_id,
+        "Name": "/" + e.name,
+        "RestartCount": st.restart_count,
+        "Driver": "proot",
+        "Mounts": [
+            {"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.target,
+             "RW": not m.read_only}
+            for m in (spec.mounts if spec else ())
+        ],
+        "Config": {
+            "Hostname": spec.hostname if spec else e.name,
+            "User": spec.user if spec else "",
+            "Env": [f"{k}={v}" for k, v in spec.env.items()] if spec else [],
+            "Cmd": list(st.command),
+            "Image": summ.image,
+            "WorkingDir": spec.cwd if spec else "",
+            "ExposedPorts": {k: {} for k in (*summ.exposed, *ports)},
+            "Labels": dict(summ.labels),
+            "StopSignal": spec.stop_signal if spec else "SIGTERM",
+        },
+        "HostConfig": {"PortBindings": ports},
+        "NetworkSettings": {"Ports": ports,
+                            "Networks": {n: {"Aliases": [st.service]} for n in summ.networks}},
+        "OpenContainer": {"Dir": str(cdir), "Rootfs": str(rootfs or ""),
+                          "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
+                          "StateDir": str(e.project.state.root),
+                          "SupervisorPid": e.project.state.supervisor_pid()},
+    }
+
+
 def _image_inspect(ref: str, ctx: Any) -> dict[str, Any] | None:
     try:
         from ..image.store import ImageStore
@@ -788,14 +1080,17 @@ def run_inspect(args: argparse.Namespace, ctx: Any) -> int:
 
     out: list[dict[str, Any]] = []
     missing = []
-    store = _store(ctx)
+    entries = _entries(ctx)
     for name in args.names:
         item: dict[str, Any] | None = None
         if args.type in (None, "container"):
             try:
-                item = container_inspect_dict(store.get(name))
+                e = _resolve(ctx, name, entries)[0]
             except ContainerError:
                 item = None
+            else:
+                item = (container_inspect_dict(e.container) if e.kind == "standalone"
+                        else compose_inspect_dict(e))
         if item is None and args.type in (None, "image"):
             item = _image_inspect(name, ctx)
         if item is None:
@@ -840,12 +1135,28 @@ def _tar_rootfs(rootfs: Path, fileobj: BinaryIO) -> None:
                     tf.addfile(info)
 
 
-def _container_root(c: Any) -> contextlib.AbstractContextManager[Path]:
+def _spec_and_root(entry: Any) -> tuple[Any, Path]:
+    """The runtime spec and ``rootfs`` folder of a container of either kind."""
+    from ..errors import ContainerError
+    from ..runtime.spec import ContainerSpec
+
+    if entry.kind == "standalone":
+        return entry.container.config.spec, entry.container.rootfs
+    cdir = entry.project.state.container_dir(entry.name)
+    try:
+        spec = ContainerSpec.from_dict(json.loads((cdir / "spec.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ContainerError(f"container {entry.name} has no root filesystem "
+                             "(not a proot container).") from None
+    return spec, cdir / "rootfs"
+
+
+def _container_root(spec: Any, rootfs: Path) -> contextlib.AbstractContextManager[Path]:
     """The container's whole tree as a host path: the copy itself, or for an overlay root a
     merged view (the running container's mount, or one made for the moment)."""
-    layout = c.config.spec.overlay
+    layout = spec.overlay
     if layout is None:
-        return contextlib.nullcontext(c.rootfs)
+        return contextlib.nullcontext(rootfs)
     from ..runtime.overlay import merged_view
 
     return merged_view(layout)
@@ -854,15 +1165,15 @@ def _container_root(c: Any) -> contextlib.AbstractContextManager[Path]:
 def run_export(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ConfigError
 
-    c = _store(ctx).get(args.container)
+    spec, rootfs = _spec_and_root(_one(ctx, args.container))
     if args.output:
-        with open(args.output, "wb") as fh, _container_root(c) as root:
+        with open(args.output, "wb") as fh, _container_root(spec, rootfs) as root:
             _tar_rootfs(root, fh)
         return 0
     out = getattr(ctx.stdout, "buffer", None)
     if out is None or (hasattr(out, "isatty") and out.isatty()):
         raise ConfigError("refusing to write a tar archive to a terminal: use -o FILE or a pipe.")
-    with _container_root(c) as root:
+    with _container_root(spec, rootfs) as root:
         _tar_rootfs(root, out)
     out.flush()
     return 0
@@ -876,14 +1187,14 @@ def configure_cp(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dest", metavar="DEST")
 
 
-def _container_path(c: Any, path: str, root: Path) -> Path:
+def _container_path(spec: Any, path: str, root: Path) -> Path:
     """Host location of a container path, honouring bind mounts and volumes (``root``: the
     container's tree, see :func:`_container_root`)."""
     from ..runtime.create import resolve_in_rootfs
 
     norm = "/" + "/".join(p for p in path.split("/") if p and p != ".")
     best = None
-    for m in c.config.spec.mounts:
+    for m in spec.mounts:
         t = m.target.rstrip("/") or "/"
         if (norm == t or norm.startswith(t + "/")) and (best is None or len(t) > len(best[0])):
             best = (t, m.source)
@@ -924,18 +1235,105 @@ def run_cp(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ConfigError
 
     s, d = _split_ref(args.src), _split_ref(args.dest)
-    store = _store(ctx)
     if s and d:
         raise ConfigError("copying between containers is not supported: copy via the host.")
     if not s and not d:
         raise ConfigError("one of SRC and DEST must be CONTAINER:PATH.")
     ref = s or d
     assert ref is not None
-    c = store.get(ref[0])
-    with _container_root(c) as root:
+    spec, rootfs = _spec_and_root(_one(ctx, ref[0]))
+    with _container_root(spec, rootfs) as root:
         if s:
-            src, dest = _container_path(c, ref[1], root), Path(args.dest)
+            src, dest = _container_path(spec, ref[1], root), Path(args.dest)
         else:
-            src, dest = Path(args.src), _container_path(c, ref[1], root)
+            src, dest = Path(args.src), _container_path(spec, ref[1], root)
         _copy(src, dest, args.follow_link)
+    return 0
+
+
+# -- port / top / wait -------------------------------------------------------------------------
+def configure_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("container", metavar="CONTAINER")
+    parser.add_argument("private_port", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+
+
+def run_port(args: argparse.Namespace, ctx: Any) -> int:
+    """``docker port``: the container's published ports (``80/tcp -> 0.0.0.0:8080``), or
+    where one private port is published."""
+    from ..errors import ConfigError, ContainerError
+
+    e = _one(ctx, args.container)
+    want: tuple[int, str] | None = None
+    if args.private_port:
+        num, _, proto = args.private_port.partition("/")
+        if not num.isdigit():
+            raise ConfigError(f"invalid port {args.private_port!r}: use PORT[/PROTO].")
+        want = (int(num), proto or "tcp")
+    found = False
+    for p in sorted(e.summary.published, key=lambda p: (p.container_port, p.protocol)):
+        host = f"{p.host_ip or '0.0.0.0'}:{p.host_port}"
+        if want is None:
+            ctx.out(f"{p.container_port}/{p.protocol} -> {host}")
+            found = True
+        elif (p.container_port, p.protocol) == want:
+            ctx.out(host)
+            found = True
+    if want is not None and not found:
+        raise ContainerError(f"no public port '{want[0]}/{want[1]}' published for "
+                             f"{e.name}.")
+    return 0
+
+
+def configure_top(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("container", metavar="CONTAINER")
+    parser.add_argument("ps_options", nargs="*", metavar="PS_OPTIONS", help="(ignored)")
+
+
+def run_top(args: argparse.Namespace, ctx: Any) -> int:
+    from ..engine.state import group_members
+    from ..errors import ContainerError
+    from ..runtime import procfs
+    from .compose import process_table
+
+    e = _one(ctx, args.container)
+    if not e.running:
+        raise ContainerError(f"container {e.name} is not running.")
+    pids: list[int] = []
+    if e.kind == "compose":
+        if e.state.pgid:
+            pids = group_members(e.state.pgid)
+    else:
+        st = e.container.raw_state()
+        if st.pid and procfs.same_process(st.pid, st.pid_start):
+            pids = [st.pid, *procfs.traced_by(st.pid), *procfs.descendants(st.pid)]
+    ctx.out(process_table(pids))
+    return 0
+
+
+def configure_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run_wait(args: argparse.Namespace, ctx: Any) -> int:
+    """Block until each container stops, then print its exit code (docker's ``wait``)."""
+    from ..engine import index
+    from ..errors import ContainerNotFound
+
+    here = _cwd_project(ctx)
+    try:
+        for ref in args.containers:
+            target = _resolve(ctx, ref, here=here or False)[0]
+            last = target.summary.exit_code
+            while True:
+                try:
+                    e = index.find(_entries(ctx, here or False), target.id)
+                except ContainerNotFound:  # removed while we waited (--rm)
+                    break
+                last = e.summary.exit_code
+                if e.summary.status in ("exited", "dead"):
+                    break
+                time.sleep(0.1)
+            ctx.out(str(last or 0))
+    except KeyboardInterrupt:
+        return 130
     return 0

@@ -38,6 +38,9 @@ CONTAINER_COMMANDS: CommandTable = {
     "inspect": ("opencontainer.cli.containers", "Low-level information on a container or image"),
     "export": ("opencontainer.cli.containers", "Export a container's filesystem as a tar archive"),
     "cp": ("opencontainer.cli.containers", "Copy files between a container and the host"),
+    "port": ("opencontainer.cli.containers", "List port mappings of a container"),
+    "top": ("opencontainer.cli.containers", "Display the running processes of a container"),
+    "wait": ("opencontainer.cli.containers", "Block until containers stop; print exit codes"),
 }
 IMAGE_COMMANDS: CommandTable = {
     "pull": ("opencontainer.cli.images", "Download an image from a registry"),

@@ -100,12 +100,17 @@ class ServiceConfig:
     extra_hosts: tuple[tuple[str, str], ...] = ()
     tty: bool = False
     shell_script: str | None = None  # test runner: a /bin/sh script instead of an image
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=as_dict, hash=False)
+    networks: tuple[str, ...] = ()  # the compose network keys the service joins
 
     def config_hash(self) -> str:
         """Like compose's hash: everything but scale and depends_on."""
         data = to_jsonable(self)
         for key in ("scale", "depends_on"):
             data.pop(key, None)
+        for key in ("labels", "networks"):  # empty: the hash of a model that had no such key
+            if not data.get(key):
+                data.pop(key, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -177,6 +182,8 @@ def service_from_dict(d: Mapping[str, Any]) -> ServiceConfig:
         extra_hosts=tuple((h, ip) for h, ip in d.get("extra_hosts") or ()),
         tty=bool(d.get("tty", False)),
         shell_script=d.get("shell_script"),
+        labels={str(k): str(v) for k, v in (d.get("labels") or {}).items()},
+        networks=tuple(str(n) for n in d.get("networks") or ()),
     )
 
 
@@ -399,6 +406,24 @@ def _aliases_of(svc: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _networks_of(svc: Any) -> tuple[str, ...]:
+    if _g(svc, "network_mode"):
+        return ()
+    nets = _g(svc, "networks") or ()
+    return tuple(str(n) for n in nets)
+
+
+def _labels_of(svc: Any) -> dict[str, str]:
+    labels = _g(svc, "labels") or {}
+    if isinstance(labels, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in labels.items()}
+    out = {}
+    for item in labels:
+        k, _, v = str(item).partition("=")
+        out[k] = v
+    return out
+
+
 def _extra_hosts_of(svc: Any) -> tuple[tuple[str, str], ...]:
     value = _g(svc, "extra_hosts") or ()
     if isinstance(value, Mapping):
@@ -441,6 +466,8 @@ def service_from_compose(svc: Any, project: Any, working_dir: Path, name: str) -
         aliases=_aliases_of(svc),
         extra_hosts=_extra_hosts_of(svc),
         tty=bool(_g(svc, "tty", False)),
+        labels=_labels_of(svc),
+        networks=_networks_of(svc),
     )
 
 

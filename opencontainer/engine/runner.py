@@ -76,6 +76,19 @@ class ContainerContext:
         return self.state.container_dir(self.name)
 
 
+def compose_labels(ctx: ContainerContext) -> dict[str, str]:
+    """The labels docker compose puts on a service's containers."""
+    return {
+        "com.docker.compose.project": ctx.project.name,
+        "com.docker.compose.service": ctx.service.name,
+        "com.docker.compose.container-number": str(ctx.number),
+        "com.docker.compose.oneoff": "True" if ctx.one_off else "False",
+        "com.docker.compose.project.working_dir": ctx.project.working_dir,
+        "com.docker.compose.project.config_files": ",".join(ctx.project.compose_files),
+        "com.docker.compose.config-hash": ctx.service.config_hash(),
+    }
+
+
 @attrs.frozen(kw_only=True)
 class Created:
     image: str
@@ -266,6 +279,8 @@ class ProotRunner:
             tty=False,
             stop_signal=svc.stop_signal,
             stop_timeout=svc.stop_grace_period,
+            labels={**dict(getattr(rec.config, "labels", None) or {}), **svc.labels,
+                    **compose_labels(ctx)},
             overlay=layout,
         )
         write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")

@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from ..errors import StateError
 from ..paths import Paths, atomic_write, file_lock
 from ..runtime.procfs import start_time
 
@@ -129,7 +130,8 @@ class ProjectState:
     def containers(self) -> list[ContainerState]:
         out = []
         try:
-            entries = sorted(os.scandir(self.root), key=lambda e: e.name)
+            with os.scandir(self.root) as it:  # closed now, not whenever the GC gets to it
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
             return []
         for e in entries:
@@ -184,7 +186,9 @@ def same_process(pid: int | None, start: int | None) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     out = []
-    for e in os.scandir("/proc"):
+    with os.scandir("/proc") as it:
+        procs = list(it)
+    for e in procs:
         if not e.name.isdigit():
             continue
         try:
@@ -247,6 +251,54 @@ def read_index(paths: Paths) -> dict[str, dict[str, Any]]:
         return data
     except (OSError, ValueError):
         return {}
+
+
+@attrs.frozen
+class RegisteredProject:
+    """One entry of the per-user index of compose projects (``paths.projects_index``)."""
+
+    name: str
+    state_dir: Path
+    working_dir: Path
+    files: tuple[str, ...] = ()
+
+
+def registered_projects(paths: Paths, *, prune: bool = True) -> list[RegisteredProject]:
+    """Every compose project this user has brought up and not taken down, from anywhere.
+
+    ``prune``: entries whose state directory is gone (the project folder was deleted) are
+    dropped from the index on the way."""
+    data = read_index(paths)
+    out: list[RegisteredProject] = []
+    gone: list[str] = []
+    for name, entry in sorted(data.items()):
+        if not isinstance(entry, dict) or not entry.get("state_dir"):
+            gone.append(name)
+            continue
+        try:
+            state_dir = Path(str(entry["state_dir"]))
+            working_dir = Path(str(entry.get("working_dir") or state_dir.parent))
+        except (KeyError, TypeError):
+            gone.append(name)
+            continue
+        if not state_dir.is_dir():
+            gone.append(name)
+            continue
+        out.append(RegisteredProject(name, state_dir, working_dir,
+                                     tuple(str(f) for f in entry.get("files") or ())))
+    if prune and gone:
+        with contextlib.suppress(OSError, StateError), \
+                file_lock(paths.projects_index.with_suffix(".lock")):
+            fresh = read_index(paths)
+            changed = False
+            for name in gone:
+                old = fresh.get(name)
+                if old is not None and not Path(str(old.get("state_dir", ""))).is_dir():
+                    del fresh[name]
+                    changed = True
+            if changed:
+                atomic_write(paths.projects_index, json.dumps(fresh, indent=1, sort_keys=True))
+    return out
 
 
 # -- logs -----------------------------------------------------------------------------------------

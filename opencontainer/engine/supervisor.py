@@ -715,16 +715,24 @@ class Supervisor:
             result.ok = False
 
     # -- other commands -------------------------------------------------------------------------
-    def _select(self, services: Iterable[str] = ()) -> list[Container]:
+    def _select(self, services: Iterable[str] = (), names: Iterable[str] = ()) -> list[Container]:
+        """The containers of ``services`` (all: none given), or only those named ``names``
+        (one-offs included) when names are given."""
         wanted = set(services)
         for s in wanted:
             if s not in self.project.services:
                 raise ContainerError(f"no such service: {s}.")
+        named = set(names)
+        for n in named:
+            if n not in self.containers:
+                raise ContainerError(f"no such container: {n}.")
         return [c for c in self.containers.values()
-                if (not wanted or c.service in wanted) and not c.state.one_off]
+                if (not wanted or c.service in wanted)
+                and (c.name in named if named else not c.state.one_off)]
 
-    async def stop(self, services: Sequence[str] = (), timeout: float | None = None) -> list[str]:
-        chosen = {c.name for c in self._select(services)}
+    async def stop(self, services: Sequence[str] = (), timeout: float | None = None,
+                   names: Sequence[str] = ()) -> list[str]:
+        chosen = {c.name for c in self._select(services, names)}
         stopped: list[str] = []
         for layer in reversed(layers(self.project.services)):
             async with anyio.create_task_group() as tg:
@@ -740,28 +748,30 @@ class Supervisor:
                     tg.start_soon(c.stop, timeout)
         return stopped
 
-    async def start(self, services: Sequence[str] = ()) -> UpResult:
-        chosen = self._select(services)
+    async def start(self, services: Sequence[str] = (), names: Sequence[str] = ()) -> UpResult:
+        chosen = self._select(services, names)
         result = UpResult()
         await self._start_in_order(sorted({c.service for c in chosen}), result)
         return result
 
     async def restart(self, services: Sequence[str] = (),
-                      timeout: float | None = None) -> UpResult:
-        await self.stop(services, timeout)
-        return await self.start(services)
+                      timeout: float | None = None, names: Sequence[str] = ()) -> UpResult:
+        await self.stop(services, timeout, names)
+        return await self.start(services, names)
 
-    async def kill(self, services: Sequence[str] = (), sig: str = "SIGKILL") -> list[str]:
+    async def kill(self, services: Sequence[str] = (), sig: str = "SIGKILL",
+                   names: Sequence[str] = ()) -> list[str]:
         out = []
-        for c in self._select(services):
+        for c in self._select(services, names):
             if c.handle is not None:
                 await c.kill(sig)
                 out.append(c.name)
         return out
 
-    async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True) -> list[str]:
+    async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True,
+                 names: Sequence[str] = ()) -> list[str]:
         out = []
-        for c in self._select(services):
+        for c in self._select(services, names):
             if c.active and stopped_only:
                 continue
             await self._remove(c)

@@ -182,7 +182,8 @@ async def create_container(
         user_env.update(parse_env_file(Path(f), env))
     user_env.update(parse_env_list(opts.env, env))
     vol_specs = [parse_volume(v, opts.cwd) for v in opts.volumes]
-    labels = dict(parse_env_list(opts.labels))
+    # `--label KEY` is KEY="" (docker), not a variable looked up like `-e KEY`
+    labels = {k: v for k, _, v in (item.partition("=") for item in opts.labels) if k}
 
     rec = _local_image(paths, opts.image, opts.pull)
     if rec is None:
