@@ -357,6 +357,15 @@ class Container:
 
 @attrs.frozen(kw_only=True)
 class UpOptions:
+    """What ``up`` does (``docker compose up``'s options).
+
+    ``services``: only these (and, unless ``no_deps``, what they depend on); default all;
+    ``force_recreate`` / ``no_recreate``: recreate containers even when their configuration
+    did not change / never; ``remove_orphans``: remove containers of services no longer in
+    the project; ``scale``: service -> number of containers; ``wait``: return only when every
+    service is running and healthy (a failure otherwise), within ``wait_timeout`` seconds;
+    ``timeout``: stop grace for recreated containers; ``start``: false to create only."""
+
     services: tuple[str, ...] = ()
     force_recreate: bool = False
     no_recreate: bool = False
@@ -376,6 +385,9 @@ class UpOptions:
 
 @attrs.define(kw_only=True)
 class UpResult:
+    """What ``up`` did: ``ok`` (false when a service failed to start or to get healthy),
+    ``errors`` and ``warnings`` (one sentence each) and the planned ``actions``."""
+
     ok: bool = True
     errors: list[str] = attrs.field(factory=list)
     warnings: list[str] = attrs.field(factory=list)
