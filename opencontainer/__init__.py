@@ -103,14 +103,16 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'opencontainer' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name is an error
 
-    module = importlib.import_module(module_name)
-    return module if name == "events" else getattr(module, name)
+    def __getattr__(name: str) -> Any:
+        module_name = _LAZY.get(name)
+        if module_name is None:
+            raise AttributeError(f"module 'opencontainer' has no attribute {name!r}")
+        import importlib
+
+        module = importlib.import_module(module_name)
+        return module if name == "events" else getattr(module, name)
 
 
 def __dir__() -> list[str]:

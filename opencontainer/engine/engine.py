@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, overload
 
 import anyio
 import attrs
 import structlog
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
@@ -196,14 +197,15 @@ class Engine:
             sup.set_project(model)
             self._save(model, sup.state)
             return sup
-        assert self._stack is not None, "use the engine as 'async with Engine() as engine'"
+        assert self._tg is not None, "use the engine as 'async with Engine() as engine'"
         state = ProjectState(Path(model.state_dir), self.paths.runtime)
         state.root.mkdir(parents=True, exist_ok=True)
-        self._stack.enter_context(file_lock(state.lock_file, blocking=False))
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
                          port_map_supported=self.port_map_supported(),
                          low_port_shift=self.low_port_shift())
-        await self._stack.enter_async_context(sup)
+        # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
+        # call up() from inside a task group that it leaves before the engine
+        await self._tg.start(self._keep, sup)
         if adopt:
             cleaned = sup.adopt_leftovers()
             if cleaned:
@@ -211,6 +213,14 @@ class Engine:
         self._save(model, state)
         self._supervisors[model.name] = sup
         return sup
+
+    @staticmethod
+    async def _keep(sup: Supervisor, *, task_status: TaskStatus[None]) -> None:
+        """Hold the project's lock and its supervisor until the engine closes."""
+        with file_lock(sup.state.lock_file, blocking=False):
+            async with sup:
+                task_status.started()
+                await anyio.sleep_forever()
 
     def _save(self, model: ProjectModel, state: ProjectState) -> None:
         atomic_write(state.project_json, model.to_json())
@@ -243,6 +253,31 @@ class Engine:
         return [ContainerSnapshot.of(st) for st in sup.ps()] if sup else []
 
     @overload
+    def subscribe(self, *, buffer: int = 1024,
+                  name: str = "embedder") -> AbstractAsyncContextManager[AsyncIterator[ev.Event]]:
+        ...
+
+    @overload
+    def subscribe(self, *classes: type[E], buffer: int = 1024,
+                  name: str = "embedder") -> AbstractAsyncContextManager[AsyncIterator[E]]: ...
+
+    def subscribe(self, *classes: type[ev.Event], buffer: int = 1024, name: str = "embedder",
+                  ) -> AbstractAsyncContextManager[AsyncIterator[ev.Event]]:
+        """``async with engine.subscribe(Exited) as exits: async for e in exits: ...``: the
+        events (instances of ``classes``, default all) published while the block is open,
+        in order. Subscribe before :meth:`up` to see everything it does. The stream is
+        lossy: when the consumer falls more than ``buffer`` events behind, the excess is
+        dropped and counted (one :class:`~opencontainer.engine.events.EventsDropped`)."""
+        return self._subscribe(classes, buffer, name)
+
+    @contextlib.asynccontextmanager
+    async def _subscribe(self, classes: tuple[type[ev.Event], ...], buffer: int,
+                         name: str) -> AsyncIterator[AsyncIterator[ev.Event]]:
+        async with self.bus.subscribe(*classes, name=name, lossy=True,
+                                      buffer=buffer) as stream:
+            yield stream
+
+    @overload
     def events(self, *, buffer: int = 1024) -> AsyncIterator[ev.Event]: ...
 
     @overload
@@ -250,11 +285,9 @@ class Engine:
 
     async def events(self, *classes: type[ev.Event],
                      buffer: int = 1024) -> AsyncIterator[ev.Event]:
-        """Events from now on: all of them, or the instances of ``classes``. The stream is
-        lossy: when the consumer falls more than ``buffer`` events behind, the excess is
-        dropped and counted (an :class:`~opencontainer.events.EventsDropped` event)."""
-        async with self.bus.subscribe(*classes, name="events", lossy=True,
-                                      buffer=buffer) as stream:
+        """Like :meth:`subscribe` as an iterator: it subscribes when first iterated, so
+        events published before that are not seen."""
+        async with self.subscribe(*classes, buffer=buffer, name="events") as stream:
             async for event in stream:
                 yield event
 
