@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import anyio.to_thread
+
 from opencontainer.engine.events import Event, LogLine
 
 
@@ -27,8 +29,12 @@ class EventRecorder:
     async def handle(self, event: Event) -> None:
         if isinstance(event, LogLine) and not self.include_logs:
             return
+        line = json.dumps(event.to_dict(), sort_keys=True) + "\n"
+        await anyio.to_thread.run_sync(self._append, line)  # off the event loop
+
+    def _append(self, line: str) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
+            fh.write(line)
 
 
 def make_plugin(env: Mapping[str, str]) -> EventRecorder | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from opencontainer.compose.loader import LoadOptions, load_project
-from opencontainer.engine.engine import to_model
+from opencontainer.engine.adapter import to_model
 from opencontainer.engine.model import ProjectModel, parse_duration
 from opencontainer.engine.state import ProjectState
 from opencontainer.engine.volumes import resolve_mounts

@@ -155,7 +155,7 @@ def load_compose(args: argparse.Namespace, ctx: Any, *, for_run: bool = False) -
 
 def load_model(args: argparse.Namespace, ctx: Any) -> Any:
     """The compose project as the engine's model (for commands that do not run it)."""
-    from ..engine.engine import to_model
+    from ..engine.adapter import to_model
 
     return to_model(load_compose(args, ctx), ctx.env)
 
@@ -165,7 +165,7 @@ def load_runnable(args: argparse.Namespace, ctx: Any, services: Sequence[str], *
     """The model of a project about to be run, and the images of the services involved.
     Refuses (file, line, key) before anything is forked, pulled or created: unknown service
     names, services without an image, missing required env files."""
-    from ..engine.engine import to_model
+    from ..engine.adapter import to_model
 
     project = load_compose(args, ctx, for_run=True)
     names = project.check_runnable(list(services) or None, deps=deps)

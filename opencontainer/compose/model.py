@@ -431,6 +431,12 @@ class Resource:
 
 @attrs.frozen(kw_only=True)
 class Project:
+    """A loaded compose project (what :func:`~opencontainer.compose.loader.load_project`
+    returns): its ``name``, ``working_dir``, the enabled ``services`` (file order),
+    ``disabled_services`` (those their profiles leave out), the top-level ``networks``,
+    ``volumes``, ``secrets`` and ``configs``, the ``environment`` used for interpolation, the
+    compose ``files`` and the loader's ``warnings``."""
+
     name: str
     working_dir: str
     services: Mapping[str, Service] = attrs.field(factory=dict, converter=_frozen_map)

@@ -1,14 +1,12 @@
-"""The engine facade, used by the CLI and by embedders.
+"""The engine facade, used by the CLI and by embedders (see docs/embedding.md).
 
 ::
 
-    from opencontainer import Engine, load_project
-    from opencontainer.compose.loader import LoadOptions
-    from opencontainer.engine import events
+    from opencontainer import Engine, LoadOptions, UpOptions, events, load_project
 
-    project = load_project(LoadOptions(files=["compose.yaml"]))
+    project = load_project(LoadOptions(files=("compose.yaml",)))
     async with Engine() as engine:
-        result = await engine.up(project, wait=True)      # all started (and healthy)
+        result = await engine.up(project, UpOptions(wait=True))  # started (and healthy)
         async for event in engine.events(events.HealthChanged, events.Exited):
             print(event.to_dict())
             break
@@ -25,46 +23,110 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, overload
 
 import anyio
 import attrs
 import structlog
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
-from ..paths import Paths, atomic_write, file_lock, project_state_dir
+from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
+from .adapter import to_model
 from .bus import EventBus
-from .model import ProjectModel, from_compose
+from .model import ProjectModel
 from .runner import ProotRunner, Runner, ShellRunner
 from .state import ContainerState, ProjectState, register_project
 from .supervisor import Supervisor, UpOptions, UpResult
 
+if TYPE_CHECKING:
+    from ..compose.model import Project
+    from .plugins import PluginHost
+
 log = structlog.get_logger()
 
 
-def to_model(project: Any, env: Mapping[str, str] | None = None) -> ProjectModel:
-    """A compose ``Project`` (or a :class:`ProjectModel`) as the engine's model."""
-    if isinstance(project, ProjectModel):
-        if project.state_dir:
-            return project
-        sd = project_state_dir(Path(project.working_dir), env)
-        return attrs.evolve(project, state_dir=str(sd))
-    model = from_compose(project)
-    sd = project_state_dir(Path(model.working_dir), env)
-    return attrs.evolve(model, state_dir=str(sd))
+E = TypeVar("E", bound=ev.Event)
+
+
+@attrs.frozen(kw_only=True)
+class DownOptions:
+    """What :meth:`Engine.down` does besides stopping and removing the containers.
+
+    ``timeout``: seconds of grace after the stop signal (default: each service's
+    ``stop_grace_period``); ``volumes``: remove the project's named volumes too;
+    ``remove_orphans``: also remove containers of services no longer in the project."""
+
+    timeout: float | None = None
+    volumes: bool = False
+    remove_orphans: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ContainerSnapshot:
+    """One container as :meth:`Engine.ps` saw it: a copy, not updated afterwards.
+
+    ``status``: created | starting | running | restarting | stopping | exited; ``health``:
+    "" (no healthcheck) | starting | healthy | unhealthy; ``ports``: (host_ip, published,
+    target, protocol) of each published port; times are Unix timestamps."""
+
+    name: str
+    service: str
+    number: int
+    project: str
+    status: str
+    health: str
+    exit_code: int | None
+    pid: int | None
+    image: str
+    command: tuple[str, ...]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    restart_count: int
+    ports: tuple[tuple[str, int, int, str], ...]
+
+    @classmethod
+    def of(cls, st: ContainerState) -> ContainerSnapshot:
+        """A snapshot of a container's live state."""
+        return cls(
+            name=st.name, service=st.service, number=st.number, project=st.project,
+            status=st.status, health=st.health, exit_code=st.exit_code, pid=st.pid,
+            image=st.image, command=tuple(st.command), created_at=st.created_at,
+            started_at=st.started_at, finished_at=st.finished_at,
+            restart_count=st.restart_count,
+            ports=tuple((str(ip), int(pub), int(tgt), str(proto))
+                        for ip, pub, tgt, proto in st.publishers),
+        )
+
+    @property
+    def running(self) -> bool:
+        """Its process is there (running, starting or stopping)."""
+        return self.status in ("running", "starting", "stopping")
 
 
 def default_runner(paths: Paths, env: Mapping[str, str], bus: EventBus,
                    pull_policy: str = "missing") -> Runner:
+    """Real containers under proot, or (``OPENCONTAINER_RUNNER=shell``, for tests) shell
+    scripts on the host."""
     if env.get("OPENCONTAINER_RUNNER") == "shell":
         return ShellRunner()
     return ProotRunner(paths=paths, env=dict(env), bus=bus, pull_policy=pull_policy)
 
 
 class Engine:
-    """Supervises compose projects in this process; see the module docstring."""
+    """Supervises compose projects in this process; use it as ``async with Engine() as e``.
+
+    ``paths``: where images and state live (default: from ``env``, i.e. ``OPENCONTAINER_HOME``
+    or the XDG directories); ``env``: the environment to read settings from (default:
+    ``os.environ``); ``runner``: what runs containers (default: proot); ``plugins``: load the
+    plugins named by ``plugin_dirs`` / ``OPENCONTAINER_PLUGIN_DIR`` and the
+    ``opencontainer.plugins`` entry points; ``pull_policy``: always | missing | never.
+
+    Leaving the ``async with`` block stops supervising: the containers of the projects this
+    engine brought up stop with it (call :meth:`down` first to remove them)."""
 
     def __init__(
         self,
@@ -86,7 +148,7 @@ class Engine:
         self._supervisors: dict[str, Supervisor] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
-        self.plugin_host: Any = None
+        self.plugin_host: PluginHost | None = None
 
     async def __aenter__(self) -> Engine:
         self._stack = contextlib.AsyncExitStack()
@@ -110,34 +172,40 @@ class Engine:
 
     # -- projects ---------------------------------------------------------------------------
     def supervisor(self, name: str) -> Supervisor | None:
+        """The supervisor of the project called ``name``, if this engine has opened it."""
         return self._supervisors.get(name)
 
     def port_map_supported(self) -> bool:
+        """The proot in use maps ports itself (``-p``), so no relay is needed."""
         if isinstance(self.runner, ProotRunner):
             return bool(self.runner.caps().port_map)
         return False
 
     def low_port_shift(self) -> bool:
+        """Published ports below 1024 are shifted (proot's port mapping cannot bind them)."""
         if isinstance(self.runner, ProotRunner):
             return bool(self.runner.caps().shifts_low_ports())
         return False
 
-    async def open(self, project: Any, *, adopt: bool = True) -> Supervisor:
-        """The supervisor of ``project`` (created, locked and cleaned up on first use)."""
+    async def open(self, project: Project | ProjectModel, *, adopt: bool = True) -> Supervisor:
+        """The supervisor of ``project`` (created, locked and cleaned up on first use; its
+        model is updated when it is already open). ``adopt``: kill the processes a crashed
+        predecessor left behind."""
         model = to_model(project, self.env)
         sup = self._supervisors.get(model.name)
         if sup is not None:
             sup.set_project(model)
             self._save(model, sup.state)
             return sup
-        assert self._stack is not None
+        assert self._tg is not None, "use the engine as 'async with Engine() as engine'"
         state = ProjectState(Path(model.state_dir), self.paths.runtime)
         state.root.mkdir(parents=True, exist_ok=True)
-        self._stack.enter_context(file_lock(state.lock_file, blocking=False))
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
                          port_map_supported=self.port_map_supported(),
                          low_port_shift=self.low_port_shift())
-        await self._stack.enter_async_context(sup)
+        # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
+        # call up() from inside a task group that it leaves before the engine
+        await self._tg.start(self._keep, sup)
         if adopt:
             cleaned = sup.adopt_leftovers()
             if cleaned:
@@ -146,34 +214,82 @@ class Engine:
         self._supervisors[model.name] = sup
         return sup
 
+    @staticmethod
+    async def _keep(sup: Supervisor, *, task_status: TaskStatus[None]) -> None:
+        """Hold the project's lock and its supervisor until the engine closes."""
+        with file_lock(sup.state.lock_file, blocking=False):
+            async with sup:
+                task_status.started()
+                await anyio.sleep_forever()
+
     def _save(self, model: ProjectModel, state: ProjectState) -> None:
         atomic_write(state.project_json, model.to_json())
         with contextlib.suppress(OSError):
             register_project(self.paths, model.name, state.root, model.working_dir,
                              list(model.compose_files))
 
-    async def up(self, project: Any, options: UpOptions | None = None,
-                 **kwargs: Any) -> UpResult:
-        """Create and start the project's services; returns when they are started
-        (healthy too with ``wait=True``)."""
-        opts = options or UpOptions(**kwargs)
+    async def up(self, project: Project | ProjectModel,
+                 options: UpOptions | None = None) -> UpResult:
+        """Create and start the project's services (pulling images as the pull policy says);
+        returns when they are started, and healthy too with ``UpOptions(wait=True)``. A
+        service that fails is reported in the result (``ok``, ``errors``), not raised."""
         sup = await self.open(project)
-        return await sup.up(opts)
+        return await sup.up(options or UpOptions())
 
-    async def down(self, project: Any, *, timeout: float | None = None, volumes: bool = False,
-                   remove_orphans: bool = False) -> list[str]:
+    async def down(self, project: Project | ProjectModel,
+                   options: DownOptions | None = None) -> list[str]:
+        """Stop the project's containers (in reverse dependency order) and remove them;
+        returns the names of what was removed."""
+        opts = options or DownOptions()
         sup = await self.open(project)
-        return await sup.down(timeout=timeout, volumes=volumes, remove_orphans=remove_orphans)
+        return await sup.down(timeout=opts.timeout, volumes=opts.volumes,
+                              remove_orphans=opts.remove_orphans)
 
-    def ps(self, project: Any) -> list[ContainerState]:
-        name = project if isinstance(project, str) else to_model(project, self.env).name
+    def ps(self, project: Project | ProjectModel | str) -> list[ContainerSnapshot]:
+        """Snapshots of the containers of ``project`` (or of the project of that name) that
+        this engine supervises; empty when it has not opened the project."""
+        name = project if isinstance(project, str) else project.name
         sup = self._supervisors.get(name)
-        return sup.ps() if sup else []
+        return [ContainerSnapshot.of(st) for st in sup.ps()] if sup else []
+
+    @overload
+    def subscribe(self, *, buffer: int = 1024,
+                  name: str = "embedder") -> AbstractAsyncContextManager[AsyncIterator[ev.Event]]:
+        ...
+
+    @overload
+    def subscribe(self, *classes: type[E], buffer: int = 1024,
+                  name: str = "embedder") -> AbstractAsyncContextManager[AsyncIterator[E]]: ...
+
+    def subscribe(self, *classes: type[ev.Event], buffer: int = 1024, name: str = "embedder",
+                  ) -> AbstractAsyncContextManager[AsyncIterator[ev.Event]]:
+        """``async with engine.subscribe(Exited) as exits: async for e in exits: ...``: the
+        events (instances of ``classes``, default all) published while the block is open,
+        in order. Subscribe before :meth:`up` to see everything it does. The stream is
+        lossy: when the consumer falls more than ``buffer`` events behind, the excess is
+        dropped and counted (one :class:`~opencontainer.engine.events.EventsDropped`)."""
+        return self._subscribe(classes, buffer, name)
+
+    @contextlib.asynccontextmanager
+    async def _subscribe(self, classes: tuple[type[ev.Event], ...], buffer: int,
+                         name: str) -> AsyncIterator[AsyncIterator[ev.Event]]:
+        async with self.bus.subscribe(*classes, name=name, lossy=True,
+                                      buffer=buffer) as stream:
+            yield stream
+
+    @overload
+    def events(self, *, buffer: int = 1024) -> AsyncIterator[ev.Event]: ...
+
+    @overload
+    def events(self, *classes: type[E], buffer: int = 1024) -> AsyncIterator[E]: ...
 
     async def events(self, *classes: type[ev.Event],
                      buffer: int = 1024) -> AsyncIterator[ev.Event]:
-        """A lossy stream of events (all of them, or instances of ``classes``)."""
-        async with self.bus.subscribe(*classes, name="events", lossy=True,
-                                      buffer=buffer) as stream:
+        """Like :meth:`subscribe` as an iterator: it subscribes when first iterated, so
+        events published before that are not seen."""
+        async with self.subscribe(*classes, buffer=buffer, name="events") as stream:
             async for event in stream:
                 yield event
+
+
+__all__ = ["ContainerSnapshot", "DownOptions", "Engine", "UpOptions", "UpResult", "to_model"]

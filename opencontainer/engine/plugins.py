@@ -49,7 +49,12 @@ ENTRY_POINT_GROUP = "opencontainer.plugins"
 
 @runtime_checkable
 class Plugin(Protocol):
-    subscriptions: tuple[type[Event], ...]
+    """What a plugin is: the event classes it wants (``isinstance`` delivery; a class
+    attribute such as ``subscriptions = (Exited,)`` does) and a coroutine that handles one
+    event. It may also have ``async def aclose()``, awaited when the engine stops."""
+
+    @property
+    def subscriptions(self) -> tuple[type[Event], ...]: ...
 
     async def handle(self, event: Event) -> None: ...
 

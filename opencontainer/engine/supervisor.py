@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import anyio
+import anyio.to_thread
 import attrs
 import structlog
 from anyio.abc import ByteReceiveStream, TaskGroup, TaskStatus
@@ -92,6 +93,7 @@ class Container:
     _backoff: anyio.CancelScope | None = None
     _running_task: bool = False
     _log: BinaryIO | None = None
+    _log_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     _main_pid: int | None = None
     _term_signals: dict[int, int] = attrs.field(factory=dict)
     _sent_signal: int | None = None
@@ -268,32 +270,46 @@ class Container:
         buf = b""
         async for chunk in stream:
             buf += chunk
+            lines: list[bytes] = []
             while True:
                 nl = buf.find(b"\n")
                 if nl < 0:
                     if len(buf) > MAX_LINE:
-                        await self._line(name, buf)
+                        lines.append(buf)
                         buf = b""
                     break
-                await self._line(name, buf[:nl])
+                lines.append(buf[:nl])
                 buf = buf[nl + 1 :]
+            await self._lines(name, lines)
         if buf:
-            await self._line(name, buf)
+            await self._lines(name, [buf])
 
-    async def _line(self, stream: str, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace").rstrip("\r")
-        if stream == "stderr" and text.startswith("proot info: pid "):
-            m = _PROOT_SIGNAL.match(text)
-            if m:
-                self._term_signals[int(m.group(1))] = int(m.group(2))
+    async def _lines(self, stream: str, raws: Sequence[bytes]) -> None:
+        """Append the lines of one read to ``log.jsonl`` (one write, in a worker thread),
+        then publish them as :class:`LogLine` events."""
+        if not raws:
+            return
+        texts = [raw.decode("utf-8", "replace").rstrip("\r") for raw in raws]
+        if stream == "stderr":
+            for text in texts:
+                m = _PROOT_SIGNAL.match(text) if text.startswith("proot info: pid ") else None
+                if m:
+                    self._term_signals[int(m.group(1))] = int(m.group(2))
         now = time.time()
+        blob = b"".join(json.dumps({"t": now, "s": stream, "l": text},
+                                   ensure_ascii=False).encode() + b"\n" for text in texts)
+        async with self._log_lock:  # stdout's and stderr's pumps share the file
+            # not abandoned when cancelled: the line is written (and the file kept) whatever
+            await anyio.to_thread.run_sync(self._append_log, blob)
+        for text in texts:
+            await self.bus.publish(ev.LogLine(**self._base(), stream=stream, text=text, at=now))
+
+    def _append_log(self, blob: bytes) -> None:
         if self._log is None:
             self.ctx.dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.ctx.state.log_file(self.name), "ab")  # noqa: SIM115
-        rec = {"t": now, "s": stream, "l": text}
-        self._log.write(json.dumps(rec, ensure_ascii=False).encode() + b"\n")
+        self._log.write(blob)
         self._log.flush()
-        await self.bus.publish(ev.LogLine(**self._base(), stream=stream, text=text, at=now))
 
     def _close_log(self) -> None:
         if self._log is not None:
@@ -357,6 +373,15 @@ class Container:
 
 @attrs.frozen(kw_only=True)
 class UpOptions:
+    """What ``up`` does (``docker compose up``'s options).
+
+    ``services``: only these (and, unless ``no_deps``, what they depend on); default all;
+    ``force_recreate`` / ``no_recreate``: recreate containers even when their configuration
+    did not change / never; ``remove_orphans``: remove containers of services no longer in
+    the project; ``scale``: service -> number of containers; ``wait``: return only when every
+    service is running and healthy (a failure otherwise), within ``wait_timeout`` seconds;
+    ``timeout``: stop grace for recreated containers; ``start``: false to create only."""
+
     services: tuple[str, ...] = ()
     force_recreate: bool = False
     no_recreate: bool = False
@@ -376,6 +401,9 @@ class UpOptions:
 
 @attrs.define(kw_only=True)
 class UpResult:
+    """What ``up`` did: ``ok`` (false when a service failed to start or to get healthy),
+    ``errors`` and ``warnings`` (one sentence each) and the planned ``actions``."""
+
     ok: bool = True
     errors: list[str] = attrs.field(factory=list)
     warnings: list[str] = attrs.field(factory=list)
