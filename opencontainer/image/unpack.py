@@ -55,6 +55,7 @@ import functools
 import hashlib
 import io
 import os
+import queue
 import shutil
 import stat
 import tarfile
@@ -249,19 +250,38 @@ class _Prefixed(io.RawIOBase):
 
 
 class HashingReader(io.RawIOBase):
-    """Hashes (sha256) and counts everything read through it."""
+    """Hashes (sha256) and counts everything read through it.
 
-    def __init__(self, raw: Reader) -> None:
+    With ``background=True`` the hashing runs on a thread of its own (hashlib releases the GIL
+    for large buffers), so the digest of a layer's tar stream costs the unpacking thread
+    nothing but a queue hand-off; :attr:`digest` waits for it."""
+
+    def __init__(self, raw: Reader, *, background: bool = False) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
         self.count = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=64)
+            self._thread = threading.Thread(target=self._run, name="layer-hash", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (data := self._queue.get()) is not None:
+            self.hash.update(data)
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
-        self.hash.update(data)
+        if self._queue is not None:
+            if data:
+                self._queue.put(data)
+        else:
+            self.hash.update(data)
         self.count += len(data)
         return data
 
@@ -274,8 +294,16 @@ class HashingReader(io.RawIOBase):
         while self.read(CHUNK):
             pass
 
+    def finish(self) -> None:
+        """Stop the hashing thread (after the last read); safe to call more than once."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     @property
     def digest(self) -> str:
+        self.finish()
         return "sha256:" + self.hash.hexdigest()
 
 
@@ -741,10 +769,13 @@ def apply_layer(
     """
     try:
         dec = open_decompressed(raw)
-        hashing = HashingReader(dec)
-        with tarfile.open(fileobj=hashing, mode="r|", bufsize=TAR_BUFSIZE) as tf:
-            applier.apply(tf, tf)
-        hashing.drain()
+        hashing = HashingReader(dec, background=True)
+        try:
+            with tarfile.open(fileobj=hashing, mode="r|", bufsize=TAR_BUFSIZE) as tf:
+                applier.apply(tf, tf)
+            hashing.drain()
+        finally:
+            hashing.finish()
     except (UnpackError, DigestMismatch, Aborted):
         raise
     except OSError as exc:
