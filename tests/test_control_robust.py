@@ -46,14 +46,16 @@ class FakeSupervisor:
     def ps(self) -> list[Any]:
         return []
 
-    async def kill(self, services: tuple[str, ...], sig: str) -> list[str]:
+    async def kill(self, services: tuple[str, ...], sig: str,
+                   names: tuple[str, ...] = ()) -> list[str]:
         self.kills.append(sig)
         import os
 
         os.kill(os.getpid(), parse_signal(sig) + 100_000)  # EINVAL, were it reached
         return []
 
-    async def stop(self, services: tuple[str, ...], timeout: float | None) -> list[str]:
+    async def stop(self, services: tuple[str, ...], timeout: float | None,
+                   names: tuple[str, ...] = ()) -> list[str]:
         raise KeyError("a bug")
 
 

@@ -141,7 +141,7 @@ class TestArgv:
     def test_seccomp_wrapper_only_for_old(self) -> None:
         cmd = build_command(spec(), OLD, "/usr/bin/proot", python="/py")
         assert cmd[:5] == ["/py", "-S", "-P", "-m", "opencontainer.runtime.seccomp"]
-        assert cmd[4] == "--enosys" and "statx" in cmd[5] and cmd[6] == "--"
+        assert cmd[5] == "--enosys" and "statx" in cmd[6] and cmd[7] == "--"
 
     def test_etc_binds(self, tmp_path: Path) -> None:
         for n in ("hosts", "hostname", "resolv.conf"):
@@ -221,7 +221,7 @@ class TestRunScript:
         assert text.startswith("#!/usr/bin/env bash\n")
         assert "# fake root" in text and "'A=b c'" in text
         last = text.rstrip().splitlines()[-2]
-        assert last.startswith("exec /py -S -m opencontainer.runtime.seccomp")
+        assert last.startswith("exec /py -S -P -m opencontainer.runtime.seccomp")
         assert "(image busybox)" in text
 
     def test_hosts(self) -> None:
