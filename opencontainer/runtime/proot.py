@@ -194,6 +194,26 @@ else:
 """
 
 
+def _stat_sees_host_file(binary: Path, guest: Path, host: Path) -> bool:
+    """The quick answer (~10 ms instead of ~0.5 s for Python under proot 5.1.0): coreutils'
+    ``stat`` (statx since 8.32) inside proot reports the size of ``host``, over which ``guest``
+    is bound. 1 byte: some call went to the kernel with the host path, so statx is not
+    translated. Anything else proves nothing (this ``stat`` may not use statx): the Python
+    probe decides then."""
+    stat_bin = shutil.which("stat", path="/usr/bin:/bin")
+    if stat_bin is None:
+        return False
+    try:
+        res = subprocess.run(
+            [str(binary), "-w", "/", "-b", f"{guest}:{host}", stat_bin, "-c", "%s", str(host)],
+            capture_output=True, timeout=20, env=_probe_env(), check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0 and res.stdout.split() == [b"1"]
+
+
 def _probe_statx(binary: Path) -> tuple[bool, bool, str | None]:
     """(works, statx_translated, problem)."""
     nr = syscalls.number("statx")
@@ -201,6 +221,8 @@ def _probe_statx(binary: Path) -> tuple[bool, bool, str | None]:
         host, guest = Path(tmp, "host"), Path(tmp, "guest")
         host.write_bytes(b"h")
         guest.write_bytes(b"guest")
+        if nr is not None and _stat_sees_host_file(binary, guest, host):
+            return True, False, None
         script = "print('ok')" if nr is None else _STATX_PROBE
         argv = [str(binary), "-w", "/", "-b", f"{guest}:{host}", sys.executable, "-I", "-S",
                 "-c", script]
