@@ -126,7 +126,10 @@ def interleave(
     on_sample: Callable[[str, int, Metrics | str], None] | None = None,
     settle: Callable[[], None] | None = None,
 ) -> dict[str, SideResult]:
-    """Run ``repeat`` rounds; in each round every still-working side once, in order.
+    """Run ``repeat`` rounds; in each round every still-working side once. The order rotates
+    by one side per round (a Latin square when ``repeat`` is a multiple of the number of
+    sides): on this VM the side that follows a big writer is measurably slower whoever it is,
+    so no side may always take the same place.
 
     ``settle`` (untimed) runs after each side's cleanup, before the next side.
 
@@ -136,7 +139,8 @@ def interleave(
     samples: dict[str, dict[str, list[float]]] = {s.name: {} for s in sides}
     status: dict[str, str] = {s.name: "ok" for s in sides}
     for rep in range(repeat):
-        for side in sides:
+        shift = rep % len(sides) if sides else 0
+        for side in [*sides[shift:], *sides[:shift]]:
             if status[side.name] != "ok":
                 continue
             try:

@@ -39,8 +39,9 @@ def test_interleave_runs_sides_in_turn_and_keeps_samples() -> None:
                     cleanup=lambda: calls.append(f"clean-{name}"))
 
     results = interleave([side("ours", 0), side("peer", 100)], repeat=3)
+    # the order rotates every round, so no side always follows the same one
     assert [c for c in calls if not c.startswith(("prep", "clean"))] == [
-        "ours", "peer", "ours", "peer", "ours", "peer"]
+        "ours", "peer", "peer", "ours", "ours", "peer"]
     assert calls[:3] == ["prep-ours", "ours", "clean-ours"]
     assert results["ours"].status == "ok"
     assert len(results["ours"].samples["t"]) == 3
@@ -151,7 +152,8 @@ def test_settle_runs_after_every_cleanup() -> None:
         return Side(name, measure, cleanup=lambda: calls.append(f"clean-{name}"))
 
     interleave([side("a"), side("b")], repeat=2, settle=lambda: calls.append("settle"))
-    assert calls == ["a", "clean-a", "settle", "b", "clean-b", "settle"] * 2
+    assert calls == ["a", "clean-a", "settle", "b", "clean-b", "settle",
+                     "b", "clean-b", "settle", "a", "clean-a", "settle"]
 
 
 def _tree(path: Path, files: int = 3) -> Path:
