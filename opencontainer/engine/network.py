@@ -90,25 +90,11 @@ def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = Fals
                         continue
                     mapping[t] = LOW_PORT_BASE + t
                     host_port = mapping[t]
-            elif t < 1024 and not privileged and low_port_shift:
-                shifted = t + LOW_PORT_SHIFT
-                if p.published is not None and p.published < 1024:
-                    problems.append(
-                        f"service {name!r} publishes port {p.published}, below 1024, which "
-                        "needs root"
-                    )
-                    continue
-                if p.published is not None and p.published != shifted:
-                    if p.protocol != "tcp":
-                        problems.append(
-                            f"service {name!r} maps {p.protocol} port {p.published}->{t}, but "
-                            "only TCP can be relayed without proot's port map"
-                        )
-                        continue
-                    relays.append(Relay(host_ip=p.host_ip or "127.0.0.1",
-                                        listen=p.published, target=shifted))
             else:
-                if t < 1024 and not privileged:
+                # Termux's proot -p binds (and loopback-connects) ports < 1024 at +2000
+                shifted = low_port_shift and t < 1024 and not privileged
+                host_target = t + LOW_PORT_SHIFT if shifted else t
+                if t < 1024 and not privileged and not shifted:
                     problems.append(
                         f"service {name!r} listens on container port {t}, below 1024, and this "
                         "proot cannot map ports"
@@ -120,7 +106,7 @@ def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = Fals
                         "needs root"
                     )
                     continue
-                if p.published is not None and p.published != t:
+                if p.published is not None and p.published != host_target:
                     if p.protocol != "tcp":
                         problems.append(
                             f"service {name!r} maps {p.protocol} port {p.published}->{t}, but "
@@ -128,7 +114,7 @@ def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = Fals
                         )
                         continue
                     relays.append(Relay(host_ip=p.host_ip or "127.0.0.1",
-                                        listen=p.published, target=t))
+                                        listen=p.published, target=host_target))
             if p.published is not None:
                 published.setdefault(name, []).append(
                     (p.host_ip or "0.0.0.0", host_port, t, p.protocol)
