@@ -108,7 +108,13 @@ def install(names: Iterable[str], succeed: Iterable[str] = ()) -> int:
     arch = syscalls.audit_arch()
     if not (numbers or ok_numbers) or arch is None:
         return 0
-    code = build_filter(numbers, arch, succeed=ok_numbers)
+    load_program(build_filter(numbers, arch, succeed=ok_numbers))
+    return len(numbers) + len(ok_numbers)
+
+
+def load_program(code: bytes) -> None:
+    """Install the classic-BPF program ``code`` as a seccomp filter of this process (with
+    ``PR_SET_NO_NEW_PRIVS``, which needs no privilege); raises :class:`SeccompError`."""
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = _SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
@@ -118,7 +124,6 @@ def install(names: Iterable[str], succeed: Iterable[str] = ()) -> int:
     if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
         e = ctypes.get_errno()
         raise SeccompError(e, f"prctl(PR_SET_SECCOMP): {os.strerror(e)}")
-    return len(numbers) + len(ok_numbers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
