@@ -67,6 +67,7 @@ def version_line(text: str) -> str:
     for line in lines:
         if "version" in line.lower():
             return line
+    lines = [ln for ln in lines if not ln.startswith(("Info:", "Warning:"))] or lines
     return lines[0] if lines else "unknown"
 
 

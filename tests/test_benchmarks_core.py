@@ -364,6 +364,7 @@ def test_version_line_skips_udockers_info_line() -> None:
     assert version_line(text) == "version: 1.3.17"
     assert version_line("skopeo version 1.9.3\n") == "skopeo version 1.9.3"
     assert version_line("umoci 0.4.7\n") == "umoci 0.4.7" and version_line("") == "unknown"
+    assert version_line("Info: creating repo: /tmp/u\nudocker 1.3.17\n") == "udocker 1.3.17"
 
 
 def test_only_the_peers_a_run_asked_for_are_tried(
