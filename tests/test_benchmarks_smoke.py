@@ -32,7 +32,7 @@ def test_scenario_5_runs_and_writes_results(tmp_path: Path) -> None:
     out = tmp_path / "res.json"
     env = dict(os.environ, OPENCONTAINER_BENCH_WORKDIR=str(tmp_path / "work"))
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--only", "compose", "--repeat", "1",
+        [sys.executable, "-m", "benchmarks", "--only", "compose", "--repeat", "1", "--no-settle",
          "--output", str(out), "--no-chart"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )
