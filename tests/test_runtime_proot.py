@@ -111,11 +111,17 @@ class TestArgv:
         assert argv[argv.index("-i") + 1] == "1000:50" and "-0" not in argv
         assert "/h/d:/data" in argv and argv[argv.index("-w") + 1] == "/srv"
 
-    def test_termux_proot(self) -> None:
+    def test_termux_proot(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from opencontainer.runtime import proot as proot_mod
+
         s = spec(ports=[PortMapping("", 18080, 80)])
+        monkeypatch.setattr(proot_mod, "host_has_sysvipc", lambda: False)  # as on Android
         argv = build_proot_argv(s, TERMUX, "/t/proot", is_root=False)
         for opt in ("--kill-on-exit", "-L", "--sysvipc"):
             assert opt in argv
+        # a kernel with System V IPC needs no emulation
+        monkeypatch.setattr(proot_mod, "host_has_sysvipc", lambda: True)
+        assert "--sysvipc" not in build_proot_argv(s, TERMUX, "/t/proot", is_root=False)
         i = argv.index("-p")  # argument-less: the next element is no IN:OUT
         assert ":" not in argv[i + 1]
         assert "--link2symlink" not in argv  # hard links work here
@@ -127,6 +133,12 @@ class TestArgv:
         assert "--link2symlink" in build_proot_argv(s, NEW, "/x/proot")
         assert "--link2symlink" not in build_proot_argv(s, OLD, "/usr/bin/proot")
         assert "--link2symlink" not in build_proot_argv(spec(), NEW, "/x/proot")
+
+    def test_host_has_sysvipc(self, tmp_path: Path) -> None:
+        from opencontainer.runtime.proot import host_has_sysvipc
+
+        assert host_has_sysvipc()  # the test machines' kernels have it
+        assert not host_has_sysvipc(tmp_path)  # Android's /proc has no sysvipc/
 
     def test_upstream_gets_no_termux_options(self) -> None:
         argv = build_proot_argv(spec(), NEW, "/x/proot", is_root=False)
