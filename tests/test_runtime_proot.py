@@ -273,8 +273,13 @@ class TestReal:
         assert caps.sysvipc and caps.link2symlink and caps.kill_on_exit and caps.fix_lstat
         assert caps.statx  # Termux's fork translates statx
 
-    def test_termux_options_run(self, proot_termux: Path, tmp_path: Path) -> None:
-        """The options we pass to Termux's proot are accepted, and a low port really moves."""
+    def test_termux_options_run(self, proot_termux: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+        """The options we pass to Termux's proot (--sysvipc as on a kernel without System V
+        IPC) are accepted, and a low port really moves."""
+        from opencontainer.runtime import proot as proot_mod
+
+        monkeypatch.setattr(proot_mod, "host_has_sysvipc", lambda: False)
         caps = ProotCapabilities.detect(proot_termux)
         script = ("import socket; s = socket.socket(); s.bind(('127.0.0.1', 81)); "
                   "print('bound', s.getsockname()[1])")
