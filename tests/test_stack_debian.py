@@ -99,7 +99,7 @@ def test_redis_python_stack(poc, profile, test_images, tmp_path: Path) -> None: 
         redis_cli(port, "SET", "kept", "across-down")
         run("down")
         assert no_pids_under(proj) == []
-        run("up", "redis")
+        run("up", "--wait", "redis")
         assert redis_cli(port, "GET", "kept") == "across-down"
         r = run("compose", "ps", "--format", "json")
         assert [json.loads(x)["Service"] for x in r.stdout.splitlines()] == ["redis"]

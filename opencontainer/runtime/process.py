@@ -134,9 +134,12 @@ class ContainerProcess:
 
     @property
     def tracee_pid(self) -> int | None:
-        """The container's main process (proot's child), once proot has started it."""
+        """The container's main process: proot's first child that proot traces, once proot
+        has started it. Not just its first child: Termux's proot forks a short-lived helper
+        before the tracee, and taking that for the main process made the container look gone
+        (and killed it) as soon as the helper exited."""
         if self._tracee is None and self._exit is None:
-            kids = procfs.children(self.pid)
+            kids = [k for k in procfs.children(self.pid) if procfs.tracer_of(k) == self.pid]
             if kids:
                 self._tracee = min(kids)
         return self._tracee
