@@ -43,8 +43,14 @@ def is_54(proot: Path) -> bool:
 
 
 def state(env: dict[str, str], name: str) -> dict[str, Any]:
-    path = Path(env["OPENCONTAINER_HOME"]) / "data" / "containers" / name / "state.json"
+    """A standalone container's state record (a project of one: ``containers/NAME/NAME``)."""
+    path = Path(env["OPENCONTAINER_HOME"]) / "data" / "containers" / name / name / "state.json"
     return dict(json.loads(path.read_text()))
+
+
+def supervisor_pid(env: dict[str, str], name: str) -> int:
+    path = Path(env["OPENCONTAINER_HOME"]) / "data" / "containers" / name / "supervisor.pid"
+    return int(path.read_text())
 
 
 def assert_gone(pids: list[int]) -> None:
@@ -61,7 +67,7 @@ def assert_gone(pids: list[int]) -> None:
 def container_pids(env: dict[str, str], name: str) -> list[int]:
     st = state(env, name)
     pid = st["pid"]
-    return [pid, st["monitor_pid"], *procfs.traced_by(pid), *procfs.descendants(pid)]
+    return [pid, supervisor_pid(env, name), *procfs.traced_by(pid), *procfs.descendants(pid)]
 
 
 def test_run_echo_and_exit_codes(occ: Any) -> None:

@@ -92,6 +92,7 @@ class ControlServer:
         self.sup = supervisor
         self.path = path
         self.down_requested = anyio.Event()
+        self.inflight = 0  # requests being served (a standalone supervisor waits for none)
 
     async def run(self, *, task_status: Any = None) -> None:
         import contextlib
@@ -119,6 +120,7 @@ class ControlServer:
         container): whatever one request raises is logged and answered as an error."""
         import anyio
 
+        self.inflight += 1
         try:
             async with stream:
                 await self._serve(stream)
@@ -126,6 +128,8 @@ class ControlServer:
             return  # the client went away before its answer
         except Exception as exc:  # whatever else: log it, keep serving
             _log_failure(exc)
+        finally:
+            self.inflight -= 1
 
     async def _serve(self, stream: SocketStream) -> None:
         import anyio
@@ -152,8 +156,12 @@ class ControlServer:
             return
         op = str(req.get("op", ""))
         try:
-            if op == "events":
-                await self._events(stream, req)
+            if op == "events":  # a watcher, not work in progress
+                self.inflight -= 1
+                try:
+                    await self._events(stream, req)
+                finally:
+                    self.inflight += 1
                 return
             if op == "up":
                 await self._up(stream, req)
@@ -267,7 +275,15 @@ class ControlServer:
         if op == "ps":
             return {"containers": [c.to_dict() for c in sup.ps()]}
         if op == "stop":
-            return {"containers": await sup.stop(services, timeout, names)}
+            sig = req.get("signal")
+            if sig is not None:
+                from ..runtime.signals import parse_signal
+
+                if not isinstance(sig, (str, int)):
+                    raise ConfigError(f"invalid signal {sig!r}.")
+                parse_signal(sig)
+            return {"containers": await sup.stop(services, timeout, names,
+                                                 str(sig) if sig is not None else None)}
         if op == "start":
             r = await sup.start(services, names)
             return {"result": r.to_dict()}
@@ -289,6 +305,16 @@ class ControlServer:
             removed = await sup.down(timeout=timeout, volumes=bool(req.get("volumes")),
                                      remove_orphans=bool(req.get("remove_orphans")))
             return {"containers": removed}
+        if op == "run":  # a `compose run -d` one-off, supervised here
+            from ..engine.model import service_from_dict
+
+            svc, name = req.get("service"), req.get("container")
+            if not isinstance(svc, dict) or not isinstance(name, str) or not name:
+                raise ConfigError("malformed request: \"run\" needs a service and a "
+                                  "container name.")
+            await sup.create_container(service_from_dict(svc), name, one_off=True)
+            r = await sup.start(names=[name])
+            return {"container": name, "result": r.to_dict()}
         if op == "exec-info":
             name = str(req.get("container"))
             c = sup.containers.get(name)

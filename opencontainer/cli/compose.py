@@ -658,15 +658,17 @@ class LogPrinter:
     """``service-1  | line``: names padded to the widest, coloured only on a TTY."""
 
     def __init__(self, out: Any, names: Iterable[str], *, colour: bool, prefix: bool = True,
-                 timestamps: bool = False) -> None:
+                 timestamps: bool = False, err: Any = None) -> None:
         self.out = out
+        self.err = err  # stderr lines go here (docker logs), else with the others
         self.width = max((len(n) for n in names), default=0)
         self.colour = colour
         self.prefix = prefix
         self.timestamps = timestamps
         self._colours: dict[str, int] = {}
 
-    def line(self, name: str, text: str, t: float | None = None) -> None:
+    def line(self, name: str, text: str, t: float | None = None,
+             stream: str = "stdout") -> None:
         self.width = max(self.width, len(name))
         parts = []
         if self.prefix:
@@ -681,8 +683,9 @@ class LogPrinter:
             parts.append(datetime.fromtimestamp(t, UTC).strftime(
                 "%Y-%m-%dT%H:%M:%S.%fZ") + " ")
         parts.append(text)
-        self.out.write("".join(parts) + "\n")
-        self.out.flush()
+        out = self.err if stream == "stderr" and self.err is not None else self.out
+        out.write("".join(parts) + "\n")
+        out.flush()
 
 
 def run_logs(args: argparse.Namespace, ctx: Any) -> int:
@@ -694,15 +697,27 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
         args.services = [s for s in args.services if s not in files]
         args.follow = False
     loc = locate(args, ctx, args.services)
-    tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
+    try:
+        tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
+    except ValueError:
+        raise ConfigError(f"invalid --tail value {args.tail!r}: a number or 'all'.") from None
     since = parse_since(args.since)
     until = parse_since(args.until)
-    containers = _containers(loc, args.services, all_=True)
-    if args.index is not None:
-        containers = [c for c in containers if c.number == args.index]
+    one = getattr(args, "container", None)  # `logs CONTAINER`: that one, one-offs included
+
+    def chosen() -> list[ContainerState]:
+        if one:
+            return [c for c in _containers(loc, all_=True, one_off=True) if c.name == one]
+        found = _containers(loc, args.services, all_=True)
+        if args.index is not None:
+            found = [c for c in found if c.number == args.index]
+        return found
+
+    containers = chosen()
     colour = not args.no_color and hasattr(ctx.stdout, "isatty") and ctx.stdout.isatty()
     printer = LogPrinter(ctx.stdout, [_short(c) for c in containers], colour=colour,
-                         prefix=not args.no_log_prefix, timestamps=args.timestamps)
+                         prefix=not args.no_log_prefix, timestamps=args.timestamps,
+                         err=ctx.stderr if one else None)
     records = []
     offsets: dict[str, int] = {}
     for c in containers:
@@ -716,14 +731,14 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
     for r in records:
         if until is not None and r.t > until:
             continue
-        printer.line(short[r.container], r.text, r.t)
+        printer.line(short[r.container], r.text, r.t, r.stream)
     if not args.follow:
         return 0
     try:
         idle_dead = 0
         while True:
             got = False
-            for c in _containers(loc, args.services, all_=True):
+            for c in chosen():
                 short.setdefault(c.name, _short(c))
                 start = offsets.setdefault(c.name, 0)
                 for off, line in follow_log(loc.state.log_file(c.name), start):
@@ -732,12 +747,13 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
                         d = json.loads(line)
                     except ValueError:
                         continue
-                    printer.line(short[c.name], str(d.get("l", "")), d.get("t"))
+                    printer.line(short[c.name], str(d.get("l", "")), d.get("t"),
+                                 str(d.get("s", "stdout")))
                     got = True
             if not got:
                 if not _alive(loc.state) or not any(
                     c.status in ("running", "restarting", "starting", "stopping")
-                    for c in _containers(loc, args.services, all_=True)
+                    for c in chosen()
                 ):
                     idle_dead += 1
                     if idle_dead > 2:
@@ -805,7 +821,8 @@ def run_stop(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
-def _start_via_up(loc: Located, ctx: Any, services: Sequence[str], wait: bool = False) -> int:
+def _start_via_up(loc: Located, ctx: Any, services: Sequence[str], wait: bool = False,
+                  quiet: bool = False) -> int:
     if not loc.state.project_json.exists():
         raise StateError("the project has no containers to start: run 'up' first.")
     client = ensure_supervisor(loc.state, ctx, loc.working_dir)
@@ -814,7 +831,8 @@ def _start_via_up(loc: Located, ctx: Any, services: Sequence[str], wait: bool = 
     for msg in client.stream("up", options={"services": list(services), "no_recreate": True,
                                             "wait": wait}):
         if "event" in msg:
-            _progress(ctx, msg["event"])
+            if not quiet:
+                _progress(ctx, msg["event"])
         else:
             final = msg
     if not final.get("ok"):
@@ -1347,14 +1365,10 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
             args.project_name = value
             args.publish.remove(value)
     import shlex
-    import subprocess
 
     import anyio
 
     from ..engine.model import MountSpec, PortSpec
-    from ..engine.network import plan_ports
-    from ..engine.runner import ProotRunner, ShellRunner, host_env
-    from ..engine.supervisor import Supervisor
 
     model, _ = load_runnable(args, ctx, [args.service], deps=not args.no_deps)
     if args.service not in model.services:
@@ -1394,6 +1408,12 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
         ports += (PortSpec(target=int(cont), published=int(host) if host else None),)
     changes["ports"] = ports
     changes["restart"] = type(svc.restart)()
+    changes["auto_remove"] = bool(args.rm)
+    interactive = bool(args.interactive or not args.no_tty)
+    terminal = not args.no_tty and not args.detach and _is_real(ctx.stdout) and \
+        ctx.stdout.isatty() and sys.stdin.isatty()
+    changes["tty"] = terminal or (svc.tty and not args.no_tty)
+    changes["stdin_open"] = interactive and not args.detach
     one = attrs.evolve(svc, **changes)
     name = args.name or f"{model.name}-{args.service}-run-{secrets.token_hex(6)}"
     state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
@@ -1405,74 +1425,38 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
                      list(model.compose_files))
     if not state.project_json.exists():
         atomic_write(state.project_json, model.to_json())
-    if not args.no_deps and svc.depends_on:
+    if (not args.no_deps and svc.depends_on) or args.detach:
         atomic_write(state.project_json, model.to_json())
         client = ensure_supervisor(state, ctx, Path(model.working_dir))
         client.timeout = None
-        final = client.request("up", options={"services": list(svc.depends_on)})
-        if not final.get("ok"):
-            raise ContainerError(str(final.get("error")))
-    shell = ctx.env.get("OPENCONTAINER_RUNNER") == "shell"
-    runner: Any = ShellRunner() if shell else ProotRunner(paths=ctx.paths, env=ctx.env)
-    port_map = False if shell else bool(runner.caps().port_map)
-    shift = False if shell else runner.caps().shifts_low_ports()
-    from ..engine.bus import EventBus
+        if not args.no_deps and svc.depends_on:
+            final = client.request("up", options={"services": list(svc.depends_on)})
+            if not final.get("ok"):
+                raise ContainerError(str(final.get("error")))
+    if args.detach:  # the project's supervisor runs it, as one of its own
+        from ..engine.model import to_jsonable
 
-    sup = Supervisor(project=attrs.evolve(model, services={**model.services, svc.name: one}),
-                     state=state, runner=runner, bus=EventBus(), port_map_supported=port_map,
-                     low_port_shift=shift)
-    sup.port_plan = plan_ports(sup.project, port_map=port_map, privileged=os.geteuid() == 0,
-                               low_port_shift=shift)
-    cctx = sup._context(one, name, 1, one_off=True)
-
-    async def create() -> Any:
-        return await runner.create(cctx, fresh=True)
-
-    created = anyio.run(create, backend="asyncio")
-    st = ContainerState(name=name, service=svc.name, project=model.name, status="running",
-                        image=created.image, command=list(created.command), one_off=True,
-                        started_at=time.time(), config_hash=one.config_hash())
-    cdir = state.container_dir(name)
-    if shell:
-        argv = list(created.command)
-        env = {**host_env(), **one.environment}
-        cwd = cdir / "work"
-    else:
-        argv = ["bash", str(cdir / "run.sh")]
-        env = host_env()
-        cwd = cdir
-    if args.detach:
-        out = open(cdir / "output.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, start_new_session=True,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        out.close()
-        st.pid = st.pgid = proc.pid
-        state.write_container(st)
+        reply = _request(Located(model.name, Path(model.working_dir), state), "run",
+                         service=to_jsonable(one), container=name)
+        _check_result(reply)
         ctx.out(name)
         return 0
-    state.write_container(st)
-    real = _is_real(ctx.stdout)
+    # in the foreground: supervised here (a second supervisor of the project, without its
+    # lock, for this one container), attached to this terminal
+    from ..engine.engine import Engine
+    from .containers import _attachment, attached
+
+    async def main() -> int:
+        async with Engine(paths=ctx.paths, env=ctx.env) as engine:
+            sup = await engine.open(model, exclusive=False)
+            attach = _attachment(ctx, interactive=one.stdin_open, tty=one.tty)
+            c = await sup.create_container(one, name, one_off=True, attach=attach)
+            return await attached(engine, sup, c, ctx, serve=False)
+
     try:
-        proc2 = subprocess.run(argv, env=env, cwd=cwd, check=False,
-                               stdin=None if args.interactive or not args.no_tty else
-                               subprocess.DEVNULL,
-                               stdout=None if real else subprocess.PIPE,
-                               stderr=None if _is_real(ctx.stderr) else subprocess.PIPE)
+        code: int = anyio.run(main, backend="asyncio")
     except KeyboardInterrupt:
         code = 130
-    else:
-        code = proc2.returncode if proc2.returncode >= 0 else 128 - proc2.returncode
-        if not real and proc2.stdout:
-            ctx.stdout.write(proc2.stdout.decode(errors="replace"))
-            ctx.stdout.flush()
-        if not _is_real(ctx.stderr) and proc2.stderr:
-            ctx.stderr.write(proc2.stderr.decode(errors="replace"))
-            ctx.stderr.flush()
-    st.status, st.exit_code, st.finished_at = "exited", code, time.time()
-    if args.rm:
-        _remove_container_dir(cdir)
-    else:
-        state.write_container(st)
     return code
 
 

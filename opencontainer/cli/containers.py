@@ -1,8 +1,12 @@
 """Container commands (docker's): run, create, start, stop, restart, kill, rm, ps, logs, exec,
-inspect, export, cp.
+inspect, export, cp, port, top, wait.
 
-Each command is ``configure_<name>(parser)`` + ``run_<name>(args, ctx) -> int``; the runtime is
-imported inside the runners so that ``--help`` stays fast.
+Every container is the engine's: a standalone one (``run``, ``create``) is a project of one
+container (:mod:`opencontainer.engine.standalone`), so each command treats every container the
+same way, wherever it was created: through its project's supervisor when one runs (its control
+socket), else from the files it left. Each command is ``configure_<name>(parser)`` +
+``run_<name>(args, ctx) -> int``; the runtime is imported inside the runners so that ``--help``
+stays fast.
 """
 
 from __future__ import annotations
@@ -19,13 +23,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 SHORT = 12
-
-
-# -- shared helpers ----------------------------------------------------------------------------
-def _store(ctx: Any) -> Any:
-    from ..runtime.container import ContainerStore
-
-    return ContainerStore(ctx.paths.containers)
 
 
 # -- finding containers: standalone and compose, from anywhere -----------------------------------
@@ -55,7 +52,7 @@ def _service_entries(ctx: Any, here: Any, service: str, entries: list[Any]) -> l
     if not here:
         return []
     root = here.state.root.absolute()
-    found = [e for e in entries if e.kind == "compose" and e.project is not None
+    found = [e for e in entries if e.kind == "compose"
              and e.project.state.root.absolute() == root and e.state.service == service
              and not e.state.one_off]
     return sorted(found, key=lambda e: e.state.number)
@@ -90,11 +87,11 @@ def _located(entry: Any) -> Any:
     return Located(p.name, p.working_dir, p.state)
 
 
-def _compose_request(entry: Any, op: str, **kw: Any) -> dict[str, Any]:
-    """``op`` for this one compose container, through its project's supervisor."""
-    from .compose import _request
+def _request(entry: Any, op: str, **kw: Any) -> dict[str, Any]:
+    """``op`` for this one container, through its project's supervisor."""
+    from .compose import _request as request
 
-    return _request(_located(entry), op, containers=[entry.name], **kw)
+    return request(_located(entry), op, containers=[entry.name], **kw)
 
 
 def _binary(stream: Any) -> BinaryIO:
@@ -136,12 +133,32 @@ def _add_create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--restart", default="no",
+                   help="restart policy: no, always, on-failure[:N], unless-stopped")
+    p.add_argument("--health-cmd", help="command to run to check health")
+    p.add_argument("--health-interval", type=_duration, help="time between checks (30s)")
+    p.add_argument("--health-timeout", type=_duration, help="time a check may take (30s)")
+    p.add_argument("--health-retries", type=int, help="failures before unhealthy (3)")
+    p.add_argument("--health-start-period", type=_duration,
+                   help="start period before failures count (0s)")
+    p.add_argument("--no-healthcheck", action="store_true",
+                   help="disable any container-specified HEALTHCHECK")
     p.add_argument("--stop-signal", help="signal to stop the container")
     p.add_argument("--stop-timeout", type=float, help="seconds to wait before killing")
     p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
     p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("image", help="the image to run")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
+
+
+def _duration(text: str) -> float:
+    """docker's durations (``30s``, ``1m30s``, ``500ms``; a bare number is seconds)."""
+    from ..engine.model import parse_duration
+
+    value = parse_duration(text, -1.0)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 30s, 1m30s, 500ms)")
+    return value
 
 
 def _parser_without_h(p: argparse.ArgumentParser) -> None:
@@ -156,10 +173,10 @@ def _parser_without_h(p: argparse.ArgumentParser) -> None:
                 p._option_string_actions.pop(opt, None)
 
 
-def _create_options(args: argparse.Namespace, ctx: Any) -> Any:
-    from ..runtime.create import CreateOptions
+def _container_options(args: argparse.Namespace, ctx: Any) -> Any:
+    from ..engine.standalone import ContainerOptions
 
-    return CreateOptions(
+    return ContainerOptions(
         image=args.image,
         command=tuple(args.command or ()),
         name=args.name,
@@ -180,57 +197,159 @@ def _create_options(args: argparse.Namespace, ctx: Any) -> Any:
         stop_signal=args.stop_signal,
         stop_timeout=args.stop_timeout,
         labels=tuple(args.label),
+        restart=args.restart,
+        health_cmd=args.health_cmd,
+        health_interval=args.health_interval,
+        health_timeout=args.health_timeout,
+        health_retries=args.health_retries,
+        health_start_period=args.health_start_period,
+        no_healthcheck=args.no_healthcheck,
         cwd=Path(ctx.env.get("PWD") or os.getcwd()),
     )
 
 
-async def _create(args: argparse.Namespace, ctx: Any) -> Any:
-    from ..errors import ImageNotFound
-    from ..image.store import ImageStore
-    from ..runtime.create import create_container, precheck
+def _attachment(ctx: Any, *, interactive: bool, tty: bool) -> Any:
+    from ..engine.runner import Attachment
+    from ..runtime.process import get_winsize
 
-    opts = _create_options(args, ctx)
-    precheck(ctx.paths, opts, ctx.env)  # no proot, bad ports: fail before pulling anything
-    if args.pull != "never":
-        try:
-            ImageStore(ctx.paths.store).resolve(args.image)
-        except ImageNotFound:
-            ctx.err(f"Unable to find image '{args.image}' locally")
-        except Exception:
-            pass
-    return await create_container(ctx.paths, opts, ctx.env)
-
-
-async def _foreground(c: Any, ctx: Any, *, interactive: bool, tty: bool) -> int:
-    from ..runtime.create import prepare_start
-    from ..runtime.monitor import keep
-    from ..runtime.process import DEVNULL
-
-    caps = prepare_start(c, ctx.paths, ctx.env)
-    stdin: int | None = DEVNULL
+    stdin: int | None = None
     if interactive:
         try:
             stdin = sys.stdin.fileno()
         except (OSError, ValueError):
-            stdin = DEVNULL
-    return int(await keep(c, caps, echo_stdout=_binary(ctx.stdout), echo_stderr=_binary(ctx.stderr),
-                          stdin=stdin, tty=tty, proxy_sigint=not tty))
+            stdin = None
+    winsize = None
+    if tty:
+        for fd in (1, 0):
+            if os.isatty(fd):
+                winsize = get_winsize(fd)
+                break
+    return Attachment(stdout=_binary(ctx.stdout), stderr=_binary(ctx.stderr), stdin=stdin,
+                      winsize=winsize)
 
 
-async def _detach(c: Any, ctx: Any) -> str:
-    from ..runtime.create import prepare_start
-    from ..runtime.monitor import spawn_monitor, wait_running
+async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
+                  attach: Any = None) -> tuple[Any, Any]:
+    """A new standalone container (a project of one) in ``engine``: its supervisor and its
+    container. Everything the user can get wrong is refused before anything is pulled or
+    written; a failure half-way leaves nothing behind."""
+    from ..engine import standalone
+    from ..errors import ImageNotFound
+    from ..image.store import ImageStore
+    from ..paths import remove_tree
 
-    prepare_start(c, ctx.paths, ctx.env)
-    pid = spawn_monitor(c, env=dict(ctx.env))
-    return str(await wait_running(c, pid))
+    opts = _container_options(args, ctx)
+    standalone.service_of("probe", opts, ctx.env)  # every option checked first
+    if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
+        from ..runtime.create import check_proot
+
+        check_proot(ctx.paths, ctx.env)
+    name = standalone.reserve(ctx.paths, opts.name)
+    try:
+        svc = standalone.service_of(name, opts, ctx.env)
+        model = standalone.model_of(ctx.paths, name, svc, opts.cwd or Path.cwd())
+        sup = await engine.open(model)
+        sup.plan_with(svc)  # the ports, before pulling anything
+        if args.pull != "never":
+            try:
+                ImageStore(ctx.paths.store).resolve(args.image)
+            except ImageNotFound:
+                ctx.err(f"Unable to find image '{args.image}' locally")
+            except Exception:
+                pass
+        c = await sup.create_container(svc, name, attach=attach)
+    except BaseException:
+        remove_tree(standalone.state_dir(ctx.paths, name), ignore_errors=True)
+        raise
+    return sup, c
 
 
-def _remove(c: Any, volumes: bool) -> None:
-    from ..runtime.monitor import remove_container_files
+def _engine(ctx: Any, args: argparse.Namespace | None = None) -> Any:
+    from ..engine.engine import Engine
 
-    with contextlib.suppress(FileNotFoundError):
-        remove_container_files(c, volumes=volumes)
+    return Engine(paths=ctx.paths, env=ctx.env,
+                  pull_policy=getattr(args, "pull", None) or "missing")
+
+
+async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = True) -> int:
+    """Start ``c`` attached to this terminal and supervise it here until it ends for good;
+    its exit code. Meanwhile (``serve``) the container's control socket answers ``stop``,
+    ``kill`` … from other terminals, as the detached supervisor's would."""
+    import signal
+
+    import anyio
+
+    from ..api.control import ControlServer
+    from ..engine import events as ev
+    from ..errors import ContainerError
+    from ..runtime.process import get_winsize, set_winsize
+
+    term_fd = c.attach.stdin if c.attach is not None else None
+    tty = c.ctx.service.tty
+    saved = None
+    server = ControlServer(engine, sup, sup.state.socket)
+    async with anyio.create_task_group() as tg, \
+            sup.bus.subscribe(ev.Removed, name="attached") as removals:
+        if serve:
+            await tg.start(server.run)
+
+        async def signals() -> None:
+            sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+            if tty:
+                sigs.append(signal.SIGWINCH)
+            with anyio.open_signal_receiver(*sigs) as received:
+                async for signum in received:
+                    if signum == signal.SIGWINCH:
+                        handle = c.handle
+                        ws = get_winsize(0) or get_winsize(1)
+                        if handle is not None and handle.tty_master is not None and ws:
+                            set_winsize(handle.tty_master, *ws)
+                    elif signum == signal.SIGINT and not tty and c.handle is not None:
+                        c.handle.signal(signal.SIGINT)  # docker's sig-proxy
+                    elif signum != signal.SIGINT:
+                        tg.start_soon(c.stop)
+
+        tg.start_soon(signals)
+        if tty and term_fd is not None and os.isatty(term_fd):
+            import termios
+            import tty as ttymod
+
+            saved = termios.tcgetattr(term_fd)
+            ttymod.setraw(term_fd, termios.TCSANOW)
+        failure: ContainerError | None = None
+        try:
+            result = await sup.start(names=[c.name])
+            if result.ok:
+                await c.wait_done()
+            else:
+                failure = ContainerError(
+                    result.errors[0] if result.errors else "start failed",
+                    exit_code=c.state.exit_code if c.state.exit_code in (126, 127) else 1)
+        finally:
+            if saved is not None and term_fd is not None:
+                import termios
+
+                with contextlib.suppress(OSError):
+                    termios.tcsetattr(term_fd, termios.TCSADRAIN, saved)
+        code = int(c.state.exit_code or 0)
+        if c.ctx.service.auto_remove:  # the supervisor removes it: wait for that
+            with anyio.move_on_after(60):
+                while sup.containers.get(c.name) is c:
+                    await removals.receive()
+        tg.cancel_scope.cancel()
+    if failure is not None:  # raised out here: not as a task group's exception group
+        raise failure
+    return code
+
+
+def _forget(ctx: Any, name: str) -> None:
+    """A removed standalone container's project folder goes too."""
+    from ..engine.standalone import state_dir
+    from ..paths import remove_tree
+
+    d = state_dir(ctx.paths, name)
+    if d.is_dir() and not any(p.is_dir() for p in d.iterdir()):
+        remove_tree(d, ignore_errors=True)
 
 
 # -- run / create ------------------------------------------------------------------------------
@@ -242,23 +361,38 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def run_run(args: argparse.Namespace, ctx: Any) -> int:
-    if args.detach and args.rm and args.interactive and args.tty:
-        pass
+    if args.detach:
+        async def create() -> Any:
+            async with _engine(ctx, args) as engine:
+                sup, c = await _create(engine, args, ctx)
+                return sup.state, c.name, c.state.id
+
+        state, name, cid = _run_async(create)
+        _start_detached(state, ctx, name)
+        ctx.out(cid)
+        return 0
+
+    names: list[str] = []
 
     async def main() -> int:
-        c = await _create(args, ctx)
-        if args.detach:
-            await _detach(c, ctx)
-            ctx.out(c.id)
-            return 0
-        try:
-            code = await _foreground(c, ctx, interactive=args.interactive, tty=args.tty)
-        finally:
-            if args.rm:
-                _remove(c, volumes=True)
-        return code
+        async with _engine(ctx, args) as engine:
+            attach = _attachment(ctx, interactive=args.interactive, tty=args.tty)
+            sup, c = await _create(engine, args, ctx, attach)
+            names.append(c.name)
+            return await attached(engine, sup, c, ctx)
 
-    return int(_run_async(main))
+    try:
+        return int(_run_async(main))
+    finally:
+        if args.rm and names:
+            _forget(ctx, names[0])
+
+
+def _start_detached(state: Any, ctx: Any, name: str) -> None:
+    """Start a standalone container under a detached supervisor of its own."""
+    from .compose import Located, _start_via_up
+
+    _start_via_up(Located(name, state.root, state), ctx, [name], quiet=True)
 
 
 def configure_create(parser: argparse.ArgumentParser) -> None:
@@ -267,11 +401,12 @@ def configure_create(parser: argparse.ArgumentParser) -> None:
 
 
 def run_create(args: argparse.Namespace, ctx: Any) -> int:
-    async def main() -> Any:
-        return await _create(args, ctx)
+    async def main() -> str:
+        async with _engine(ctx, args) as engine:
+            _, c = await _create(engine, args, ctx)
+            return str(c.state.id)
 
-    c = _run_async(main)
-    ctx.out(c.id)
+    ctx.out(_run_async(main))
     return 0
 
 
@@ -282,22 +417,28 @@ def configure_start(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def _start_one(c: Any, ctx: Any, attach: bool, interactive: bool) -> int:
-    st = c.state()
-    if st.status == "running":
-        return 0
+def _start_attached(entry: Any, ctx: Any, interactive: bool) -> int:
+    """``start -a``: supervise the (stopped) container here, attached to this terminal."""
+    from ..engine.model import ProjectModel
+    from ..engine.supervisor import UpOptions
+    from ..errors import ContainerError
 
     async def main() -> int:
-        if attach:
-            return await _foreground(c, ctx, interactive=interactive,
-                                     tty=c.config.spec.tty)
-        await _detach(c, ctx)
-        return 0
+        async with _engine(ctx) as engine:
+            model = ProjectModel.from_json(entry.project.state.project_json.read_text())
+            sup = await engine.open(model)
+            await sup.up(UpOptions(services=(entry.state.service,), no_recreate=True,
+                                   start=False))
+            c = sup.containers.get(entry.name)
+            if c is None:
+                raise ContainerError(f"container {entry.name} cannot be started.")
+            c.attach = _attachment(ctx, interactive=interactive, tty=c.ctx.service.tty)
+            return await attached(engine, sup, c, ctx)
 
     return int(_run_async(main))
 
 
-def _start_compose(entry: Any, ctx: Any) -> None:
+def _start(entry: Any, ctx: Any) -> None:
     from ..errors import ContainerError
     from .compose import _check_result, _start_via_up
 
@@ -308,66 +449,25 @@ def _start_compose(entry: Any, ctx: Any) -> None:
         raise ContainerError(f"{entry.name} is a one-off container of 'compose run': "
                              "it cannot be started again.")
     if entry.project.state.supervisor_alive():
-        _check_result(_compose_request(entry, "start"))
+        _check_result(_request(entry, "start"))
     else:
-        _start_via_up(_located(entry), ctx, [st.service])
+        _start_via_up(_located(entry), ctx, [st.service], quiet=True)
 
 
 def run_start(args: argparse.Namespace, ctx: Any) -> int:
-    code = 0
     for ref in args.containers:
         entries = _resolve(ctx, ref)
-        if entries[0].kind == "compose":
-            for e in entries:
-                _start_compose(e, ctx)
-            ctx.out(ref)
-            continue
-        c = entries[0].container
-        rc = _start_one(c, ctx, args.attach, args.interactive)
-        if args.attach:
-            if c.config.auto_remove:
-                _remove(c, volumes=True)
-            return rc
+        if args.attach and entries[0].kind == "standalone":
+            e = entries[0]
+            if e.running:
+                return 0
+            code = _start_attached(e, ctx, args.interactive)
+            _forget(ctx, e.name)
+            return code
+        for e in entries:
+            _start(e, ctx)
         ctx.out(ref)
-        code = code or rc
-    return code
-
-
-def _wait_exited(c: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not c.dir.exists():
-            return True
-        if c.state().status not in ("running", "stopping"):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _kill_directly(c: Any) -> None:
-    """The keeper is gone but proot is not: end the container's processes ourselves."""
-    from ..runtime import procfs
-
-    st = c.raw_state()
-    if st.pid and procfs.same_process(st.pid, st.pid_start):
-        for p in procfs.traced_by(st.pid) + procfs.descendants(st.pid) + [st.pid]:
-            procfs.kill_quietly(p)
-
-
-def stop_container(c: Any, timeout: float | None, sig: str | None = None) -> None:
-    from ..runtime import procfs
-
-    st = c.state()
-    if st.status not in ("running", "stopping"):
-        return
-    t = c.config.spec.stop_timeout if timeout is None else timeout
-    c.write_control("stop", timeout=t, signal=sig or c.config.spec.stop_signal)
-    if procfs.same_process(st.monitor_pid, st.monitor_start):
-        procfs.kill_quietly(st.monitor_pid, 15)
-        if _wait_exited(c, t + 15):
-            return
-    _kill_directly(c)
-    _wait_exited(c, 5)
+    return 0
 
 
 def configure_stop(parser: argparse.ArgumentParser) -> None:
@@ -377,25 +477,25 @@ def configure_stop(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
-def _stop_compose(entry: Any, timeout: float | None) -> None:
+def _stop(entry: Any, timeout: float | None, sig: str | None = None) -> None:
     from ..engine.state import kill_leftovers
 
-    if entry.project.state.supervisor_alive():
-        if entry.state.one_off:
-            _signal_group(entry.state, 15)
-        else:
-            _compose_request(entry, "stop", timeout=timeout)
+    if entry.state.one_off:  # supervised by its `compose run`, not by the project's
+        _signal_group(entry.state, 15)
+    elif entry.project.state.supervisor_alive():
+        _request(entry, "stop", timeout=timeout, **({"signal": sig} if sig else {}))
     else:  # nothing runs without its supervisor; end what a dead one left behind
         kill_leftovers(entry.project.state)
 
 
 def run_stop(args: argparse.Namespace, ctx: Any) -> int:
+    from ..runtime.signals import parse_signal
+
+    if args.signal:
+        parse_signal(args.signal)
     for ref in args.containers:
         for e in _resolve(ctx, ref):
-            if e.kind == "compose":
-                _stop_compose(e, args.time)
-            else:
-                stop_container(e.container, args.time, args.signal)
+            _stop(e, args.time, args.signal)
         ctx.out(ref)
     return 0
 
@@ -409,14 +509,11 @@ def run_restart(args: argparse.Namespace, ctx: Any) -> int:
 
     for ref in args.containers:
         for e in _resolve(ctx, ref):
-            if e.kind == "compose":
-                if e.project.state.supervisor_alive():
-                    _check_result(_compose_request(e, "restart", timeout=args.time))
-                else:
-                    _start_via_up(_located(e), ctx, [e.state.service])
-                continue
-            stop_container(e.container, args.time, args.signal)
-            _start_one(e.container, ctx, attach=False, interactive=False)
+            if e.project.state.supervisor_alive() and not e.state.one_off:
+                _check_result(_request(e, "restart", timeout=args.time))
+            else:
+                _stop(e, args.time, args.signal)
+                _start_via_up(_located(e), ctx, [e.state.service], quiet=True)
         ctx.out(ref)
     return 0
 
@@ -428,30 +525,17 @@ def configure_kill(parser: argparse.ArgumentParser) -> None:
 
 def run_kill(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ContainerError
-    from ..runtime import procfs
-    from ..runtime.process import parse_signal
+    from ..runtime.signals import parse_signal
 
     signo = parse_signal(args.signal)
     for ref in args.containers:
-        entries = _resolve(ctx, ref)
-        if entries[0].kind == "compose":
-            for e in entries:
-                if not e.running or not e.project.state.supervisor_alive():
-                    raise ContainerError(f"cannot kill container {e.name}: it is not running.")
-                _compose_request(e, "kill", signal=args.signal)
-            ctx.out(ref)
-            continue
-        c = entries[0].container
-        st = c.state()
-        if st.status != "running":
-            raise ContainerError(f"cannot kill container {ref}: it is not running.")
-        c.write_control("kill", signal=signo)
-        if procfs.same_process(st.monitor_pid, st.monitor_start):
-            procfs.kill_quietly(st.monitor_pid, 15)
-        else:
-            _kill_directly(c)
-        if signo == 9 and not _wait_exited(c, 15):
-            _kill_directly(c)
+        for e in _resolve(ctx, ref):
+            if not e.running or not e.project.state.supervisor_alive():
+                raise ContainerError(f"cannot kill container {e.name}: it is not running.")
+            if e.state.one_off:
+                _signal_group(e.state, signo)
+            else:
+                _request(e, "kill", signal=args.signal)
         ctx.out(ref)
     return 0
 
@@ -481,24 +565,12 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
         except ContainerError as exc:  # an ambiguous ID prefix: never a guess
             errors.append(exc)
             continue
-        if found[0].kind == "compose":
-            try:
-                for e in found:
-                    _rm_compose(e, args.force)
-            except ContainerError as exc:
-                errors.append(exc)
-                continue
-            ctx.out(ref)
+        try:
+            for e in found:
+                _rm(e, args.force, ctx)
+        except ContainerError as exc:
+            errors.append(exc)
             continue
-        c = found[0].container
-        if c.state().status in ("running", "stopping"):
-            if not args.force:
-                errors.append(ContainerError(
-                    f"cannot remove running container {c.name}: stop it first or use rm -f."
-                ))
-                continue
-            stop_container(c, 0, "SIGKILL")
-        _remove(c, volumes=args.volumes)
         ctx.out(ref)
     if len(errors) == 1:
         raise errors[0]
@@ -507,7 +579,7 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
-def _rm_compose(entry: Any, force: bool) -> None:
+def _rm(entry: Any, force: bool, ctx: Any) -> None:
     from ..engine.state import kill_leftovers
     from ..errors import ContainerError
     from .compose import _remove_container_dir
@@ -517,17 +589,22 @@ def _rm_compose(entry: Any, force: bool) -> None:
         raise ContainerError(f"cannot remove running container {entry.name}: stop it first "
                              "or use rm -f.")
     if state.supervisor_alive():
-        if entry.state.one_off:  # `compose run`'s: not the supervisor's
+        if entry.state.one_off:  # `compose run`'s: not the project supervisor's
             _signal_group(entry.state, 9)
+        elif entry.kind == "standalone":  # its supervisor goes with it
+            _request(entry, "down", timeout=0 if force else None)
         else:
-            _compose_request(entry, "rm", force=True)
+            _request(entry, "rm", force=True)
     else:
         kill_leftovers(state)
     _remove_container_dir(state.container_dir(entry.name))
+    if entry.kind == "standalone":
+        _forget(ctx, entry.name)
 
 
 def _signal_group(st: Any, signo: int) -> None:
-    """Signal a compose container's process group (a one-off the supervisor does not run)."""
+    """Signal a container's process group (a ``compose run`` one-off: supervised by its own
+    ``compose run``, not by the project's supervisor)."""
     import signal as _signal
 
     from ..engine.state import group_members, same_process
@@ -560,11 +637,8 @@ def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
     from ..humanize import human_ago
 
     summ = e.summary
-    if e.kind == "standalone":
-        created = e.container.config.created
-    else:
-        created = datetime.fromtimestamp(summ.created, UTC).isoformat(
-            timespec="microseconds").replace("+00:00", "Z")
+    created = datetime.fromtimestamp(summ.created, UTC).isoformat(
+        timespec="microseconds").replace("+00:00", "Z")
     labels = ",".join(f"{k}={v}" for k, v in sorted(summ.labels.items()))
     return {
         "ID": summ.id[:SHORT] if trunc else summ.id,
@@ -678,96 +752,20 @@ def configure_logs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("container", metavar="CONTAINER")
 
 
-def _emit_log(ctx: Any, rec: dict[str, Any], timestamps: bool) -> None:
-    line = str(rec.get("line", ""))
-    if timestamps:
-        line = f"{rec.get('t', '')} {line}"
-    (ctx.err if rec.get("stream") == "stderr" else ctx.out)(line)
-
-
-def _compose_logs(entries: list[Any], args: argparse.Namespace, ctx: Any) -> int:
-    """A compose container's log (or, beside a compose file, a service's): compose's own
-    ``logs``, without the name prefix for a single container."""
+def run_logs(args: argparse.Namespace, ctx: Any) -> int:
+    """A container's log (or, beside a compose file, a service's): compose's own ``logs``
+    of that one container, without the name prefix — every container logs the same way."""
     from .compose import run_logs as compose_logs
 
+    entries = _resolve(ctx, args.container)
     e = entries[0]
     ns = argparse.Namespace(
         services=[e.state.service], index=e.state.number if len(entries) == 1 else None,
         follow=args.follow, tail=args.tail, timestamps=args.timestamps, no_color=True,
         no_log_prefix=len(entries) == 1, since=None, until=None, files=None,
-        located=_located(e))
-    if e.state.one_off:
-        return _one_off_logs(e, args, ctx)
-    return compose_logs(ns, ctx)
-
-
-def _one_off_logs(e: Any, args: argparse.Namespace, ctx: Any) -> int:
-    from ..engine.state import read_logs
-
-    tail = None if str(args.tail) in ("all", "-1") else int(args.tail)
-    for rec in read_logs(e.project.state, e.name, e.state.service, tail=tail):
-        ctx.out(rec.text)
-    return 0
-
-
-def run_logs(args: argparse.Namespace, ctx: Any) -> int:
-    from ..errors import ConfigError
-
-    entries = _resolve(ctx, args.container)
-    if entries[0].kind == "compose":
-        return _compose_logs(entries, args, ctx)
-    c = entries[0].container
-    path = c.log_path
-    try:
-        fh = open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        fh = None
-    tail: int | None
-    if str(args.tail) == "all":
-        tail = None
-    else:
-        try:
-            tail = int(args.tail)
-        except ValueError:
-            raise ConfigError(f"invalid --tail value {args.tail!r}: a number or 'all'.") from None
-    try:
-        if fh is not None:
-            lines = fh.read().splitlines(keepends=True)
-            pending = b""
-            if lines and not lines[-1].endswith(b"\n"):
-                pending = lines.pop()
-            if tail is not None:
-                lines = lines[-tail:] if tail > 0 else []
-            for raw in lines:
-                try:
-                    _emit_log(ctx, json.loads(raw), args.timestamps)
-                except ValueError:
-                    continue
-        if not args.follow:
-            return 0
-        while True:
-            if fh is None:
-                try:
-                    fh = open(path, "rb")  # noqa: SIM115
-                    pending = b""
-                except FileNotFoundError:
-                    pass
-            chunk = fh.read() if fh is not None else b""
-            if chunk:
-                data = pending + chunk
-                *complete, pending = data.split(b"\n")
-                for raw in complete:
-                    try:
-                        _emit_log(ctx, json.loads(raw), args.timestamps)
-                    except ValueError:
-                        continue
-                continue
-            if not c.dir.exists() or c.state().status not in ("running", "stopping"):
-                return 0
-            time.sleep(0.1)
-    finally:
-        if fh is not None:
-            fh.close()
+        located=_located(e), one_off=e.state.one_off, container=e.name if len(entries) == 1
+        else None)
+    return int(compose_logs(ns, ctx))
 
 
 # -- exec --------------------------------------------------------------------------------------
@@ -785,9 +783,9 @@ def configure_exec(parser: argparse.ArgumentParser) -> None:
 def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     import attrs
 
+    from ..engine.standalone import new_id
     from ..errors import ConfigError, ContainerError
     from ..paths import atomic_write, proot_binary
-    from ..runtime.container import new_id
     from ..runtime.proot import ProotCapabilities
     from ..runtime.runscript import render_run_sh
     from ..runtime.spec import parse_env_list, resolve_user
@@ -795,17 +793,15 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     if not args.command:
         raise ConfigError("exec needs a command to run in the container.")
     entry = _one(ctx, args.container)
-    if entry.kind == "compose":
+    if not entry.running:
+        raise ContainerError(f"container {entry.name} is not running.")
+    cdir = entry.project.state.container_dir(entry.name)
+    if not (cdir / "spec.json").exists():  # a host-process container (the shell runner)
         from .compose import exec_in
 
-        if not entry.running:
-            raise ContainerError(f"container {entry.name} is not running.")
         return exec_in(_located(entry), entry.state, list(args.command), args, ctx)
-    c = entry.container
-    if c.state().status != "running":
-        raise ContainerError(f"container {c.name} is not running.")
-    spec = c.config.spec
-    binary = Path(c.config.proot) if Path(c.config.proot).exists() else proot_binary(ctx.env)
+    spec, _ = _spec_and_root(entry)
+    binary = proot_binary(ctx.env)
     caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
     env = dict(spec.env)
     env.update(parse_env_list(args.env, ctx.env))
@@ -822,10 +818,10 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     from ..runtime.create import check_command
 
     check_command(espec)
-    execs = c.dir / "execs"
+    execs = cdir / "execs"
     execs.mkdir(exist_ok=True)
     script = execs / f"exec-{new_id()[:12]}.sh"
-    atomic_write(script, render_run_sh(espec, caps, binary, c.dir, join=True), mode=0o755)
+    atomic_write(script, render_run_sh(espec, caps, binary, cdir, join=True), mode=0o755)
     try:
         if args.detach:
             shell = 'exec bash "$0" </dev/null >/dev/null 2>&1'
@@ -843,7 +839,7 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
 async def _exec_foreground(script: Path, execs: Path, ctx: Any, args: argparse.Namespace) -> int:
     import anyio
 
-    from ..runtime.monitor import _pump_tty_in, _pump_tty_out
+    from ..engine.supervisor import copy_to_terminal, read_fd
     from ..runtime.process import DEVNULL, ContainerProcess, get_winsize
 
     stdin: int | None = DEVNULL
@@ -868,7 +864,13 @@ async def _exec_foreground(script: Path, execs: Path, ctx: Any, args: argparse.N
             if args.tty:
                 assert proc.tty_master is not None
 
-                tg.start_soon(_pump_tty_out, proc.tty_master, None, _binary(ctx.stdout))
+                async def show(master: int, out: BinaryIO) -> None:
+                    async for chunk in read_fd(master):
+                        with contextlib.suppress(OSError, ValueError):
+                            out.write(chunk)
+                            out.flush()
+
+                tg.start_soon(show, proc.tty_master, _binary(ctx.stdout))
                 if args.interactive and stdin is not None and stdin >= 0:
                     if os.isatty(stdin):
                         import termios
@@ -876,7 +878,7 @@ async def _exec_foreground(script: Path, execs: Path, ctx: Any, args: argparse.N
 
                         saved = termios.tcgetattr(stdin)
                         ttymod.setraw(stdin, termios.TCSANOW)
-                    tg.start_soon(_pump_tty_in, proc.tty_master, stdin)
+                    tg.start_soon(copy_to_terminal, stdin, proc.tty_master)
             elif not direct:
                 assert proc.stdout is not None and proc.stderr is not None
 
@@ -913,78 +915,8 @@ async def _exec_foreground(script: Path, execs: Path, ctx: Any, args: argparse.N
 
 
 # -- inspect -----------------------------------------------------------------------------------
-def container_inspect_dict(c: Any) -> dict[str, Any]:
-    st = c.state()
-    spec = c.config.spec
-    ports: dict[str, Any] = {}
-    for p in spec.ports:
-        ports.setdefault(f"{p.container_port}/{p.protocol}", []).append(
-            {"HostIp": p.host_ip, "HostPort": str(p.host_port)})
-    exposed: dict[str, dict[str, Any]] = {k: {} for k in spec.exposed_ports}
-    for key in ports:
-        exposed.setdefault(key, {})
-    return {
-        "Id": c.id,
-        "Created": c.config.created,
-        "Path": spec.argv[0] if spec.argv else "",
-        "Args": list(spec.argv[1:]),
-        "State": {
-            "Status": st.status,
-            "Running": st.status == "running",
-            "Paused": False,
-            "Restarting": False,
-            "OOMKilled": False,
-            "Dead": False,
-            "Pid": st.pid or 0,
-            "ExitCode": st.exit_code or 0,
-            "Error": st.error,
-            "StartedAt": st.started_at or "0001-01-01T00:00:00Z",
-            "FinishedAt": st.finished_at or "0001-01-01T00:00:00Z",
-        },
-        "Image": c.config.image_id,
-        "Name": "/" + c.name,
-        "RestartCount": st.restart_count,
-        "Driver": "proot",
-        "Mounts": [
-            {"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.target,
-             "RW": not m.read_only}
-            for m in spec.mounts
-        ],
-        "Config": {
-            "Hostname": spec.hostname,
-            "User": spec.user,
-            "Tty": spec.tty,
-            "OpenStdin": spec.stdin_open,
-            "Env": [f"{k}={v}" for k, v in spec.env.items()],
-            "Cmd": list(spec.argv),
-            "Image": c.config.image,
-            "WorkingDir": spec.cwd,
-            "ExposedPorts": exposed,
-            "Labels": dict(spec.labels),
-            "StopSignal": spec.stop_signal,
-            "StopTimeout": spec.stop_timeout,
-        },
-        "HostConfig": {
-            "AutoRemove": c.config.auto_remove,
-            "PortBindings": ports,
-            "Binds": [f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
-                      for m in spec.mounts if m.kind == "bind"],
-            "ExtraHosts": [f"{n}:{ip}" for ip, names in spec.hosts for n in names],
-        },
-        "NetworkSettings": {"Ports": ports},
-        "GraphDriver": (
-            {"Name": "overlay", "Data": {
-                "LowerDir": spec.overlay.lower, "UpperDir": spec.overlay.upper,
-                "WorkDir": spec.overlay.work, "MergedDir": spec.overlay.merged}}
-            if spec.overlay else {"Name": "copy", "Data": {"RootFS": str(c.rootfs)}}
-        ),
-        "OpenContainer": {"Dir": str(c.dir), "Rootfs": str(c.rootfs), "RunScript": str(c.run_sh),
-                          "Proot": c.config.proot, "MonitorPid": st.monitor_pid},
-    }
-
-
-def compose_inspect_dict(e: Any) -> dict[str, Any]:
-    """``inspect`` of a compose container: docker's shape, from its state and spec."""
+def inspect_dict(e: Any) -> dict[str, Any]:
+    """``inspect`` of any container: docker's shape, from its state, spec and service."""
     from datetime import UTC, datetime
 
     def iso(t: float | None) -> str:
@@ -1003,6 +935,17 @@ def compose_inspect_dict(e: Any) -> dict[str, Any]:
         ports.setdefault(f"{p.container_port}/{p.protocol}", []).append(
             {"HostIp": p.host_ip, "HostPort": str(p.host_port)})
     cdir = e.project.state.container_dir(e.name)
+    svc = (e.project.model.get("services") or {}).get(st.service) or {}
+    restart = svc.get("restart") or {}
+    hc = svc.get("healthcheck")
+    image_id = ""
+    if spec is not None and spec.overlay is not None:
+        image_id = Path(spec.overlay.lower).name  # the image store's tree is named by its ID
+    graph: dict[str, Any] = {"Name": "copy", "Data": {"RootFS": str(rootfs or "")}}
+    if spec is not None and spec.overlay is not None:
+        graph = {"Name": "overlay", "Data": {
+            "LowerDir": spec.overlay.lower, "UpperDir": spec.overlay.upper,
+            "WorkDir": spec.overlay.work, "MergedDir": spec.overlay.merged}}
     return {
         "Id": summ.id,
         "Created": iso(st.created_at),
@@ -1017,13 +960,13 @@ def compose_inspect_dict(e: Any) -> dict[str, Any]:
             "Dead": summ.status == "dead",
             "Pid": st.pid or 0,
             "ExitCode": st.exit_code or 0,
-            "Error": "",
+            "Error": st.error,
             "StartedAt": iso(st.started_at),
             "FinishedAt": iso(st.finished_at),
-            **({"Health": {"Status": st.health, "Log": list(st.health_log)}}
-               if st.health else {}),
+            **({"Health": {"Status": st.health, "FailingStreak": 0,
+                           "Log": list(st.health_log)}} if st.health else {}),
         },
-        "Image": summ.image_id,
+        "Image": summ.image_id or image_id,
         "Name": "/" + e.name,
         "RestartCount": st.restart_count,
         "Driver": "proot",
@@ -1035,6 +978,8 @@ def compose_inspect_dict(e: Any) -> dict[str, Any]:
         "Config": {
             "Hostname": spec.hostname if spec else e.name,
             "User": spec.user if spec else "",
+            "Tty": bool(spec.tty) if spec else False,
+            "OpenStdin": bool(spec.stdin_open) if spec else False,
             "Env": [f"{k}={v}" for k, v in spec.env.items()] if spec else [],
             "Cmd": list(st.command),
             "Image": summ.image,
@@ -1042,13 +987,28 @@ def compose_inspect_dict(e: Any) -> dict[str, Any]:
             "ExposedPorts": {k: {} for k in (*summ.exposed, *ports)},
             "Labels": dict(summ.labels),
             "StopSignal": spec.stop_signal if spec else "SIGTERM",
+            "StopTimeout": spec.stop_timeout if spec else 10,
+            **({"Healthcheck": {"Test": list(hc.get("test") or ()),
+                                "Interval": int(float(hc.get("interval", 30)) * 1e9),
+                                "Timeout": int(float(hc.get("timeout", 30)) * 1e9),
+                                "StartPeriod": int(float(hc.get("start_period", 0)) * 1e9),
+                                "Retries": int(hc.get("retries", 3))}} if hc else {}),
         },
-        "HostConfig": {"PortBindings": ports},
+        "HostConfig": {
+            "PortBindings": ports,
+            "AutoRemove": bool(svc.get("auto_remove")),
+            "RestartPolicy": {"Name": str(restart.get("name") or "no"),
+                              "MaximumRetryCount": int(restart.get("max_retries") or 0)},
+            "Binds": [f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
+                      for m in (spec.mounts if spec else ()) if m.kind == "bind"],
+            "ExtraHosts": [f"{h}:{ip}" for h, ip in svc.get("extra_hosts") or ()],
+        },
         "NetworkSettings": {"Ports": ports,
                             "Networks": {n: {"Aliases": [st.service]} for n in summ.networks}},
+        "GraphDriver": graph,
         "OpenContainer": {"Dir": str(cdir), "Rootfs": str(rootfs or ""),
                           "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
-                          "StateDir": str(e.project.state.root),
+                          "Kind": e.kind, "StateDir": str(e.project.state.root),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
 
@@ -1089,8 +1049,7 @@ def run_inspect(args: argparse.Namespace, ctx: Any) -> int:
             except ContainerError:
                 item = None
             else:
-                item = (container_inspect_dict(e.container) if e.kind == "standalone"
-                        else compose_inspect_dict(e))
+                item = inspect_dict(e)
         if item is None and args.type in (None, "image"):
             item = _image_inspect(name, ctx)
         if item is None:
@@ -1140,8 +1099,6 @@ def _spec_and_root(entry: Any) -> tuple[Any, Path]:
     from ..errors import ContainerError
     from ..runtime.spec import ContainerSpec
 
-    if entry.kind == "standalone":
-        return entry.container.config.spec, entry.container.rootfs
     cdir = entry.project.state.container_dir(entry.name)
     try:
         spec = ContainerSpec.from_dict(json.loads((cdir / "spec.json").read_text()))
@@ -1299,13 +1256,11 @@ def run_top(args: argparse.Namespace, ctx: Any) -> int:
     if not e.running:
         raise ContainerError(f"container {e.name} is not running.")
     pids: list[int] = []
-    if e.kind == "compose":
-        if e.state.pgid:
-            pids = group_members(e.state.pgid)
-    else:
-        st = e.container.raw_state()
-        if st.pid and procfs.same_process(st.pid, st.pid_start):
-            pids = [st.pid, *procfs.traced_by(st.pid), *procfs.descendants(st.pid)]
+    st = e.state
+    if st.pgid:
+        pids = group_members(st.pgid)
+    if st.pid and procfs.same_process(st.pid, st.pid_start):
+        pids += [st.pid, *procfs.traced_by(st.pid), *procfs.descendants(st.pid)]
     ctx.out(process_table(pids))
     return 0
 

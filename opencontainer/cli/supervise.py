@@ -1,8 +1,11 @@
-"""``opencontainer supervise --state-dir DIR``: the detached per-project supervisor (internal).
+"""``opencontainer supervise --state-dir DIR``: the detached supervisor (internal).
 
-Started by ``up`` in a new session with stdio to ``supervisor.log``. It reads ``project.json``,
+Started by ``up`` (a compose project) or by ``run -d``/``start`` (a standalone container, a
+project of one) in a new session with stdio to ``supervisor.log``. It reads ``project.json``,
 takes the project's flock, kills whatever a crashed predecessor left, answers the control socket
-and runs until ``down`` (or SIGTERM/SIGINT: stop all containers gracefully and exit).
+and runs until ``down`` (or SIGTERM/SIGINT: stop all containers gracefully and exit). A
+standalone container's supervisor also ends when its container has exited for good (or was
+removed) and no request is being served: a stopped container costs no process, as in Docker.
 """
 
 from __future__ import annotations
@@ -12,9 +15,15 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StateError
+
+if TYPE_CHECKING:
+    from ..api.control import ControlServer
+    from ..engine.supervisor import Supervisor
+
+IDLE_CHECK = 0.2
 
 
 def configure_supervise(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +41,25 @@ def run_supervise(args: argparse.Namespace, ctx: Any) -> int:
     dirs = tuple(Path(d) for d in (args.plugin_dir or ()))
     anyio.run(_supervise, state_dir, ctx, dirs, backend="asyncio")
     return 0
+
+
+async def wait_idle(sup: Supervisor, server: ControlServer) -> None:
+    """Until no container of ``sup`` is active (none running, starting or waiting for a
+    restart) and no control request is being served."""
+    import anyio
+
+    from ..engine import events as ev
+
+    async with sup.bus.subscribe(ev.Exited, ev.Removed, name="idle", lossy=True) as events:
+        while True:
+            if not any(c.active for c in sup.containers.values()) and server.inflight == 0:
+                await anyio.sleep(IDLE_CHECK)  # a request may be about to start one again
+                if not any(c.active for c in sup.containers.values()) and \
+                        server.inflight == 0:
+                    return
+                continue
+            with anyio.move_on_after(1.0):
+                await events.receive()
 
 
 async def _supervise(state_dir: Path, ctx: Any, plugin_dirs: tuple[Path, ...]) -> None:
@@ -61,11 +89,22 @@ async def _supervise(state_dir: Path, ctx: Any, plugin_dirs: tuple[Path, ...]) -
                         tg.cancel_scope.cancel()
                         return
 
+            async def when_idle() -> None:
+                # the first request (start/up) is on its way: wait for it to come and go
+                with anyio.move_on_after(30):
+                    while server.inflight == 0 and not any(
+                            c.active for c in sup.containers.values()):
+                        await anyio.sleep(0.02)
+                await wait_idle(sup, server)
+                server.down_requested.set()
+
             tg.start_soon(on_signal)
             await tg.start(server.run)
+            if model.standalone:
+                tg.start_soon(when_idle)
             await server.down_requested.wait()
             tg.cancel_scope.cancel()
         with contextlib.suppress(FileNotFoundError):
             sup.state.pid_file.unlink()
-        if not stopped_by_signal:
+        if not stopped_by_signal and not model.standalone:
             unregister_project(engine.paths, model.name)

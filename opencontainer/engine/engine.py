@@ -187,12 +187,15 @@ class Engine:
             return bool(self.runner.caps().shifts_low_ports())
         return False
 
-    async def open(self, project: Project | ProjectModel, *, adopt: bool = True) -> Supervisor:
+    async def open(self, project: Project | ProjectModel, *, adopt: bool = True,
+                   exclusive: bool = True) -> Supervisor:
         """The supervisor of ``project`` (created, locked and cleaned up on first use; its
         model is updated when it is already open). ``adopt``: kill the processes a crashed
-        predecessor left behind."""
+        predecessor left behind. ``exclusive=False``: a separate supervisor that neither takes
+        the project's lock nor adopts anything, for containers outside the project's plan
+        while another process may supervise the project (``compose run`` one-offs)."""
         model = to_model(project, self.env)
-        sup = self._supervisors.get(model.name)
+        sup = self._supervisors.get(model.name) if exclusive else None
         if sup is not None:
             sup.set_project(model)
             self._save(model, sup.state)
@@ -202,10 +205,12 @@ class Engine:
         state.root.mkdir(parents=True, exist_ok=True)
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
                          port_map_supported=self.port_map_supported(),
-                         low_port_shift=self.low_port_shift())
+                         low_port_shift=self.low_port_shift(), exclusive=exclusive)
         # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
         # call up() from inside a task group that it leaves before the engine
-        await self._tg.start(self._keep, sup)
+        await self._tg.start(self._keep, sup, exclusive)
+        if not exclusive:
+            return sup
         if adopt:
             cleaned = sup.adopt_leftovers()
             if cleaned:
@@ -215,15 +220,19 @@ class Engine:
         return sup
 
     @staticmethod
-    async def _keep(sup: Supervisor, *, task_status: TaskStatus[None]) -> None:
-        """Hold the project's lock and its supervisor until the engine closes."""
-        with file_lock(sup.state.lock_file, blocking=False):
+    async def _keep(sup: Supervisor, exclusive: bool, *, task_status: TaskStatus[None]) -> None:
+        """Hold the project's lock (``exclusive``) and its supervisor until the engine
+        closes."""
+        with file_lock(sup.state.lock_file, blocking=False) if exclusive else \
+                contextlib.nullcontext():
             async with sup:
                 task_status.started()
                 await anyio.sleep_forever()
 
     def _save(self, model: ProjectModel, state: ProjectState) -> None:
         atomic_write(state.project_json, model.to_json())
+        if model.standalone:  # found in paths.containers, not in the project index
+            return
         with contextlib.suppress(OSError):
             register_project(self.paths, model.name, state.root, model.working_dir,
                              list(model.compose_files))

@@ -1,6 +1,6 @@
-"""One index of this user's containers: standalone ones (``opencontainer run``, under
-``paths.containers``) and those of every compose project (each project's state directory,
-found through the per-user project index ``paths.projects_index`` — see
+"""One index of this user's containers: standalone ones (``opencontainer run``: projects of
+one container under ``paths.containers``) and those of every compose project (each project's
+state directory, found through the per-user project index ``paths.projects_index`` — see
 :func:`~opencontainer.engine.state.registered_projects` — plus the project beside the current
 directory, registered or not).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -32,12 +33,17 @@ STANDALONE = "standalone"
 
 @attrs.frozen(kw_only=True)
 class Project:
-    """A compose project found on this machine."""
+    """A project found on this machine: a compose project, or a standalone container (a
+    project of one, ``kind`` ``container``)."""
 
     name: str
     working_dir: Path
     state: ProjectState
     model: dict[str, Any] = attrs.field(factory=dict, hash=False, eq=False)
+
+    @property
+    def standalone(self) -> bool:
+        return self.model.get("kind") == "container"
 
 
 @attrs.frozen(kw_only=True)
@@ -46,12 +52,11 @@ class Entry:
 
     kind: str  # STANDALONE | COMPOSE
     summary: ContainerSummary
+    project: Project
+    state: ContainerState  # the effective state (a dead supervisor's containers: exited)
     command: tuple[str, ...] = ()
     status_text: str = ""
     ports_text: str = ""
-    container: Any = None  # STANDALONE: runtime.container.Container
-    project: Project | None = None  # COMPOSE
-    state: ContainerState | None = None  # COMPOSE: the effective state
 
     @property
     def id(self) -> str:
@@ -67,65 +72,51 @@ class Entry:
 
 
 def compose_id(state_dir: Path, name: str, created_at: float) -> str:
+    """The ID of a container recorded before IDs were stored (derived, stable)."""
     return hashlib.sha256(f"{state_dir}\0{name}\0{created_at!r}".encode()).hexdigest()
 
 
 # -- projects ---------------------------------------------------------------------------------
 def projects(paths: Paths, extra: Iterable[Project] = ()) -> list[Project]:
-    """The registered projects (pruned of deleted ones) and ``extra`` (e.g. the project beside
-    the current directory), each state directory once."""
+    """The standalone containers' projects, the registered compose projects (pruned of deleted
+    ones) and ``extra`` (e.g. the project beside the current directory), each state directory
+    once."""
     out: list[Project] = []
     seen: set[str] = set()
     items = [Project(name=r.name, working_dir=r.working_dir,
                      state=ProjectState(r.state_dir, paths.runtime))
              for r in registered_projects(paths)]
-    for p in [*items, *extra]:
+    for p in [*standalone_projects(paths), *items, *extra]:
         key = str(p.state.root.absolute())
         if key in seen or not p.state.root.is_dir():
             continue
         seen.add(key)
-        model = p.state.read_project() or {}
+        model = p.model or p.state.read_project() or {}
         out.append(attrs.evolve(p, name=str(model.get("name") or p.name), model=model))
+    return out
+
+
+def standalone_projects(paths: Paths) -> list[Project]:
+    """Every standalone container's project (``paths.containers/<name>/project.json``)."""
+    out = []
+    try:
+        with os.scandir(paths.containers) as it:
+            dirs = [e.path for e in it if e.is_dir()]
+    except OSError:
+        return []
+    for d in sorted(dirs):
+        state = ProjectState(Path(d), paths.runtime)
+        model = state.read_project()
+        if model is None:  # being created (or a failed creation's leftovers)
+            continue
+        # its supervisor runs in the state directory (the creation's cwd may be gone)
+        out.append(Project(name=str(model.get("name") or Path(d).name), working_dir=Path(d),
+                           state=state, model=model))
     return out
 
 
 # -- entries ----------------------------------------------------------------------------------
 _DOCKER_STATUS = {"starting": "running", "stopping": "running"}
-
-
-def _iso_time(text: str | None) -> float:
-    from ..runtime.container import parse_iso
-
-    return parse_iso(text) or 0.0
-
-
-def standalone_entries(paths: Paths, now: float) -> list[Entry]:
-    from ..runtime.container import ContainerStore, status_text
-
-    out = []
-    for c in ContainerStore(paths.containers).list():
-        st = c.state()
-        spec = c.config.spec
-        status = st.status if st.status in ("created", "running", "exited", "removing") else (
-            "running" if st.status == "stopping" else st.status)
-        summary = ContainerSummary(
-            id=c.id, name=c.name, image=c.config.image, image_id=c.config.image_id,
-            created=_iso_time(c.config.created), status=status, exit_code=st.exit_code,
-            labels=dict(spec.labels),
-            mounts=tuple(Mount(destination=m.target, name=m.name or "", source=m.source)
-                         for m in spec.mounts),
-            published=tuple(Published(container_port=p.container_port, protocol=p.protocol,
-                                      host_port=p.host_port, host_ip=p.host_ip)
-                            for p in spec.ports),
-            exposed=tuple(spec.exposed_ports),
-            networks=("host",),
-        )
-        out.append(Entry(
-            kind=STANDALONE, summary=summary, command=tuple(spec.argv),
-            status_text=status_text(st, now),
-            ports_text=", ".join(str(p) for p in spec.ports), container=c,
-        ))
-    return out
 
 
 def _spec_of(cdir: Path) -> dict[str, Any]:
@@ -136,11 +127,12 @@ def _spec_of(cdir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def compose_entries(project: Project, now: float) -> list[Entry]:
+def project_entries(project: Project, now: float) -> list[Entry]:
     from ..cli.compose import status_text
 
     alive = project.state.supervisor_alive()
     services = project.model.get("services") or {}
+    standalone = project.standalone
     out = []
     for raw in project.state.containers():
         st = effective(raw, alive)
@@ -149,19 +141,21 @@ def compose_entries(project: Project, now: float) -> list[Entry]:
         labels: dict[str, str] = {}
         labels.update({str(k): str(v) for k, v in (spec.get("labels") or {}).items()})
         labels.update({str(k): str(v) for k, v in (svc.get("labels") or {}).items()})
-        labels.update({
-            "com.docker.compose.project": st.project or project.name,
-            "com.docker.compose.service": st.service,
-            "com.docker.compose.container-number": str(st.number),
-            "com.docker.compose.oneoff": "True" if st.one_off else "False",
-        })
-        labels.setdefault("com.docker.compose.project.working_dir", str(project.working_dir))
+        if not standalone:
+            labels.update({
+                "com.docker.compose.project": st.project or project.name,
+                "com.docker.compose.service": st.service,
+                "com.docker.compose.container-number": str(st.number),
+                "com.docker.compose.oneoff": "True" if st.one_off else "False",
+            })
+            labels.setdefault("com.docker.compose.project.working_dir",
+                              str(project.working_dir))
         nets = tuple(svc.get("networks") or ()) or ("default",)
         published = tuple(Published(container_port=int(tgt), protocol=str(proto),
                                     host_port=int(pub), host_ip=str(ip))
                           for ip, pub, tgt, proto in st.publishers)
         summary = ContainerSummary(
-            id=compose_id(project.state.root, st.name, st.created_at),
+            id=st.id or compose_id(project.state.root, st.name, st.created_at),
             name=st.name, image=st.image or str(spec.get("image") or ""),
             created=st.created_at,
             status=_DOCKER_STATUS.get(st.status, st.status),
@@ -171,11 +165,11 @@ def compose_entries(project: Project, now: float) -> list[Entry]:
                          for m in spec.get("mounts") or ()),
             published=published,
             exposed=tuple(str(e) for e in spec.get("exposed_ports") or ()),
-            networks=tuple(f"{project.name}_{n}" for n in nets),
+            networks=("host",) if standalone else tuple(f"{project.name}_{n}" for n in nets),
         )
         out.append(Entry(
-            kind=COMPOSE, summary=summary, command=tuple(st.command),
-            status_text=status_text(st, now),
+            kind=STANDALONE if standalone else COMPOSE, summary=summary,
+            command=tuple(st.command), status_text=status_text(st, now),
             ports_text=", ".join(f"{ip}:{pub}->{tgt}/{proto}"
                                  for ip, pub, tgt, proto in st.publishers),
             project=project, state=st,
@@ -187,9 +181,9 @@ def entries(paths: Paths, extra_projects: Iterable[Project] = (),
             now: float | None = None) -> list[Entry]:
     """Every container, newest first."""
     now = time.time() if now is None else now
-    out = standalone_entries(paths, now)
+    out: list[Entry] = []
     for p in projects(paths, extra_projects):
-        out += compose_entries(p, now)
+        out += project_entries(p, now)
     out.sort(key=lambda e: e.summary.created, reverse=True)
     return out
 

@@ -100,13 +100,17 @@ class ServiceConfig:
     shell_script: str | None = None  # test runner: a /bin/sh script instead of an image
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=as_dict, hash=False)
     networks: tuple[str, ...] = ()  # the compose network keys the service joins
+    stdin_open: bool = False
+    dns: tuple[str, ...] = ()
+    auto_remove: bool = False  # `run --rm`: removed when it exits for good
 
     def config_hash(self) -> str:
         """Like compose's hash: everything but scale and depends_on."""
         data = to_jsonable(self)
         for key in ("scale", "depends_on"):
             data.pop(key, None)
-        for key in ("labels", "networks"):  # empty: the hash of a model that had no such key
+        for key in ("labels", "networks", "stdin_open", "dns", "auto_remove"):
+            # empty: the hash of a model that had no such key
             if not data.get(key):
                 data.pop(key, None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
@@ -133,6 +137,12 @@ class ProjectModel:
     volumes: Mapping[str, VolumeSpec] = attrs.field(factory=dict, converter=as_dict, hash=False)
     state_dir: str = ""
     compose_files: tuple[str, ...] = ()
+    kind: str = "compose"  # compose | container (a standalone container: a project of one)
+    volumes_dir: str = ""  # where named volumes live ("": <state_dir>/volumes)
+
+    @property
+    def standalone(self) -> bool:
+        return self.kind == "container"
 
     def to_json(self) -> str:
         return json.dumps(to_jsonable(self), indent=2, sort_keys=True)
@@ -182,6 +192,9 @@ def service_from_dict(d: Mapping[str, Any]) -> ServiceConfig:
         shell_script=d.get("shell_script"),
         labels={str(k): str(v) for k, v in (d.get("labels") or {}).items()},
         networks=tuple(str(n) for n in d.get("networks") or ()),
+        stdin_open=bool(d.get("stdin_open", False)),
+        dns=tuple(str(x) for x in d.get("dns") or ()),
+        auto_remove=bool(d.get("auto_remove", False)),
     )
 
 
@@ -193,6 +206,8 @@ def project_from_dict(d: Mapping[str, Any]) -> ProjectModel:
         volumes={k: VolumeSpec(**v) for k, v in (d.get("volumes") or {}).items()},
         state_dir=d.get("state_dir", ""),
         compose_files=tuple(d.get("compose_files") or ()),
+        kind=str(d.get("kind") or "compose"),
+        volumes_dir=str(d.get("volumes_dir") or ""),
     )
 
 

@@ -16,15 +16,16 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, BinaryIO, Protocol, Self
 
 import anyio
 import attrs
 import structlog
 
+from ..errors import ContainerError
 from ..paths import Paths, atomic_write
 from ..runtime import procfs
-from ..runtime.process import ContainerProcess
+from ..runtime.process import DEVNULL, ContainerProcess
 from .health import ProbeResult, from_image
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
 from .state import ProjectState
@@ -33,15 +34,31 @@ from .volumes import resolve_mounts
 log = structlog.get_logger()
 
 
+@attrs.frozen(kw_only=True)
+class Attachment:
+    """A terminal (or pipes) attached to a container: ``run`` and ``start -a`` in the
+    foreground. ``stdout``/``stderr`` receive its output as it comes (besides the log);
+    ``stdin`` is a file descriptor given to it (``-i``); with ``tty`` the container has a pty
+    (of ``winsize``) and ``stdin`` is copied to it."""
+
+    stdout: BinaryIO | None = None
+    stderr: BinaryIO | None = None
+    stdin: int | None = None
+    winsize: tuple[int, int] | None = None
+
+
 class SupervisedProcess(ContainerProcess):
     """The runtime's :class:`ContainerProcess` as the supervisor holds it (+ ``pid_start``)."""
 
     pid_start: int | None = None  # tells our pid from a reused one (state.json, leftovers)
 
     @classmethod
-    async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> Self:
-        """Start ``argv`` in a new session (stdin from /dev/null, stdout/stderr piped)."""
-        proc = await cls.start(list(argv), env=env, cwd=cwd)
+    async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path,
+                    stdin: int | None = DEVNULL, tty: bool = False,
+                    winsize: tuple[int, int] | None = None) -> Self:
+        """Start ``argv`` in a new session (stdout/stderr piped, or a pty with ``tty``)."""
+        proc = await cls.start(list(argv), env=env, cwd=cwd, stdin=stdin, tty=tty,
+                               winsize=winsize)
         assert isinstance(proc, cls)
         proc.pid_start = procfs.start_time(proc.pid)
         return proc
@@ -77,7 +94,10 @@ class ContainerContext:
 
 
 def compose_labels(ctx: ContainerContext) -> dict[str, str]:
-    """The labels docker compose puts on a service's containers."""
+    """The labels docker compose puts on a service's containers (none on a standalone
+    container's)."""
+    if ctx.project.standalone:
+        return {}
     return {
         "com.docker.compose.project": ctx.project.name,
         "com.docker.compose.service": ctx.service.name,
@@ -98,10 +118,21 @@ class Created:
 
 class Runner(Protocol):
     async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created: ...
-    async def start(self, ctx: ContainerContext) -> SupervisedProcess: ...
+    async def start(self, ctx: ContainerContext,
+                    attach: Attachment | None = None) -> SupervisedProcess: ...
     async def probe(self, ctx: ContainerContext, argv: Sequence[str],
                     timeout: float) -> ProbeResult: ...
     async def remove(self, ctx: ContainerContext) -> None: ...
+
+
+def _stdio(ctx: ContainerContext, attach: Attachment | None) -> dict[str, Any]:
+    """How a container's process gets its stdio: a pty for ``tty``; the attached stdin for
+    ``stdin_open`` (``-i``) when attached without a pty; /dev/null otherwise."""
+    if ctx.service.tty:
+        return {"tty": True, "winsize": attach.winsize if attach else None}
+    if attach is not None and ctx.service.stdin_open and attach.stdin is not None:
+        return {"stdin": attach.stdin}
+    return {}
 
 
 async def run_probe(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path,
@@ -180,10 +211,11 @@ class ShellRunner:
         return Created(image=ctx.service.image or "sh", command=self._argv(ctx.service),
                        healthcheck=ctx.service.healthcheck)
 
-    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
+    async def start(self, ctx: ContainerContext,
+                    attach: Attachment | None = None) -> SupervisedProcess:
         (ctx.dir / "work").mkdir(parents=True, exist_ok=True)
         return await HostProcess.spawn(self._argv(ctx.service), env=self._env(ctx),
-                                       cwd=ctx.dir / "work")
+                                       cwd=ctx.dir / "work", **_stdio(ctx, attach))
 
     async def probe(self, ctx: ContainerContext, argv: Sequence[str],
                     timeout: float) -> ProbeResult:
@@ -276,13 +308,21 @@ class ProotRunner:
             ports=[PortMapping("", host, cont) for cont, host in sorted(ctx.port_map.items())],
             hostname=svc.hostname or ctx.name,
             hosts=ctx.hosts,
-            tty=False,
+            dns=svc.dns,
+            tty=svc.tty,
+            stdin_open=svc.stdin_open,
             stop_signal=svc.stop_signal,
             stop_timeout=svc.stop_grace_period,
             labels={**dict(getattr(rec.config, "labels", None) or {}), **svc.labels,
                     **compose_labels(ctx)},
             overlay=layout,
         )
+        from ..runtime.create import ensure_target
+
+        tree = layout.layers() if layout is not None else rootfs
+        for m in mounts:  # mount points and the working directory, as docker creates them
+            ensure_target(tree, m.target, m.source.is_dir())
+        ensure_target(tree, spec.cwd, True)
         write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")
         atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1))
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
@@ -300,10 +340,25 @@ class ProotRunner:
 
         return ContainerSpec.from_dict(json.loads((cdir / "spec.json").read_text()))
 
-    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
+    async def start(self, ctx: ContainerContext,
+                    attach: Attachment | None = None) -> SupervisedProcess:
+        from ..runtime.create import check_command
+
+        try:
+            spec = self._spec(ctx.dir)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ContainerError(f"the container {ctx.name} has no usable spec.json; remove "
+                                 "it and create it again.") from exc
+        if not spec.rootfs.is_dir():
+            raise ContainerError(f"the root filesystem of container {ctx.name} is missing.")
+        if spec.overlay is not None and not Path(spec.overlay.lower).is_dir():
+            raise ContainerError(
+                f"the image {spec.image} of container {ctx.name} is no longer in the image "
+                "store: remove the container and create it again.")
+        check_command(spec)  # docker's 127/126 before anything starts
         shell = "bash" if shutil.which("bash") else "/bin/sh"
         return await SupervisedProcess.spawn([shell, str(ctx.dir / "run.sh")], env=host_env(),
-                                             cwd=ctx.dir)
+                                             cwd=ctx.dir, **_stdio(ctx, attach))
 
     def exec_command(self, cdir: Path, argv: Sequence[str], *,
                      env: Mapping[str, str] | None = None, workdir: str | None = None,

@@ -44,6 +44,7 @@ SOCKET_MAX = 100
 class ContainerState:
     name: str
     service: str
+    id: str = ""  # 64 hex digits, set at creation (older records: derived, see index.py)
     number: int = 1
     project: str = ""
     status: str = "created"
@@ -63,6 +64,7 @@ class ContainerState:
     manually_stopped: bool = False
     health_log: list[dict[str, Any]] = attrs.field(factory=list)
     one_off: bool = False
+    error: str = ""  # why the last start failed, or the removal
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -215,10 +217,9 @@ def kill_leftovers(state: ProjectState) -> list[str]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(st.pgid, signal.SIGKILL)
             cleaned.append(st.name)
-        if st.status not in ("created", "exited", "dead"):
-            st.status = "exited"
-            st.exit_code = 137 if st.exit_code is None else st.exit_code
-            st.finished_at = st.finished_at or time.time()
+        from .lifecycle import leftover
+
+        leftover(st)
         st.pid = st.pgid = st.pid_start = None
         st.health = ""
         state.write_container(st)

@@ -1,20 +1,16 @@
 """The supervisor: one anyio task group per project, one supervising task per container.
 
-Container states use Docker's words::
-
-    created -> starting -> running -> exited
-               running  -> stopping -> exited
-    exited  -> restarting -> starting            (restart policy, with back-off)
-    restarting -> exited                         (stopped during back-off)
-    exited  -> starting                          (`start`)
-
-:meth:`Container.transition` is the only place that changes the state: it asserts the allowed
-sources, writes ``state.json`` atomically and publishes exactly one event. Health is a separate
-field (``starting/healthy/unhealthy``) driven by :mod:`.health`.
+Every container — compose services, ``compose run`` one-offs, standalone ``run``/``create``
+(a project of one, see :mod:`.standalone`) — is created, started, supervised, logged,
+health-checked, restarted and removed here. Its status changes only through the transition
+table of :mod:`.lifecycle`: :meth:`Container.transition` applies it, writes ``state.json``
+atomically and publishes exactly one event. Health is a separate field
+(``starting/healthy/unhealthy``) driven by :mod:`.health`.
 
 Each container's supervising task (started with ``tg.start()``) holds a nested task group with
-the process wait, two log pumps and the health loop; it decides its own restarts inline
-(:mod:`.restart`) and only reports them on the bus.
+the process wait, the log pumps (and, when a terminal is attached, the copy of its input) and
+the health loop; it decides its own restarts inline (:mod:`.restart`) and only reports them on
+the bus. A container with ``auto_remove`` (``run --rm``) is removed when it exits for good.
 """
 
 from __future__ import annotations
@@ -26,21 +22,22 @@ import os
 import re
 import signal as _signal
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import anyio
 import anyio.to_thread
 import attrs
 import structlog
-from anyio.abc import ByteReceiveStream, TaskGroup, TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from ..errors import ContainerError, OpenContainerError
 from ..runtime.process import parse_signal
-from ..runtime.relay import serve_relay
+from ..runtime.relay import check_port_free, serve_relay
 from . import events as ev
 from .bus import EventBus
 from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
+from .lifecycle import Status, TransitionError, recovered, transition
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
 from .network import PortPlan, hosts_file, plan_ports
 from .planner import (
@@ -54,27 +51,15 @@ from .planner import (
     start_order,
 )
 from .restart import next_delay, should_restart
-from .runner import ContainerContext, Runner, SupervisedProcess
+from .runner import Attachment, ContainerContext, Runner, SupervisedProcess
+from .standalone import new_id
 from .state import ContainerState, ProjectState, kill_leftovers
 
 log = structlog.get_logger()
 
-# new state -> the states it may be entered from
-ALLOWED_FROM: Mapping[str, frozenset[str]] = {
-    "starting": frozenset({"created", "exited", "restarting"}),
-    "running": frozenset({"starting"}),
-    "stopping": frozenset({"running", "starting"}),
-    "exited": frozenset({"starting", "running", "stopping", "restarting"}),
-    "restarting": frozenset({"exited"}),
-}
-
 MAX_LINE = 16 * 1024
 _PROOT_SIGNAL = re.compile(r"proot info: pid (\d+): terminated with signal (\d+)")
 DRAIN_AFTER_EXIT = 0.5
-
-
-class TransitionError(AssertionError):
-    pass
 
 
 @attrs.define(eq=False)
@@ -86,6 +71,8 @@ class Container:
     bus: EventBus
     state: ContainerState
     healthcheck: HealthSpec | None = None
+    attach: Attachment | None = None
+    hold: bool = False  # being restarted: not auto-removed meanwhile
     handle: SupervisedProcess | None = None
     health: HealthState = attrs.field(factory=HealthState)
     manually_stopped: bool = False
@@ -123,29 +110,26 @@ class Container:
         self.state.health_log = [attrs.asdict(r) for r in self.health.log]
         self.ctx.state.write_container(self.state)
 
-    async def transition(self, new: str, **fields: Any) -> None:
-        old = self.state.status
-        if old not in ALLOWED_FROM[new]:
-            raise TransitionError(f"{self.name}: cannot go from {old} to {new}")
-        self.state.status = new
-        now = time.time()
+    async def transition(self, new: Status | str, **fields: Any) -> None:
+        """Apply the lifecycle table (:func:`.lifecycle.transition`), persist, publish."""
+        new = Status(new)
+        transition(self.state, new, **fields)
         event: ev.ContainerEvent
-        if new == "starting":
+        if new is Status.STARTING:
             event = ev.Starting(**self._base())
-        elif new == "running":
-            self.state.started_at = now
+        elif new is Status.RUNNING:
             event = ev.Started(**self._base(), pid=int(fields["pid"]))
-        elif new == "stopping":
+        elif new is Status.STOPPING:
             event = ev.Stopping(**self._base(), signal=str(fields.get("signal", "SIGTERM")))
-        elif new == "exited":
-            self.state.exit_code = int(fields["exit_code"])
-            self.state.finished_at = now
-            self.state.pid = self.state.pgid = self.state.pid_start = None
-            event = ev.Exited(**self._base(), exit_code=self.state.exit_code,
+        elif new is Status.EXITED:
+            event = ev.Exited(**self._base(), exit_code=int(fields["exit_code"]),
                               restarting=bool(fields.get("restarting", False)))
-        else:  # restarting
+        elif new is Status.RESTARTING:
             event = ev.RestartScheduled(**self._base(), delay=float(fields["delay"]),
                                         attempt=int(fields["attempt"]))
+        else:  # removing / dead: persisted; Removed is published once the folder is gone
+            self.persist()
+            return
         self.persist()
         await self.bus.publish(event)
 
@@ -161,20 +145,20 @@ class Container:
             while True:
                 await self.transition("starting")
                 try:
-                    handle = await self.runner.start(self.ctx)
+                    handle = await self.runner.start(self.ctx, self.attach)
                 except (OSError, OpenContainerError) as exc:
-                    await self.transition("exited", exit_code=127)
+                    code = exc.exit_code if isinstance(exc, ContainerError) and \
+                        exc.exit_code in (126, 127) else 127
+                    reason = str(exc).rstrip(".")
+                    await self.transition("exited", exit_code=code, error=reason)
                     if not reported:
                         raise ContainerError(
-                            f"container {self.name} failed to start: "
-                            f"{str(exc).rstrip('.')}.") from exc
+                            f"container {self.name} failed to start: {reason}.",
+                            exit_code=code) from exc
                     break
                 self.handle = handle
-                self.state.pid = handle.pid
-                self.state.pgid = handle.pid
-                self.state.pid_start = handle.pid_start
                 self.health = HealthState()
-                await self.transition("running", pid=handle.pid)
+                await self.transition("running", pid=handle.pid, pid_start=handle.pid_start)
                 if self.healthcheck and not self.healthcheck.disabled:
                     await self._set_health(HealthState(), force=True)
                 if not reported:
@@ -218,7 +202,7 @@ class Container:
         drained = anyio.Event()
         pending = [2]
 
-        async def pump(stream: ByteReceiveStream | None, name: str) -> None:
+        async def pump(stream: AsyncIterable[bytes] | None, name: str) -> None:
             try:
                 if stream is not None:
                     await self._pump(stream, name)
@@ -236,8 +220,15 @@ class Container:
 
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(pump, handle.stdout, "stdout")
-                tg.start_soon(pump, handle.stderr, "stderr")
+                if handle.tty_master is not None:  # one stream: the terminal's
+                    pending[0] = 1
+                    tg.start_soon(pump, read_fd(handle.tty_master), "stdout")
+                    if self.attach is not None and self.attach.stdin is not None and \
+                            self.ctx.service.stdin_open:
+                        tg.start_soon(copy_to_terminal, self.attach.stdin, handle.tty_master)
+                else:
+                    tg.start_soon(pump, handle.stdout, "stdout")
+                    tg.start_soon(pump, handle.stderr, "stderr")
                 tg.start_soon(find_main)
                 if self.healthcheck and not self.healthcheck.disabled:
                     tg.start_soon(self._health_loop, self.healthcheck)
@@ -266,9 +257,16 @@ class Container:
             return 128 + next(iter(self._term_signals.values()))
         return code
 
-    async def _pump(self, stream: ByteReceiveStream, name: str) -> None:
+    async def _pump(self, stream: AsyncIterable[bytes], name: str) -> None:
         buf = b""
+        echo = None
+        if self.attach is not None:
+            echo = self.attach.stderr if name == "stderr" else self.attach.stdout
         async for chunk in stream:
+            if echo is not None:  # the attached terminal sees bytes as they come
+                with contextlib.suppress(OSError, ValueError):
+                    echo.write(chunk)
+                    echo.flush()
             buf += chunk
             lines: list[bytes] = []
             while True:
@@ -337,15 +335,16 @@ class Container:
             await self._set_health(apply_probe(self.health, result, spec, started))
 
     # -- commands ------------------------------------------------------------------------------
-    async def stop(self, timeout: float | None = None) -> None:
-        """Docker's stop: the stop signal, ``timeout`` seconds of grace, then SIGKILL."""
+    async def stop(self, timeout: float | None = None, sig: str | None = None) -> None:
+        """Docker's stop: the stop signal (or ``sig``), ``timeout`` seconds of grace, then
+        SIGKILL."""
         self.manually_stopped = True
         if not self._running_task:
             return
         if self.state.status == "restarting" and self._backoff is not None:
             self._backoff.cancel()
         elif self.handle is not None and self.state.status in ("running", "starting"):
-            sig = self.ctx.service.stop_signal
+            sig = sig or self.ctx.service.stop_signal
             await self.transition("stopping", signal=sig)
             self._sent_signal = parse_signal(sig)
             self.handle.signal(self._sent_signal)
@@ -417,6 +416,29 @@ class UpResult:
 _OK = "ok"
 
 
+async def read_fd(fd: int, size: int = 65536) -> AsyncIterator[bytes]:
+    """What a file descriptor (a pty's master end) gives, until its end or an error (EIO:
+    the terminal's other side is closed)."""
+    while True:
+        try:
+            await anyio.wait_readable(fd)
+            data = os.read(fd, size)
+        except (OSError, anyio.ClosedResourceError):
+            return
+        if not data:
+            return
+        yield data
+
+
+async def copy_to_terminal(src: int, master: int) -> None:
+    """An attached terminal's input to the container's pty; its end becomes ^D."""
+    async for data in read_fd(src):
+        with contextlib.suppress(OSError):
+            os.write(master, data)
+    with contextlib.suppress(OSError):
+        os.write(master, b"\x04")
+
+
 class _Forward:
     """Report a cancel scope through a task status when the inner task has started."""
 
@@ -441,6 +463,7 @@ class Supervisor:
     bus: EventBus
     port_map_supported: bool = False
     low_port_shift: bool = False  # Termux's proot -p: ports < 1024 bound 2000 higher
+    exclusive: bool = True  # False: a second supervisor of the project (one-offs only)
     containers: dict[str, Container] = attrs.field(factory=dict)
     port_plan: PortPlan = attrs.field(factory=PortPlan)
     _tg: TaskGroup | None = None
@@ -451,6 +474,7 @@ class Supervisor:
     async def __aenter__(self) -> Supervisor:
         self._exit_stack = contextlib.AsyncExitStack()
         self._tg = await self._exit_stack.enter_async_context(anyio.create_task_group())
+        await self._tg.start(self._auto_remove)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -509,24 +533,22 @@ class Supervisor:
                                 hosts=tuple(hosts), one_off=one_off)
 
     async def _create(self, svc: ServiceConfig, name: str, number: int, *, fresh: bool,
-                      one_off: bool = False) -> Container:
+                      one_off: bool = False, attach: Attachment | None = None) -> Container:
         ctx = self._context(svc, name, number, one_off)
         created = await self.runner.create(ctx, fresh=fresh)
         old = None if fresh else self.state.read_container(name)
         st = ContainerState(
             name=name, service=svc.name, number=number, project=self.project.name,
-            config_hash=svc.config_hash(), image=created.image, command=list(created.command),
+            id=new_id(), config_hash=svc.config_hash(), image=created.image,
+            command=list(created.command),
             publishers=[list(p) for p in self.port_plan.published.get(svc.name, ())],
             one_off=one_off,
         )
         if old is not None:
-            st.created_at = old.created_at
-            st.exit_code = old.exit_code
-            st.status = "exited" if old.status != "created" else "created"
-            st.restart_count = 0
+            recovered(old, st)
         c = Container(ctx=ctx, runner=self.runner, bus=self.bus, state=st,
                       healthcheck=created.healthcheck if created.healthcheck and not
-                      created.healthcheck.disabled else None)
+                      created.healthcheck.disabled else None, attach=attach)
         c.persist()
         self.containers[name] = c
         if fresh or old is None:
@@ -534,12 +556,64 @@ class Supervisor:
                                               container=name))
         return c
 
+    def plan_with(self, svc: ServiceConfig) -> PortPlan:
+        """The project's ports with ``svc`` added; its published ports that no relay of ours
+        will serve must be free now (docker's "port is already allocated", before start)."""
+        plan = plan_ports(attrs.evolve(self.project, services={
+            **self.project.services, svc.name: svc}), port_map=self.port_map_supported,
+            privileged=os.geteuid() == 0, low_port_shift=self.low_port_shift)
+        relayed = {r.listen for r in plan.relays}
+        for p in svc.ports:
+            if p.protocol == "tcp" and p.published and p.published not in relayed:
+                check_port_free(p.host_ip, p.published)
+        return plan
+
+    async def create_container(self, svc: ServiceConfig, name: str, *, one_off: bool = False,
+                               attach: Attachment | None = None) -> Container:
+        """A new container of ``svc`` outside the planned services: a standalone container
+        (the one service of its project) or a ``compose run`` one-off; start it with
+        :meth:`start` (``names=[name]``)."""
+        self.port_plan = self.plan_with(svc)
+        # a second supervisor relays only its container's ports (the project's own
+        # supervisor serves the others')
+        await self._update_relays(None if self.exclusive else
+                                  {p.published for p in svc.ports if p.published})
+        return await self._create(svc, name, 1, fresh=True, one_off=one_off, attach=attach)
+
     async def _remove(self, c: Container, timeout: float | None = None) -> None:
-        await c.stop(timeout)
-        await self.runner.remove(c.ctx)
+        if c.active:
+            await c.stop(timeout)
+        async with c._log_lock:
+            c._close_log()
+        await c.transition(Status.REMOVING)
+        try:
+            await self.runner.remove(c.ctx)
+        except OSError as exc:
+            await c.transition(Status.DEAD, error=f"removal failed: {exc}")
+            raise ContainerError(f"could not remove container {c.name}: {exc}.") from exc
         self.containers.pop(c.name, None)
         await self.bus.publish(ev.Removed(project=self.project.name, service=c.service,
                                           container=c.name))
+
+    async def _auto_remove(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+                           ) -> None:
+        """``run --rm``: a container whose service says ``auto_remove`` is removed when it
+        exits for good (not when it is restarted, or stopped for a restart)."""
+        async with self.bus.subscribe(ev.Exited, name="auto-remove") as exits:
+            task_status.started()
+            async for e in exits:
+                assert isinstance(e, ev.Exited)
+                c = self.containers.get(e.container)
+                if e.restarting or c is None or not c.ctx.service.auto_remove:
+                    continue
+                self.tg.start_soon(self._remove_when_done, c)
+
+    async def _remove_when_done(self, c: Container) -> None:
+        await c.wait_done()
+        await anyio.sleep(0)  # a restart in the same request takes the container back
+        if not c.active and not c.hold and self.containers.get(c.name) is c:
+            with contextlib.suppress(OpenContainerError):
+                await self._remove(c)
 
     def set_project(self, project: ProjectModel) -> None:
         self.project = project
@@ -620,8 +694,9 @@ class Supervisor:
         await self.bus.publish(ev.ProjectUp(project=project.name))
         return result
 
-    async def _update_relays(self) -> None:
-        wanted = {(r.host_ip, r.listen, r.target): r for r in self.port_plan.relays}
+    async def _update_relays(self, only: set[int] | None = None) -> None:
+        wanted = {(r.host_ip, r.listen, r.target): r for r in self.port_plan.relays
+                  if only is None or r.listen in only}
         for key in list(self._relays):
             if key not in wanted:
                 self._relays.pop(key).cancel()
@@ -665,7 +740,7 @@ class Supervisor:
                         result.warnings.append(
                             f"optional dependency {dep!r} of {name!r} is not ready: {verdict}")
                 for c in self.service_containers(name):
-                    if c.active:
+                    if c.active or c.state.one_off:
                         continue
                     try:
                         await self.tg.start(c.run)
@@ -759,7 +834,7 @@ class Supervisor:
                 and (c.name in named if named else not c.state.one_off)]
 
     async def stop(self, services: Sequence[str] = (), timeout: float | None = None,
-                   names: Sequence[str] = ()) -> list[str]:
+                   names: Sequence[str] = (), sig: str | None = None) -> list[str]:
         chosen = {c.name for c in self._select(services, names)}
         stopped: list[str] = []
         for layer in reversed(layers(self.project.services)):
@@ -767,25 +842,41 @@ class Supervisor:
                 for c in list(self.containers.values()):
                     if c.name in chosen and c.service in layer:
                         stopped.append(c.name)
-                        tg.start_soon(c.stop, timeout)
+                        tg.start_soon(c.stop, timeout, sig)
         # one-offs and services no longer in the model
         async with anyio.create_task_group() as tg:
             for c in list(self.containers.values()):
                 if c.name in chosen and c.name not in stopped:
                     stopped.append(c.name)
-                    tg.start_soon(c.stop, timeout)
+                    tg.start_soon(c.stop, timeout, sig)
         return stopped
 
     async def start(self, services: Sequence[str] = (), names: Sequence[str] = ()) -> UpResult:
         chosen = self._select(services, names)
         result = UpResult()
-        await self._start_in_order(sorted({c.service for c in chosen}), result)
+        # one-offs (`compose run`) start alone, without their service's other containers
+        for c in chosen:
+            if c.state.one_off and not c.active:
+                try:
+                    await self.tg.start(c.run)
+                except OpenContainerError as exc:
+                    result.ok = False
+                    result.errors.append(str(exc))
+        await self._start_in_order(sorted({c.service for c in chosen if not c.state.one_off}),
+                                   result)
         return result
 
     async def restart(self, services: Sequence[str] = (),
                       timeout: float | None = None, names: Sequence[str] = ()) -> UpResult:
-        await self.stop(services, timeout, names)
-        return await self.start(services, names)
+        chosen = self._select(services, names)
+        for c in chosen:
+            c.hold = True  # not auto-removed between its stop and its start
+        try:
+            await self.stop(services, timeout, names)
+            return await self.start(services, names)
+        finally:
+            for c in chosen:
+                c.hold = False
 
     async def kill(self, services: Sequence[str] = (), sig: str = "SIGKILL",
                    names: Sequence[str] = ()) -> list[str]:
@@ -837,12 +928,6 @@ class Supervisor:
                 remove_volumes(self.state, self.project)
             await self.bus.publish(ev.ProjectDown(project=self.project.name))
             return removed
-
-    async def run_one_off(self, svc: ServiceConfig, name: str) -> Container:
-        """Create a one-off container (``run``) and start it without dependencies."""
-        c = await self._create(svc, name, 1, fresh=True, one_off=True)
-        await self.tg.start(c.run)
-        return c
 
     def signal_all(self, sig: int = _signal.SIGKILL) -> None:
         for c in self.containers.values():

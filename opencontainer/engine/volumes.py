@@ -54,7 +54,9 @@ def _seed(dest: Path, image_rootfs: Path | None, target: str) -> None:
 
 
 def volume_dir(state: ProjectState, project: ProjectModel, source: str) -> Path:
-    return state.volumes / source
+    """A named volume's folder: the project's (``<state>/volumes``), or for a standalone
+    container the user's shared volumes (``project.volumes_dir``), as ``docker run -v``."""
+    return (Path(project.volumes_dir) if project.volumes_dir else state.volumes) / source
 
 
 def resolve_mounts(
