@@ -7,12 +7,19 @@ import pytest
 from opencontainer.engine.model import DependencySpec, ProjectModel, ServiceConfig
 from opencontainer.engine.planner import (
     Observed,
+    Plan,
     PlanOptions,
+    Step,
+    Wait,
+    build_plan,
     check_graph,
     dependents,
     layers,
     plan,
+    removal_order,
+    start_plan,
     stop_order,
+    teardown,
     with_dependencies,
 )
 from opencontainer.errors import ComposeError
@@ -101,3 +108,102 @@ def test_container_name_and_scale_override() -> None:
     p = project(svc("db", container_name="mydb"), svc("web"))
     names = [a.container for a in plan(p, [], PlanOptions(scale={"web": 2}))]
     assert names == ["mydb", "p-web-1", "p-web-2"]
+
+
+# -- the plan as a dependency graph -------------------------------------------------------------
+def dep(condition: str = "service_started", required: bool = True) -> DependencySpec:
+    return DependencySpec(condition=condition, required=required)
+
+
+DIAMOND = project(
+    svc("base"),
+    ServiceConfig(name="left", depends_on={"base": dep("service_healthy")}),
+    ServiceConfig(name="right", depends_on={"base": dep()}),
+    ServiceConfig(name="top", depends_on={"left": dep(), "right": dep(required=False)}),
+    ServiceConfig(name="tail", depends_on={"top": dep("service_completed_successfully")}),
+)
+
+
+def edges(p: Plan, key: str) -> list[tuple[str, str, bool]]:
+    return [(w.on, w.condition, w.required) for w in p.waits.get(key, ())]
+
+
+def test_start_steps_wait_for_their_dependencies_with_the_condition() -> None:
+    p = build_plan(DIAMOND, [])
+    assert [s.key for s in p.steps] == [
+        "create:p-base-1", "create:p-left-1", "create:p-right-1", "create:p-top-1",
+        "create:p-tail-1", "created",
+        "start:base", "start:left", "start:right", "start:top", "start:tail"]
+    assert p.needs("created") == [f"create:p-{s}-1" for s in
+                                  ("base", "left", "right", "top", "tail")]
+    assert edges(p, "start:base") == [("created", "", True)]
+    assert edges(p, "start:left") == [("created", "", True),
+                                      ("start:base", "service_healthy", True)]
+    assert edges(p, "start:top") == [("created", "", True),
+                                     ("start:left", "service_started", True),
+                                     ("start:right", "service_started", False)]
+    assert edges(p, "start:tail") == [("created", "", True),
+                                      ("start:top", "service_completed_successfully", True)]
+    assert p.needs("create:p-base-1") == []
+
+
+def test_a_dependency_outside_the_plan_is_waited_for_by_its_condition_only() -> None:
+    p = build_plan(DIAMOND, [], PlanOptions(services=("left",), no_deps=True))
+    assert [w.service for w in p.waits["start:left"]] == ["", "base"]
+    assert p.waits["start:left"][1].on == ""
+    assert start_plan(DIAMOND.services, ["top"]).waits["start:top"][0].on == ""
+
+
+def test_no_start_plans_creation_only() -> None:
+    p = build_plan(DIAMOND, [], PlanOptions(start=False))
+    assert {s.kind for s in p.steps} == {"create"}
+
+
+def test_removals_wait_for_the_removals_of_their_dependents() -> None:
+    o = [obs(f"p-{s}-1", s, "old") for s in DIAMOND.services]
+    p = build_plan(DIAMOND, o)
+    removes = p.order("remove")
+    assert removes[0] == "p-tail-1" and removes[1] == "p-top-1" and removes[-1] == "p-base-1"
+    assert p.needs("remove:p-tail-1") == []
+    assert p.needs("remove:p-top-1") == ["remove:p-tail-1"]
+    assert set(p.needs("remove:p-left-1")) == {"remove:p-top-1", "remove:p-tail-1"}
+    assert set(p.needs("remove:p-base-1")) == {
+        "remove:p-left-1", "remove:p-right-1", "remove:p-top-1", "remove:p-tail-1"}
+    # a recreate: remove, then create, then start (once everything exists)
+    assert p.needs("create:p-base-1") == ["remove:p-base-1"]
+    assert "create:p-base-1" in p.needs("created")
+    assert p.step("create:p-base-1").fresh
+
+
+def test_recreating_a_dependency_leaves_its_kept_dependents_alone() -> None:
+    p2 = project(svc("db", environment={"A": "2"}), svc("app", "db"))
+    o = [obs("p-db-1", "db", "old"), obs("p-app-1", "app", p2.services["app"].config_hash())]
+    p = build_plan(p2, o)
+    assert {a.container: a.kind for a in p.actions} == {"p-db-1": "recreate",
+                                                        "p-app-1": "keep"}
+    assert p.order("remove") == ["p-db-1"]
+    assert p.step("create:p-app-1").action == "keep"
+    assert not p.step("create:p-app-1").fresh
+
+
+def test_one_services_containers_are_created_one_after_the_other() -> None:
+    p = build_plan(project(svc("web")), [], PlanOptions(scale={"web": 3}))
+    assert p.needs("create:p-web-2") == ["create:p-web-1"]
+    assert p.needs("create:p-web-3") == ["create:p-web-2"]
+
+
+def test_teardown_and_removal_order() -> None:
+    pairs = [("p-base-1", "base"), ("x-1", "gone"), ("p-left-1", "left"),
+             ("p-top-1", "top"), ("p-left-2", "left"), ("run-1", "top")]
+    assert removal_order(DIAMOND.services, pairs) == [
+        "p-top-1", "run-1", "p-left-1", "p-left-2", "p-base-1", "x-1"]
+    t = teardown(DIAMOND.services, pairs, "stop")
+    assert t.step("stop:p-base-1").kind == "stop"
+    assert set(t.needs("stop:p-left-2")) == {"stop:p-top-1", "stop:run-1"}
+    assert t.needs("stop:x-1") == []  # a service the project no longer has waits for nothing
+
+
+def test_a_plan_refuses_a_wait_on_a_later_step() -> None:
+    with pytest.raises(ValueError, match="not before it"):
+        Plan(steps=(Step(kind="start", service="a"), Step(kind="start", service="b")),
+             waits={"start:a": (Wait(on="start:b"),)})

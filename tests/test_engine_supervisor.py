@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from opencontainer.engine import events as ev
 from opencontainer.engine.bus import EventBus
 from opencontainer.engine.model import DependencySpec, HealthSpec, ProjectModel, ServiceConfig
 from opencontainer.engine.restart import RestartPolicy
-from opencontainer.engine.runner import ShellRunner
+from opencontainer.engine.runner import ContainerContext, Created, ShellRunner, SupervisedProcess
 from opencontainer.engine.state import ProjectState, group_members, read_logs
 from opencontainer.engine.supervisor import Supervisor, TransitionError, UpOptions
+from opencontainer.errors import ContainerError
 
 pytestmark = pytest.mark.anyio
 
@@ -320,3 +322,157 @@ async def test_leftovers_of_a_dead_supervisor_are_killed(tmp_path: Path, stack: 
         await wait_for(lambda: not pids_alive(group_members(pgid)))
         st = state.read_container("t-a-1")
         assert st is not None and st.status == "exited" and st.pid is None
+
+
+class Recording(ShellRunner):
+    """A ShellRunner that notes when each container starts and is removed (and takes
+    ``delay`` seconds for each), to see the order and the overlap of the steps."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[tuple[str, str, float, float]] = []  # (op, container, begin, end)
+
+    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
+        begin = time.monotonic()
+        await anyio.sleep(self.delay)
+        handle = await super().start(ctx)
+        self.calls.append(("start", ctx.name, begin, time.monotonic()))
+        return handle
+
+    async def remove(self, ctx: ContainerContext) -> None:
+        begin = time.monotonic()
+        await anyio.sleep(self.delay)
+        await super().remove(ctx)
+        self.calls.append(("remove", ctx.name, begin, time.monotonic()))
+
+    def order(self, op: str) -> list[str]:
+        return [c for o, c, _, _ in sorted(self.calls, key=lambda x: x[2]) if o == op]
+
+    def span(self, op: str, container: str) -> tuple[float, float]:
+        return next((b, e) for o, c, b, e in self.calls if o == op and c == container)
+
+
+def on(*services: str) -> dict[str, DependencySpec]:
+    return {s: DependencySpec() for s in services}
+
+
+def diamond(tmp: Path) -> ProjectModel:
+    return project(tmp, sh("base", FOREVER), sh("left", FOREVER, depends_on=on("base")),
+                   sh("right", FOREVER, depends_on=on("base")),
+                   sh("top", FOREVER, depends_on=on("left", "right")))
+
+
+def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+async def test_down_removes_in_reverse_dependency_order_independent_ones_together(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    runner = Recording(delay=0.2)
+    async with Supervisor(project=diamond(tmp_path), state=state, runner=runner,
+                          bus=bus) as sup:
+        assert (await sup.up()).ok
+        removed = await sup.down(timeout=5)
+    assert removed[0] == "t-top-1" and removed[-1] == "t-base-1"
+    gone = [e.container for e in rec.of(ev.Removed)]
+    assert gone[0] == "t-top-1" and set(gone[1:3]) == {"t-left-1", "t-right-1"}
+    assert gone[3] == "t-base-1"
+    assert overlap(runner.span("remove", "t-left-1"), runner.span("remove", "t-right-1"))
+    assert runner.span("remove", "t-base-1")[0] >= runner.span("remove", "t-left-1")[1]
+    assert state.containers() == []
+
+
+async def test_independent_services_start_together_dependents_after(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    runner = Recording(delay=0.3)
+    async with Supervisor(project=diamond(tmp_path), state=state, runner=runner,
+                          bus=bus) as sup:
+        assert (await sup.up()).ok
+        assert overlap(runner.span("start", "t-left-1"), runner.span("start", "t-right-1"))
+        assert runner.span("start", "t-left-1")[0] >= runner.span("start", "t-base-1")[1]
+        assert runner.span("start", "t-top-1")[0] >= runner.span("start", "t-right-1")[1]
+        await sup.down(timeout=5)
+
+
+async def test_recreating_a_dependency_with_dependents(tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    runner = Recording()
+    db, app = sh("db", FOREVER), sh("app", FOREVER, depends_on=on("db"))
+    async with Supervisor(project=project(tmp_path, db, app), state=state, runner=runner,
+                          bus=bus) as sup:
+        await sup.up()
+        pid_app = sup.containers["t-app-1"].handle.pid  # type: ignore[union-attr]
+        # only the dependency changed: it is recreated, its dependent keeps running
+        sup.set_project(project(tmp_path, sh("db", "echo v2; " + FOREVER), app))
+        result = await sup.up()
+        assert result.ok, result.errors
+        assert {x.container: x.kind for x in result.actions} == {"t-db-1": "recreate",
+                                                                "t-app-1": "keep"}
+        assert [e.container for e in rec.of(ev.Removed)] == ["t-db-1"]
+        assert sup.containers["t-app-1"].handle.pid == pid_app  # type: ignore[union-attr]
+        assert sup.containers["t-db-1"].state.status == "running"
+        # both recreated: the dependent goes first and comes back last
+        rec.events.clear()
+        runner.calls.clear()
+        result = await sup.up(UpOptions(force_recreate=True))
+        assert result.ok, result.errors
+        assert [e.container for e in rec.of(ev.Removed)] == ["t-app-1", "t-db-1"]
+        assert [e.container for e in rec.of(ev.Started)] == ["t-db-1", "t-app-1"]
+        assert runner.order("start") == ["t-db-1", "t-app-1"]
+        await sup.down(timeout=5)
+
+
+async def test_stop_and_rm_of_several_go_in_reverse_dependency_order(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack
+    async with Supervisor(project=diamond(tmp_path), state=state, runner=Recording(),
+                          bus=bus) as sup:
+        await sup.up()
+        stopped = await sup.stop(["base", "top", "left"], timeout=5)
+        assert stopped == ["t-top-1", "t-left-1", "t-base-1"]
+        assert [e.container for e in rec.of(ev.Stopped)] == stopped
+        assert sup.containers["t-right-1"].state.status == "running"
+        removed = await sup.rm(["base", "left", "top", "right"])  # right runs: kept
+        assert removed == ["t-top-1", "t-left-1", "t-base-1"]
+        assert [e.container for e in rec.of(ev.Removed)] == removed
+        assert set(sup.containers) == {"t-right-1"}
+        await sup.down(timeout=5)
+
+
+async def test_a_failing_dependency_fails_its_dependents_down_the_chain(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+    p = project(tmp_path, sh("db", "echo boom; exit 3", healthcheck=HEALTH),
+                sh("api", FOREVER, depends_on={"db": DependencySpec(condition="service_healthy")}),
+                sh("web", FOREVER, depends_on=on("api")),
+                sh("side", FOREVER))
+    async with Supervisor(project=p, state=state, runner=ShellRunner(), bus=bus) as sup:
+        result = await sup.up()
+        assert not result.ok
+        assert result.errors == ["dependency failed to start: container t-db-1 exited (3).",
+                                 "service 'web' was not started: dependency 'api' failed."]
+        assert sup.containers["t-api-1"].state.status == "created"
+        assert sup.containers["t-web-1"].state.status == "created"
+        assert sup.containers["t-side-1"].state.status == "running"
+        await sup.down()
+
+
+async def test_a_container_that_cannot_be_created_starts_nothing(
+        tmp_path: Path, stack: tuple) -> None:
+    bus, rec, state = stack  # noqa: RUF059
+
+    class Failing(ShellRunner):
+        async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created:
+            if ctx.service.name == "bad":
+                raise ContainerError("no such image: bad.")
+            return await super().create(ctx, fresh=fresh)
+
+    p = project(tmp_path, sh("ok", FOREVER), sh("bad", FOREVER))
+    async with Supervisor(project=p, state=state, runner=Failing(), bus=bus) as sup:
+        result = await sup.up()
+        assert not result.ok
+        assert result.errors == ["no such image: bad."]
+        assert sup.containers["t-ok-1"].state.status == "created"
+        await sup.down()

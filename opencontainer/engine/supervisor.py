@@ -22,7 +22,15 @@ import os
 import re
 import signal as _signal
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any, BinaryIO
 
 import anyio
@@ -36,6 +44,7 @@ from ..runtime.process import parse_signal
 from ..runtime.relay import check_port_free, serve_relay
 from . import events as ev
 from .bus import EventBus
+from .execute import walk
 from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
 from .lifecycle import Status, TransitionError, recovered, transition
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
@@ -43,12 +52,15 @@ from .network import PortPlan, hosts_file, plan_ports
 from .planner import (
     Action,
     Observed,
+    Plan,
     PlanOptions,
+    Step,
+    Wait,
+    build_plan,
     check_graph,
-    layers,
     orphans,
-    plan,
-    start_order,
+    start_plan,
+    teardown,
 )
 from .restart import next_delay, should_restart
 from .runner import Attachment, ContainerContext, Runner, SupervisedProcess
@@ -630,8 +642,9 @@ class Supervisor:
                                     privileged=os.geteuid() == 0,
                                     low_port_shift=self.low_port_shift)
         observed = self.observed()
-        actions = plan(project, observed, options.plan_options())
-        result.actions = actions
+        graph = build_plan(project, observed,
+                           attrs.evolve(options.plan_options(), start=options.start))
+        result.actions = list(graph.actions)
         strays = sorted(o.name for o in orphans(project, observed))
         if strays and not options.remove_orphans:
             result.warnings.append(
@@ -643,56 +656,51 @@ class Supervisor:
             result.ok = False
             result.errors.append(str(exc))
             return result
-        # removals and recreations first, in reverse dependency order
-        doomed = [a for a in actions if a.kind in ("remove", "recreate")]
-        for a in doomed:
-            c = self.containers.get(a.container)
-            if c is not None:
-                await self._remove(c, options.timeout)
-            else:
-                st = self.state.read_container(a.container)
-                if st is not None:
-                    ctx = self._context(project.services.get(a.service) or
-                                        ServiceConfig(name=a.service), a.container, a.number)
-                    await self.runner.remove(ctx)
-        # create what is missing (concurrently per service)
-        by_service: dict[str, list[Action]] = {}
-        for a in actions:
-            if a.kind != "remove":
-                by_service.setdefault(a.service, []).append(a)
+        errors: list[str] = []  # containers that could not be created: nothing starts
 
-        async def create_service(name: str, items: list[Action]) -> None:
-            svc = project.services[name]
-            for a in items:
-                existing = self.containers.get(a.container)
-                if a.kind == "keep" and existing is not None:
-                    continue
-                if existing is not None and existing.active:
-                    continue
-                await self._create(svc, a.container, a.number,
-                                   fresh=a.kind in ("create", "recreate"))
+        async def run(step: Step) -> bool:
+            if step.kind == "remove":
+                await self._remove_planned(step, options.timeout)
+            elif step.kind == "create":
+                try:
+                    await self._create_planned(step)
+                except OpenContainerError as exc:
+                    errors.append(str(exc))
+                    return False
+            elif step.kind == "start":
+                return await self._start_step(step, result)
+            return True
 
-        errors: list[str] = []
-
-        async def guarded(name: str, items: list[Action]) -> None:
-            try:
-                await create_service(name, items)
-            except OpenContainerError as exc:
-                errors.append(str(exc))
-
-        async with anyio.create_task_group() as tg:
-            for name, items in by_service.items():
-                tg.start_soon(guarded, name, items)
+        await walk(graph, run, gate=self._start_gate(result),
+                   blocked=self._start_blocked(result))
         if errors:
             result.ok = False
             result.errors = errors
             return result
-        if options.start:
-            await self._start_in_order(list(by_service), result)
+        if result.errors:
+            result.ok = False
+        services = list(dict.fromkeys(a.service for a in graph.actions if a.kind != "remove"))
         if options.wait and result.ok:
-            await self._wait_ready(list(by_service), result, options.wait_timeout)
+            await self._wait_ready(services, result, options.wait_timeout)
         await self.bus.publish(ev.ProjectUp(project=project.name))
         return result
+
+    async def _remove_planned(self, step: Step, timeout: float | None) -> None:
+        """A remove step of ``up``: a container of this supervisor, or one left on disk."""
+        c = self.containers.get(step.container)
+        if c is not None:
+            await self._remove(c, timeout)
+        elif self.state.read_container(step.container) is not None:
+            svc = self.project.services.get(step.service) or ServiceConfig(name=step.service)
+            await self.runner.remove(self._context(svc, step.container, step.number))
+
+    async def _create_planned(self, step: Step) -> None:
+        """A create step of ``up``: a container kept running, or being started, is left alone."""
+        existing = self.containers.get(step.container)
+        if existing is not None and (existing.active or step.action == "keep"):
+            return
+        await self._create(self.project.services[step.service], step.container, step.number,
+                           fresh=step.fresh)
 
     async def _update_relays(self, only: set[int] | None = None) -> None:
         wanted = {(r.host_ip, r.listen, r.target): r for r in self.port_plan.relays
@@ -713,50 +721,52 @@ class Supervisor:
             self._relays[key] = await self.tg.start(run_relay)
 
     async def _start_in_order(self, services: Sequence[str], result: UpResult) -> None:
-        project = self.project
-        wanted = set(services)
-        done: dict[str, anyio.Event] = {s: anyio.Event() for s in wanted}
-        failed: set[str] = set()
-
-        async def start_service(name: str) -> None:
-            svc = project.services[name]
-            try:
-                for dep, spec in svc.depends_on.items():
-                    if dep in done:
-                        await done[dep].wait()
-                    if dep in failed:
-                        if spec.required:
-                            failed.add(name)
-                            result.errors.append(
-                                f"service {name!r} was not started: dependency {dep!r} failed.")
-                            return
-                        continue
-                    verdict = await self.wait_condition(dep, spec.condition)
-                    if verdict != _OK:
-                        if spec.required:
-                            failed.add(name)
-                            result.errors.append(f"dependency failed to start: {verdict}")
-                            return
-                        result.warnings.append(
-                            f"optional dependency {dep!r} of {name!r} is not ready: {verdict}")
-                for c in self.service_containers(name):
-                    if c.active or c.state.one_off:
-                        continue
-                    try:
-                        await self.tg.start(c.run)
-                    except OpenContainerError as exc:
-                        failed.add(name)
-                        result.errors.append(str(exc))
-                        return
-            finally:
-                done[name].set()
-
-        async with anyio.create_task_group() as tg:
-            for name in start_order(project.services):
-                if name in wanted:
-                    tg.start_soon(start_service, name)
+        """Start ``services``, each once its dependencies meet their conditions."""
+        await walk(start_plan(self.project.services, services), self._run_start(result),
+                   gate=self._start_gate(result), blocked=self._start_blocked(result))
         if result.errors:
             result.ok = False
+
+    def _run_start(self, result: UpResult) -> Callable[[Step], Awaitable[bool]]:
+        async def run(step: Step) -> bool:
+            return await self._start_step(step, result)
+        return run
+
+    async def _start_step(self, step: Step, result: UpResult) -> bool:
+        """Start every container of the step's service that is not running yet."""
+        for c in self.service_containers(step.service):
+            if c.active or c.state.one_off:  # one-offs start alone (`compose run`)
+                continue
+            try:
+                await self.tg.start(c.run)
+            except OpenContainerError as exc:
+                result.errors.append(str(exc))
+                return False
+        return True
+
+    def _start_gate(self, result: UpResult) -> Callable[[Step, Wait], Awaitable[bool]]:
+        """Between start steps: wait for the dependency's condition (a failed optional one
+        only warns)."""
+        async def gate(step: Step, w: Wait) -> bool:
+            if not w.service:
+                return True
+            verdict = await self.wait_condition(w.service, w.condition)
+            if verdict == _OK:
+                return True
+            if w.required:
+                result.errors.append(f"dependency failed to start: {verdict}")
+                return False
+            result.warnings.append(
+                f"optional dependency {w.service!r} of {step.service!r} is not ready: {verdict}")
+            return True
+        return gate
+
+    def _start_blocked(self, result: UpResult) -> Callable[[Step, Wait], None]:
+        def blocked(step: Step, w: Wait) -> None:
+            if w.service:
+                result.errors.append(
+                    f"service {step.service!r} was not started: dependency {w.service!r} failed.")
+        return blocked
 
     def _verdict(self, service: str, condition: str) -> str | None:
         cs = self.service_containers(service)
@@ -835,21 +845,20 @@ class Supervisor:
 
     async def stop(self, services: Sequence[str] = (), timeout: float | None = None,
                    names: Sequence[str] = (), sig: str | None = None) -> list[str]:
-        chosen = {c.name for c in self._select(services, names)}
-        stopped: list[str] = []
-        for layer in reversed(layers(self.project.services)):
-            async with anyio.create_task_group() as tg:
-                for c in list(self.containers.values()):
-                    if c.name in chosen and c.service in layer:
-                        stopped.append(c.name)
-                        tg.start_soon(c.stop, timeout, sig)
-        # one-offs and services no longer in the model
-        async with anyio.create_task_group() as tg:
-            for c in list(self.containers.values()):
-                if c.name in chosen and c.name not in stopped:
-                    stopped.append(c.name)
-                    tg.start_soon(c.stop, timeout, sig)
-        return stopped
+        """Stop the chosen containers in reverse dependency order (independent ones together)."""
+        graph = self._teardown(self._select(services, names), "stop")
+
+        async def run(step: Step) -> bool:
+            c = self.containers.get(step.container)
+            if c is not None:
+                await c.stop(timeout, sig)
+            return True
+
+        await walk(graph, run)
+        return graph.order()
+
+    def _teardown(self, chosen: Iterable[Container], kind: str) -> Plan:
+        return teardown(self.project.services, [(c.name, c.service) for c in chosen], kind)
 
     async def start(self, services: Sequence[str] = (), names: Sequence[str] = ()) -> UpResult:
         chosen = self._select(services, names)
@@ -889,39 +898,41 @@ class Supervisor:
 
     async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True,
                  names: Sequence[str] = ()) -> list[str]:
-        out = []
-        for c in self._select(services, names):
-            if c.active and stopped_only:
-                continue
-            await self._remove(c)
-            out.append(c.name)
-        return out
+        chosen = [c for c in self._select(services, names) if not (c.active and stopped_only)]
+        graph = self._teardown(chosen, "remove")
+        await walk(graph, self._run_remove(None))
+        return graph.order()
+
+    def _run_remove(self, timeout: float | None) -> Callable[[Step], Awaitable[bool]]:
+        async def run(step: Step) -> bool:
+            c = self.containers.get(step.container)
+            if c is not None:
+                await self._remove(c, timeout)
+            return True
+        return run
 
     async def down(self, *, timeout: float | None = None, volumes: bool = False,
                    remove_orphans: bool = False) -> list[str]:
-        """Stop everything in reverse dependency order and remove the containers."""
+        """Stop and remove every container in reverse dependency order (independent ones
+        together), then what is left on disk."""
         async with self._lock:
-            order = {s: i for i, s in enumerate(start_order(self.project.services))}
-            for layer in reversed(layers(self.project.services)):
-                async with anyio.create_task_group() as tg:
-                    for c in list(self.containers.values()):
-                        if c.service in layer and not c.state.one_off:
-                            tg.start_soon(c.stop, timeout)
-            async with anyio.create_task_group() as tg:
-                for c in list(self.containers.values()):
-                    tg.start_soon(c.stop, timeout)
-            removed = [c.name for c in sorted(self.containers.values(),
-                                              key=lambda c: -order.get(c.service, -1))]
-            async with anyio.create_task_group() as tg:  # root filesystems go in parallel
-                for c in list(self.containers.values()):
-                    tg.start_soon(self._remove, c, timeout)
+            graph = self._teardown(list(self.containers.values()), "remove")
+            await walk(graph, self._run_remove(timeout))
+            removed = graph.order()
             # containers left on disk (orphans, a crashed supervisor's)
             kill_leftovers(self.state)
-            for st in self.state.containers():
-                if st.service in self.project.services or remove_orphans or st.one_off:
-                    svc = self.project.services.get(st.service) or ServiceConfig(name=st.service)
-                    await self.runner.remove(self._context(svc, st.name, st.number))
-                    removed.append(st.name)
+            left = {st.name: st for st in self.state.containers()
+                    if st.service in self.project.services or remove_orphans or st.one_off}
+            graph = teardown(self.project.services, [(n, st.service) for n, st in left.items()])
+
+            async def remove_left(step: Step) -> bool:
+                st = left[step.container]
+                svc = self.project.services.get(st.service) or ServiceConfig(name=st.service)
+                await self.runner.remove(self._context(svc, st.name, st.number))
+                return True
+
+            await walk(graph, remove_left)
+            removed.extend(graph.order())
             if volumes:
                 from .volumes import remove_volumes
 
