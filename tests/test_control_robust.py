@@ -55,7 +55,7 @@ class FakeSupervisor:
         return []
 
     async def stop(self, services: tuple[str, ...], timeout: float | None,
-                   names: tuple[str, ...] = ()) -> list[str]:
+                   names: tuple[str, ...] = (), sig: str | None = None) -> list[str]:
         raise KeyError("a bug")
 
 

@@ -15,7 +15,13 @@ from opencontainer.engine import events as ev
 from opencontainer.engine.bus import EventBus
 from opencontainer.engine.model import DependencySpec, HealthSpec, ProjectModel, ServiceConfig
 from opencontainer.engine.restart import RestartPolicy
-from opencontainer.engine.runner import ContainerContext, Created, ShellRunner, SupervisedProcess
+from opencontainer.engine.runner import (
+    Attachment,
+    ContainerContext,
+    Created,
+    ShellRunner,
+    SupervisedProcess,
+)
 from opencontainer.engine.state import ProjectState, group_members, read_logs
 from opencontainer.engine.supervisor import Supervisor, TransitionError, UpOptions
 from opencontainer.errors import ContainerError
@@ -332,10 +338,11 @@ class Recording(ShellRunner):
         self.delay = delay
         self.calls: list[tuple[str, str, float, float]] = []  # (op, container, begin, end)
 
-    async def start(self, ctx: ContainerContext) -> SupervisedProcess:
+    async def start(self, ctx: ContainerContext,
+                    attach: Attachment | None = None) -> SupervisedProcess:
         begin = time.monotonic()
         await anyio.sleep(self.delay)
-        handle = await super().start(ctx)
+        handle = await super().start(ctx, attach)
         self.calls.append(("start", ctx.name, begin, time.monotonic()))
         return handle
 

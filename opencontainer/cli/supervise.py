@@ -108,3 +108,7 @@ async def _supervise(state_dir: Path, ctx: Any, plugin_dirs: tuple[Path, ...]) -
             sup.state.pid_file.unlink()
         if not stopped_by_signal and not model.standalone:
             unregister_project(engine.paths, model.name)
+    if model.standalone and not any(p.is_dir() for p in state_dir.iterdir()):
+        from ..paths import remove_tree  # removed (`run -d --rm`, `rm -f`): its folder goes too
+
+        remove_tree(state_dir, ignore_errors=True)
