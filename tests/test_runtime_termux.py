@@ -73,7 +73,7 @@ def test_hard_links_refused_so_proot_gets_link2symlink(aoc: AndroidOc) -> None:
     res = aoc("create", "--name", "l2s", "busybox", "sh", "-c",
               "echo x > /tmp/a && ln /tmp/a /tmp/b && cat /tmp/b")
     assert res.returncode == 0, res.stderr
-    run_sh = Path(aoc.env["OPENCONTAINER_HOME"]) / "data" / "containers" / "l2s" / "run.sh"
+    run_sh = Path(aoc.env["OPENCONTAINER_HOME"]) / "data" / "containers" / "l2s" / "l2s" / "run.sh"
     assert "--link2symlink" in run_sh.read_text()
     res = aoc("start", "-a", "l2s")
     # Under a proot with seccomp acceleration the simulation refuses link() before proot can

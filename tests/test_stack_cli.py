@@ -107,6 +107,20 @@ def test_compose_commands_roundtrip(cli) -> None:  # type: ignore[no-untyped-def
     r = cli("compose", "run", "--rm", "-e", "X=42", "app", "sh", "-c", "echo x=$X")
     assert r.stdout.strip() == "x=42"
     assert not any(p.name.startswith("proj-app-run") for p in (cli.proj / ".containers").iterdir())
+    # a one-off is supervised like any container: its output is logged, its exit kept
+    r = cli("compose", "run", "--name", "once", "app", "sh", "-c", "echo kept; exit 3", ok=False)
+    assert (r.returncode, r.stdout) == (3, "kept\n")
+    assert cli("logs", "once").stdout == "kept\n"
+    assert "Exited (3)" in cli("ps", "-a", "--filter", "name=once").stdout
+    cli("rm", "once")
+    r = cli("compose", "run", "-d", "--name", "bg", "app", "sh", "-c", "echo bg; sleep 30")
+    assert r.stdout.strip() == "bg"
+    deadline = time.monotonic() + 20
+    while "bg" not in cli("logs", "bg").stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cli("logs", "bg").stdout == "bg\n"
+    assert "Up " in cli("ps", "--filter", "name=bg").stdout
+    cli("rm", "-f", "bg")
     logs = cli("compose", "-f", str(cli.proj / "compose.yaml"), "logs", "db").stdout
     assert "db-1  | db up" in logs
     r = cli("compose", "wait", "init")
