@@ -133,7 +133,6 @@ def render_run_sh(
             lines += ["# --enosys: this proot does not translate statx & co; they fail with "
                       "ENOSYS so programs fall back."]
         lines += [
-            f"export PYTHONPATH={_q(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
             "exec " + " ".join(_q(w) for w in wrapper) + " \\",
             f"  {run}",
         ]
