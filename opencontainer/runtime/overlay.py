@@ -211,8 +211,11 @@ def userns_works() -> bool:
             [sys.executable, "-S", "-c",
              "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x10000000) != 0)"])
     try:
+        # LC_ALL=C: unshare loads no locale files (a third of its ~2.5 ms)
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C"}
         return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=20, check=False).returncode == 0
+                              stderr=subprocess.DEVNULL, env=env, timeout=20,
+                              check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
