@@ -19,7 +19,14 @@ from typing import Any
 import structlog
 
 from . import chart
-from .context import PROOT_51, BenchContext, bench_context, proot_54, tool_version
+from .context import (
+    PROOT_51,
+    BenchContext,
+    bench_context,
+    compile_bytecode,
+    proot_54,
+    tool_version,
+)
 from .core import Metrics, Row, RowSpec, SideResult, format_table, interleave, make_rows, one_line
 from .ours import oc_argv
 from .proot_distro import parse_version
@@ -186,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with bench_context(repeat, args.quick, keep=args.keep) as ctx:
         waited, took = wait_for_quiet_filesystem(ctx.workdir, ctx.trash,
                                                  max_wait=0.0 if args.no_settle else 420.0)
+        notes.append(compile_bytecode())
         notes.append(f"fs: creating 2000 files took {took * 1000:.0f} ms at the start"
                      + (f" (after waiting {waited:.0f} s for the filesystem to settle)"
                         if waited else ""))

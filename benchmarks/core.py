@@ -63,6 +63,9 @@ class RowSpec:
     peer: tuple[str, str] | None
     peer_label: str = "-"
     unit: str = "s"
+    #: the goal: ours' median (or, with ``target_ratio``, the ratio ours/peer) at most this
+    target_max: float | None = None
+    target_ratio: bool = False
 
 
 @attrs.frozen
@@ -90,12 +93,33 @@ class Row:
     peer_status: str
     ours_samples: tuple[float, ...] = ()
     peer_samples: tuple[float, ...] = ()
+    target_max: float | None = None
+    target_ratio: bool = False
 
     @property
     def ratio(self) -> float | None:
         if self.ours is None or self.peer is None or self.peer <= 0:
             return None
         return self.ours / self.peer
+
+    @property
+    def target(self) -> str:
+        """``≤150 ms``, ``≤60 MB``, ``≤1.0x`` (ratio ours/peer), or "" when the row has none."""
+        if self.target_max is None:
+            return ""
+        if self.target_ratio:
+            return f"≤{self.target_max:.1f}x"
+        if self.unit == "s" and self.target_max < 1:
+            return f"≤{self.target_max * 1000:.0f} ms"
+        return f"≤{self.target_max:g} {self.unit}"
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the median meets the target (None: no target or no number)."""
+        value = self.ratio if self.target_ratio else self.ours
+        if self.target_max is None or value is None:
+            return None
+        return value <= self.target_max
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +134,8 @@ class Row:
             "peer_status": self.peer_status,
             "ours_samples": list(self.ours_samples),
             "peer_samples": list(self.peer_samples),
+            "target": self.target or None,
+            "target_met": self.met,
         }
 
 
@@ -212,6 +238,8 @@ def make_rows(specs: Sequence[RowSpec], results: Mapping[str, SideResult]) -> li
                 peer_status=peer_status,
                 ours_samples=tuple(ours_samples),
                 peer_samples=tuple(peer_samples),
+                target_max=spec.target_max,
+                target_ratio=spec.target_ratio,
             )
         )
     return rows
@@ -225,9 +253,18 @@ def format_value(value: float | None, status: str, unit: str) -> str:
     return status
 
 
+def _target_cell(row: Row) -> str:
+    if not row.target:
+        return ""
+    met = row.met
+    return row.target + ("" if met is None else ": met" if met else ": MISSED")
+
+
 def format_table(rows: Sequence[Row]) -> str:
-    """A plain-text (Markdown-compatible) table: scenario, ours, peer, ratio."""
-    header = ("scenario", "ours (median)", "peer", "peer (median)", "ratio ours/peer")
+    """A plain-text (Markdown-compatible) table: scenario, ours, peer, ratio, and the target
+    beside the figure it applies to (``≤150 ms: met`` / ``: MISSED``)."""
+    header = ("scenario", "ours (median)", "peer", "peer (median)", "ratio ours/peer",
+              "target")
     body = []
     for row in rows:
         ratio = row.ratio
@@ -240,6 +277,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 if row.peer_status == "-"
                 else format_value(row.peer, row.peer_status, row.unit),
                 f"{ratio:.2f}" if ratio is not None else "-",
+                _target_cell(row),
             )
         )
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]

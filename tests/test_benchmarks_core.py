@@ -376,3 +376,24 @@ def test_only_the_peers_a_run_asked_for_are_tried(
     assert ctx.proot_distro().executable == tmp_path / "bin" / "pd"
     assert ctx.peers_tried() == {"proot-distro"}
     assert not (tmp_path / "cache").exists()  # the named executable is used, nothing installed
+
+
+def test_targets_are_printed_beside_the_figures_they_apply_to() -> None:
+    results = {
+        "ours": SideResult("ours", {"ps": (0.12,), "rss": (71.0,), "t": (0.3,)}),
+        "peer": SideResult("peer", {"t": (0.2,)}),
+    }
+    rows = make_rows([
+        RowSpec("4", "ps", ("ours", "ps"), None, target_max=0.150),
+        RowSpec("4", "supervisor RSS", ("ours", "rss"), None, unit="MB", target_max=60.0),
+        RowSpec("3", "run", ("ours", "t"), ("peer", "t"), "peer", target_max=1.0,
+                target_ratio=True),
+        RowSpec("3", "run", ("ours", "t"), ("peer", "t"), "peer"),
+    ], results)
+    assert [r.target for r in rows] == ["≤150 ms", "≤60 MB", "≤1.0x", ""]
+    assert [r.met for r in rows] == [True, False, False, None]
+    table = format_table(rows).splitlines()
+    assert table[0].rstrip("| ").endswith("target")
+    assert "≤150 ms: met" in table[2] and "≤60 MB: MISSED" in table[3]
+    assert "≤1.0x: MISSED" in table[4]
+    assert rows[1].to_json()["target"] == "≤60 MB" and rows[1].to_json()["target_met"] is False

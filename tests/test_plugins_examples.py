@@ -17,7 +17,13 @@ from structlog.testing import capture_logs
 
 from opencontainer.engine import events as ev
 from opencontainer.engine.bus import EventBus
-from opencontainer.engine.plugins import Loaded, PluginHost, config_file, discover
+from opencontainer.engine.plugins import (
+    Loaded,
+    PluginHost,
+    config_file,
+    discover,
+    may_declare_entry_points,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = REPO / "plugins"
@@ -236,3 +242,22 @@ def test_up_runs_no_code_of_the_project(tmp_path: Path) -> None:
     cli("up")
     cli("down")
     assert marker.read_text().startswith("opencontainer_plugin_evil")
+
+
+def test_the_entry_point_look_finds_a_declaring_distribution(tmp_path: Path) -> None:
+    """``importlib.metadata`` is imported only when a distribution may declare plugins."""
+    site = tmp_path / "site"
+    (site / "other-1.0.dist-info").mkdir(parents=True)
+    (site / "other-1.0.dist-info" / "entry_points.txt").write_text(
+        "[console_scripts]\nother = other:main\n")
+    (site / "nometa-1.0.dist-info").mkdir()
+    assert not may_declare_entry_points("opencontainer.plugins", [str(site)])
+    (site / "mine-1.0.dist-info").mkdir()
+    (site / "mine-1.0.dist-info" / "entry_points.txt").write_text(
+        "[opencontainer.plugins]\nmine = mine:Plugin\n")
+    assert may_declare_entry_points("opencontainer.plugins", [str(site)])
+    archive = tmp_path / "lib.zip"
+    archive.write_bytes(b"")
+    assert may_declare_entry_points("opencontainer.plugins", [str(archive)])
+    assert not may_declare_entry_points("opencontainer.plugins",
+                                                [str(tmp_path / "missing")])

@@ -12,6 +12,7 @@ engine).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -287,6 +288,30 @@ def _build_command_parser(
 
 
 def main(argv: Sequence[str] | None = None, ctx: CliContext | None = None) -> int:
+    """The command line ``argv`` (default: this process's). As the process's own command
+    (``argv`` None) the cyclic garbage collector is tuned for a short start: off while the
+    modules are imported (tens of thousands of objects, none of them garbage: ~10 ms of
+    collections), then the survivors are frozen (no later collection walks them again) and it
+    is on for the command; at the end everything is frozen once more, so that the interpreter's
+    shutdown does not walk it all (~15 ms per command here)."""
+    program = argv is None
+    if program:
+        gc.disable()
+    try:
+        return _main(argv, ctx, program)
+    finally:
+        if program:
+            gc.freeze()
+            gc.enable()
+
+
+def _gc_ready(program: bool) -> None:
+    if program:
+        gc.freeze()
+        gc.enable()
+
+
+def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     prog = "opencontainer"
     ctx = ctx or CliContext()
@@ -348,6 +373,7 @@ def main(argv: Sequence[str] | None = None, ctx: CliContext | None = None) -> in
     try:
         module_name, helptext = table[name]
         parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
+        _gc_ready(program)
         try:
             args = parser.parse_args(compose_pre + cmd_args)
         except SystemExit as exc:  # --help (0) or a usage error: docker's exit status 125

@@ -34,7 +34,6 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
-from .adapter import to_model
 from .bus import EventBus
 from .model import ProjectModel
 from .runner import ProotRunner, Runner, ShellRunner
@@ -44,6 +43,16 @@ from .supervisor import Supervisor, UpOptions, UpResult
 if TYPE_CHECKING:
     from ..compose.model import Project
     from .plugins import PluginHost
+
+
+def to_model(project: Project | ProjectModel,
+             env: Mapping[str, str] | None = None) -> ProjectModel:
+    """:func:`.adapter.to_model`, imported on first use: the adapter imports the compose
+    loader (jsonschema, ruamel.yaml: ~70 ms), which an engine given a ready
+    :class:`ProjectModel` (a standalone container, the detached supervisor) never needs."""
+    from .adapter import to_model as convert
+
+    return convert(project, env)
 
 log = structlog.get_logger()
 

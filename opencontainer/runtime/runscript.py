@@ -60,7 +60,7 @@ def resolv_conf_text(spec: ContainerSpec, host_files: Sequence[Path] | None = No
     return "".join(f"nameserver {d}\n" for d in FALLBACK_DNS)
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def _write(path: Path, text: str, mode: int = 0o644, *, durable: bool = True) -> None:
     """``atomic_write``, skipped when ``path`` already holds exactly ``text`` with ``mode``
     (each start rewrites these files; an unchanged rewrite only costs inodes and fsyncs)."""
     data = text.encode()
@@ -69,15 +69,17 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
             return
     except OSError:
         pass
-    atomic_write(path, data, mode=mode)
+    atomic_write(path, data, mode=mode, durable=durable)
 
 
 def write_etc_files(spec: ContainerSpec, directory: Path) -> None:
     """``hosts``, ``hostname``, ``resolv.conf`` for the container, in its folder, and
     stand-ins for the /proc files this host does not let us read (Android; see procfake)."""
-    _write(directory / "hosts", hosts_text(spec))
-    _write(directory / "hostname", (spec.hostname or spec.name) + "\n")
-    _write(directory / "resolv.conf", resolv_conf_text(spec))
+    # not fsynced: derived from the spec (and the host), compared and written again at every
+    # start before proot binds them, so a crash cannot leave a stale one in use
+    _write(directory / "hosts", hosts_text(spec), durable=False)
+    _write(directory / "hostname", (spec.hostname or spec.name) + "\n", durable=False)
+    _write(directory / "resolv.conf", resolv_conf_text(spec), durable=False)
     procfake.write(directory)
 
 
@@ -133,7 +135,6 @@ def render_run_sh(
             lines += ["# --enosys: this proot does not translate statx & co; they fail with "
                       "ENOSYS so programs fall back."]
         lines += [
-            f"export PYTHONPATH={_q(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
             "exec " + " ".join(_q(w) for w in wrapper) + " \\",
             f"  {run}",
         ]

@@ -35,9 +35,13 @@ import errno
 import os
 import struct
 import sys
-from collections.abc import Iterable, Sequence
 
 from . import syscalls
+
+# typing.TYPE_CHECKING without importing typing (it pulls in re): this runs at every start
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
