@@ -260,9 +260,24 @@ def filter_images(records: list[Any], filters: dict[str, list[str]], store: Any)
     from ..image.reference import parse_reference
 
     checks: list[Callable[[Any], bool]] = []
+
+    def dangling(want: bool) -> Callable[[Any], bool]:
+        return lambda r: (not r.repo_tags) == want
+
+    def created(pivot: str, older: bool) -> Callable[[Any], bool]:
+        def check(r: Any) -> bool:
+            mine = _created(r)
+            return bool(mine) and (mine < pivot if older else mine > pivot)
+        return check
+
+    def label(key: str, value: str | None) -> Callable[[Any], bool]:
+        def check(r: Any) -> bool:
+            labels = r.config.labels
+            return key in labels and (value is None or labels[key] == value)
+        return check
+
     for value in filters.get("dangling", []):
-        want = value.lower() in ("true", "1")
-        checks.append(lambda r, want=want: (not r.repo_tags) == want)
+        checks.append(dangling(value.lower() in ("true", "1")))
     refs = filters.get("reference", [])
     if refs:
         def by_ref(r: Any) -> bool:
@@ -275,17 +290,10 @@ def filter_images(records: list[Any], filters: dict[str, list[str]], store: Any)
         checks.append(by_ref)
     for key, older in (("before", True), ("since", False)):
         for value in filters.get(key, []):
-            pivot = _created(store.resolve(value))
-            checks.append(
-                lambda r, pivot=pivot, older=older: bool(_created(r)) and (
-                    _created(r) < pivot if older else _created(r) > pivot)
-            )
+            checks.append(created(_created(store.resolve(value)), older))
     for value in filters.get("label", []):
         k, sep, v = value.partition("=")
-        checks.append(
-            lambda r, k=k, v=v, sep=sep: k in r.config.labels and (
-                not sep or r.config.labels[k] == v)
-        )
+        checks.append(label(k, v if sep else None))
     return [r for r in records if all(check(r) for check in checks)]
 
 

@@ -231,7 +231,7 @@ def diff_lines(changes: Iterable[Change]) -> list[str]:
 class _HashingWriter:
     """A write-only file that hashes and counts what goes through it."""
 
-    def __init__(self, out: IO[bytes] | None) -> None:
+    def __init__(self, out: Any) -> None:
         self.out = out
         self.hasher = hashlib.sha256()
         self.count = 0
@@ -276,8 +276,8 @@ def write_layer(changes: Sequence[Change], out: IO[bytes]) -> tuple[str, str, in
     """Write ``changes`` as a gzip OCI layer to ``out``; returns (digest, diff_id, compressed
     size, uncompressed size)."""
     compressed = _HashingWriter(out)
-    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:  # type: ignore[arg-type]
-        plain = _HashingWriter(gz)  # type: ignore[arg-type]
+    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
+        plain = _HashingWriter(gz)
         with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for ch in changes:
                 rel = ch.path.lstrip("/")
@@ -389,7 +389,7 @@ def new_config(
 ) -> dict[str, Any]:
     """The committed image's config: the container's command, environment, labels and ports
     over the image's, then ``--change``; one more diff_id and history entry."""
-    cfg = json.loads(json.dumps(base))
+    cfg: dict[str, Any] = json.loads(json.dumps(base))
     c: dict[str, Any] = dict(cfg.get("config") or {})
     ep = list(c.get("Entrypoint") or [])
     argv = list(container.argv)

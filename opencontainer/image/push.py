@@ -173,7 +173,7 @@ class _Pusher:
                 }
                 resp = await self.client.request("PATCH", location, headers, data)
                 try:
-                    body = await resp.read()
+                    reply = await resp.read()
                     status = resp.status
                     nxt = resp.headers.get("Location", "")
                 finally:
@@ -182,7 +182,7 @@ class _Pusher:
                     raise RegistryError(
                         f"registry {self.endpoint.host} answered HTTP {status} to an upload "
                         f"chunk of {digest}"
-                        + (f": {_registry_error(body)}." if _registry_error(body) else ".")
+                        + (f": {_registry_error(reply)}." if _registry_error(reply) else ".")
                     )
                 location = urljoin(location, nxt) if nxt else location
                 offset += n
