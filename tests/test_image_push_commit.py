@@ -73,7 +73,7 @@ def test_tag_filters_history_prune(oc: Any, test_images: Any, tmp_path: Path) ->
         return {f'{r["Repository"]}:{r["Tag"]}'
                 for r in map(json.loads, ok(oc(*argv)).splitlines())}
 
-    assert listed("dangling=true") == {"<none>:<none>"}
+    assert listed("dangling=true") == {"x:<none>"}
     assert listed("dangling=false") == {"busybox:latest", "mine/bb:1", "x:1"}
     assert listed("reference=mine/*") == {"mine/bb:1"}
     assert listed("reference=busybox") == {"busybox:latest"}
@@ -95,7 +95,7 @@ def test_tag_filters_history_prune(oc: Any, test_images: Any, tmp_path: Path) ->
     # prune: without -f nothing happens unless confirmed; -f removes the dangling one only
     r = oc("image", "prune", input="n\n")
     assert "WARNING! This will remove all dangling images." in ok(r)
-    assert listed("dangling=true") == {"<none>:<none>"}
+    assert listed("dangling=true") == {"x:<none>"}
     out = ok(oc("image", "prune", "-f"))
     assert "Deleted Images:" in out and f"deleted: {first}" in out
     assert "Total reclaimed space:" in out

@@ -278,23 +278,25 @@ def filter_images(records: list[Any], filters: dict[str, list[str]], store: Any)
 
     for value in filters.get("dangling", []):
         checks.append(dangling(value.lower() in ("true", "1")))
-    refs = filters.get("reference", [])
-    if refs:
-        def by_ref(r: Any) -> bool:
-            for tagged in r.repo_tags:
-                p = parse_reference(tagged)
-                names = (p.familiar_name(), p.familiar(), p.repository, str(p))
-                if any(fnmatch.fnmatchcase(n, pat) for pat in refs for n in names):
-                    return True
-            return False
-        checks.append(by_ref)
     for key, older in (("before", True), ("since", False)):
         for value in filters.get(key, []):
             checks.append(created(_created(store.resolve(value)), older))
     for value in filters.get("label", []):
         k, sep, v = value.partition("=")
         checks.append(label(k, v if sep else None))
-    return [r for r in records if all(check(r) for check in checks)]
+    out = [r for r in records if all(check(r) for check in checks)]
+    refs = filters.get("reference", [])
+    if refs:  # only the matching tags of an image are listed
+        import attrs
+
+        def matches(tagged: str) -> bool:
+            p = parse_reference(tagged)
+            names = (p.familiar_name(), p.familiar(), p.repository, str(p))
+            return any(fnmatch.fnmatchcase(n, pat) for pat in refs for n in names)
+
+        out = [attrs.evolve(r, repo_tags=tuple(t for t in r.repo_tags if matches(t)))
+               for r in out if any(matches(t) for t in r.repo_tags)]
+    return out
 
 
 # -- image prune -------------------------------------------------------------------------------
