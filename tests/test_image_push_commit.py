@@ -243,3 +243,23 @@ def test_commit_diff_run_push(coc: Any, registry: Any) -> None:
 def test_commit_errors(oc: Any) -> None:
     assert "no-such" in one_error_line(oc("commit", "no-such", "x:1"))
     assert oc("diff").returncode == 125
+
+
+@pytest.mark.anyio
+async def test_chunked_upload_goes_chunk_by_chunk(
+    oc: Any, oc_env: dict[str, str], registry: Any, tmp_path: Path
+) -> None:
+    from opencontainer.image.push import push
+    from opencontainer.paths import Paths
+
+    payload = bytes(range(256)) * 1024  # 256 KiB of incompressible-ish data
+    tar = rootfs_tar(tmp_path / "r.tar", {"data.bin": payload})
+    ref = f"{registry.host}/upload/steps:1"
+    ok(oc("import", str(tar), ref))
+    seen: list[str] = []
+    result = await push(ref, paths=Paths.from_env(oc_env), env=oc_env, chunk_size=32768,
+                        progress=lambda _id, status: seen.append(status))
+    steps = [s for s in seen if s.startswith("Pushing  ")]
+    assert len(steps) >= 2 and steps[0].startswith("Pushing  32768/"), seen
+    assert seen[-1] == "Pushed"
+    assert skopeo_inspect(ref)["Digest"] == result.digest
