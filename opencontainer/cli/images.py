@@ -145,6 +145,9 @@ def configure_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digests", action="store_true", help="show digests")
     parser.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     parser.add_argument("--format", default="table", help="table (default) or json")
+    parser.add_argument("-f", "--filter", action="append", default=[],
+                        help="dangling=true|false, reference=PATTERN, before=IMAGE, "
+                             "since=IMAGE, label=KEY[=VALUE]")
 
 
 def _rows(records: list[Any], want: str | None) -> list[dict[str, Any]]:
@@ -183,7 +186,13 @@ def _rows(records: list[Any], want: str | None) -> list[dict[str, Any]]:
 
 
 def run_images(args: argparse.Namespace, ctx: Any) -> int:
-    rows = _rows(_store(ctx).list_images(), args.repository)
+    store = _store(ctx)
+    records = store.list_images()
+    if args.filter:
+        from .image_ops import filter_images, parse_filters
+
+        records = filter_images(records, parse_filters(args.filter), store)
+    rows = _rows(records, args.repository)
     if args.quiet:
         seen: list[str] = []
         for row in rows:

@@ -52,6 +52,12 @@ IMAGE_COMMANDS: CommandTable = {
     "load": ("opencontainer.cli.images", "Load an image from a tar archive (docker save / OCI)"),
     "save": ("opencontainer.cli.images", "Save images to a tar archive"),
     "import": ("opencontainer.cli.images", "Import a root filesystem tarball as an image"),
+    "tag": ("opencontainer.cli.image_ops", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "push": ("opencontainer.cli.image_ops", "Upload an image to a registry"),
+    "history": ("opencontainer.cli.image_ops", "Show the history of an image"),
+    "commit": ("opencontainer.cli.image_ops", "Create a new image from a container's changes"),
+    "diff": ("opencontainer.cli.image_ops", "Inspect changes to files on a container's filesystem"),
+    "image": ("opencontainer.cli.image_ops", "Manage images (ls, inspect, prune, rm, push, ...)"),
 }
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),

@@ -37,6 +37,8 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK = 1 << 20
+# a request body: bytes, or a function returning a fresh body (bytes or an async iterator)
+Body = bytes | Callable[[], Any] | None
 
 
 @attrs.frozen
@@ -86,6 +88,7 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         display: str | None = None,
         scope: str | None = None,
+        action: str = "pull",
     ) -> None:
         self.session = session
         self.endpoint = endpoint
@@ -93,6 +96,7 @@ class RegistryClient:
         self.retry = retry or RetryPolicy()
         self.display = display or f"{endpoint.host}/{endpoint.repository}"
         self.scope = f"repository:{endpoint.repository}:pull" if scope is None else scope
+        self.action = action  # what error messages say was denied ("pull", "push")
 
     @property
     def host(self) -> str:
@@ -103,11 +107,14 @@ class RegistryClient:
 
     # -- the request core ------------------------------------------------------------------------
     async def _follow(
-        self, method: str, url: str, headers: dict[str, str]
+        self, method: str, url: str, headers: dict[str, str], data: Body = None
     ) -> aiohttp.ClientResponse:
         origin = urlsplit(url).netloc
         for _ in range(10):
-            resp = await self.session.request(method, url, headers=headers, allow_redirects=False)
+            body = data() if callable(data) else data
+            resp = await self.session.request(
+                method, url, headers=headers, data=body, allow_redirects=False
+            )
             if resp.status not in (301, 302, 303, 307, 308) or "Location" not in resp.headers:
                 return resp
             location = urljoin(url, resp.headers["Location"])
@@ -120,13 +127,13 @@ class RegistryClient:
         raise RegistryError(f"registry {self.host} redirected too many times.")
 
     async def _authorized(
-        self, method: str, url: str, headers: Mapping[str, str]
+        self, method: str, url: str, headers: Mapping[str, str], data: Body = None
     ) -> aiohttp.ClientResponse:
         h = dict(headers)
         auth = self.auth.header_for(self.host, self.scope)
         if auth:
             h["Authorization"] = auth
-        resp = await self._follow(method, url, h)
+        resp = await self._follow(method, url, h, data)
         if resp.status != 401:
             return resp
         challenge = resp.headers.get("WWW-Authenticate", "")
@@ -136,19 +143,20 @@ class RegistryClient:
             raise AuthError(f"registry {self.host} refused the request: {_registry_error(body)}.")
         self.auth.forget(self.host, self.scope)
         h["Authorization"] = await self.auth.answer(self.session, self.host, challenge, self.scope)
-        resp = await self._follow(method, url, h)
+        resp = await self._follow(method, url, h, data)
         if resp.status == 401:
             body = await resp.read()
             resp.release()
             creds = self.auth.credentials(self.host)
             if creds is None:
                 raise AuthError(
-                    f"pull access denied for {self.display}: the repository does not exist or "
-                    f"needs 'opencontainer login {self.host}'."
+                    f"{self.action} access denied for {self.display}: the repository does not "
+                    f"exist or needs 'opencontainer login {self.host}'."
                 )
             if "insufficient" in _registry_error(body).lower() or "bearer" in challenge.lower():
                 raise AuthError(
-                    f"pull access denied for {self.display} to user {creds.username!r}."
+                    f"{self.action} access denied for {self.display} to user "
+                    f"{creds.username!r}."
                 )
             raise AuthError(
                 f"login to {self.host} failed: wrong username or password for {creds.username!r}."
@@ -156,15 +164,17 @@ class RegistryClient:
         return resp
 
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str] | None = None
+        self, method: str, url: str, headers: Mapping[str, str] | None = None, data: Body = None
     ) -> aiohttp.ClientResponse:
-        """Send with auth, redirects and retries; the caller releases the response."""
+        """Send with auth, redirects and retries; the caller releases the response. ``data``:
+        the body, or a function making it afresh for each attempt (a stream can be sent once).
+        """
         headers = dict(headers or {})
         last: str = ""
         connect_failures = 0
         for attempt in range(self.retry.attempts):
             try:
-                resp = await self._authorized(method, url, headers)
+                resp = await self._authorized(method, url, headers, data)
             except aiohttp.ClientConnectorError as exc:
                 connect_failures += 1
                 last = str(exc.os_error.strerror if exc.os_error else exc) or type(exc).__name__

@@ -378,6 +378,44 @@ class ImageStore:
             data["refs"][str(parse_reference(target))] = rec.digest
             self._write_refs(data)
 
+    def add_repo_digest(self, digest: str, repo_digest: str) -> None:
+        """Remember that image ``digest`` is also ``repository@manifest-digest`` (a push)."""
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            entry = data["images"].get(digest)
+            if entry is None:
+                return
+            entry["repo_digests"] = sorted({*entry.get("repo_digests", []), repo_digest})
+            self._write_refs(data)
+
+    def untag(self, ref: str) -> bool:
+        """Drop the tag ``ref`` (the image stays, even without tags); False if not a tag."""
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            key = str(parse_reference(ref))
+            if key not in data["refs"]:
+                return False
+            del data["refs"][key]
+            self._write_refs(data)
+            return True
+
+    def forget(self, digest: str) -> list[str]:
+        """Forget the image ``digest`` and its tags (prune); the caller runs :meth:`gc`."""
+        done: list[str] = []
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            entry = data["images"].pop(digest, None)
+            if entry is None:
+                return done
+            for t in [r for r, d in data["refs"].items() if d == digest]:
+                del data["refs"][t]
+                done.append(f"untagged: {parse_reference(t).familiar()}")
+            for rd in entry.get("repo_digests", []):
+                done.append(f"untagged: {parse_reference(rd).familiar()}")
+            done.append(f"deleted: {entry['config']}")
+            self._write_refs(data)
+        return done
+
     def _record(
         self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None
     ) -> ImageRecord:
