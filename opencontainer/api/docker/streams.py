@@ -9,6 +9,7 @@ import struct
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 STDIN, STDOUT, STDERR = 0, 1, 2
 STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
@@ -40,6 +41,19 @@ class _InputParser:
 
     def feed_eof(self) -> None:
         self.queue.put_nowait(b"")
+
+
+class _HalfOpen(RequestHandler):
+    """aiohttp's connection handler, but a half-closed connection (the client's stdin ended:
+    docker's CloseWrite) stays open for the output."""
+
+    __slots__ = ()
+
+    def eof_received(self) -> bool:  # type: ignore[override]
+        parser = getattr(self, "_payload_parser", None)
+        if parser is not None:
+            parser.feed_eof()
+        return True
 
 
 class Hijacked:
@@ -93,12 +107,8 @@ async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> Hijack
     await writer.drain()
     parser = _InputParser()
     protocol: Any = request.protocol
-    # a half-closed connection (the client's stdin ended) stays open for the output
-    def eof_received() -> bool:
-        parser.feed_eof()
-        return True
-
-    protocol.eof_received = eof_received
+    if isinstance(protocol, RequestHandler) and type(protocol) is RequestHandler:
+        protocol.__class__ = _HalfOpen  # the client's end of input is not the end
     if upgrade:
         protocol.set_parser(parser)
     else:
