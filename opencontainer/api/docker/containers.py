@@ -438,7 +438,12 @@ async def inspect(request: web.Request) -> web.Response:
 
     entry = await find(request)
     data = await asyncio.to_thread(inspect_dict, entry)
-    data.setdefault("HostConfig", {}).setdefault("NetworkMode", "host")
+    cfg = data.setdefault("Config", {})
+    if cfg.get("StopTimeout") is not None:  # Go reads an int
+        cfg["StopTimeout"] = int(cfg["StopTimeout"])
+    hc = data.setdefault("HostConfig", {})
+    hc.setdefault("NetworkMode", "host")
+    hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     data.setdefault("LogPath", str(entry.project.state.log_file(entry.name)))
     return json_response(data)
 
