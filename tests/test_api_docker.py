@@ -6,13 +6,13 @@ registry and real proot, as the unprivileged user. The containers they make are 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,12 +211,30 @@ def test_sdk_pull_run_logs_exec(sdk: Any) -> None:
     finally:
         c.remove(force=True)
     c = sdk.containers.run("busybox", ["sleep", "300"], detach=True, name="exec-target")
+    seen: list[dict[str, Any]] = []
     try:
         code, out = c.exec_run(["sh", "-c", "echo out; exit 4"])
         assert (code, out) == (4, b"out\n")
         c.reload()
         assert c.status == "running"
         assert [x.name for x in sdk.containers.list()] == ["exec-target"]
+        stream = sdk.events(decode=True)
+
+        def watch() -> None:
+            for event in stream:
+                seen.append(event)
+                if event.get("Action") == "die":
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(1.5)  # the service finds the running supervisors every second
+        c.stop(timeout=1)
+        watcher.join(20)
+        stream.close()
     finally:
         c.remove(force=True)
+    died = [e for e in seen if e.get("Action") == "die"]
+    assert died and died[0]["Actor"]["Attributes"]["name"] == "exec-target"
+    assert died[0]["id"] == c.id
     assert sdk.containers.list(all=True) == []

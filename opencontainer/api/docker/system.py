@@ -114,10 +114,90 @@ async def info(request: web.Request) -> web.Response:
     return json_response(await asyncio.to_thread(info_dict, request))
 
 
+_ACTIONS = {"create": "create", "start": "start", "die": "die", "destroy": "destroy",
+            "kill": "kill", "stop": "stop", "health": "health_status"}
+
+
+def docker_event(event: dict[str, Any], ids: dict[str, str]) -> dict[str, Any] | None:
+    """A supervisor's event (its control socket's JSON form) as docker's ``/events`` line."""
+    kind = str(event.get("type") or "")
+    name = str(event.get("container") or "")
+    action = _ACTIONS.get(kind)
+    if action is None or not name:
+        return None
+    if kind == "health":
+        action = f"health_status: {event.get('status', '')}"
+    at = float(event.get("at") or 0)
+    cid = ids.get(name, "")
+    attributes = {"name": name}
+    if "exit_code" in event:
+        attributes["exitCode"] = str(event["exit_code"])
+    return {"status": action, "id": cid, "Type": "container", "Action": action,
+            "Actor": {"ID": cid, "Attributes": attributes}, "scope": "local",
+            "time": int(at), "timeNano": int(at * 1e9)}
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Container events, live: from the control socket of every supervisor that runs (a
+    supervisor that starts later is picked up within a second)."""
+    import json
+
+    from ...engine import index
+
+    host = state_of(request).host
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(b"")
+    watched: dict[str, asyncio.Task[None]] = {}
+    ids: dict[str, str] = {}
+    lines: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def follow(sock: str) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock)
+        except OSError:
+            return
+        try:
+            writer.write(b'{"op": "events"}\n')
+            await writer.drain()
+            while line := await reader.readline():
+                try:
+                    raw = json.loads(line).get("event") or {}
+                except ValueError:
+                    continue
+                item = docker_event(raw, ids)
+                if item is not None:
+                    lines.put_nowait(json.dumps(item).encode() + b"\n")
+        finally:
+            writer.close()
+
+    async def discover() -> None:
+        while True:
+            entries = await asyncio.to_thread(index.entries, host.paths)
+            ids.update({e.name: e.id for e in entries})
+            for e in entries:
+                sock = str(e.project.state.socket)
+                fresh = sock not in watched or watched[sock].done()
+                if fresh and e.project.state.socket.exists():
+                    watched[sock] = asyncio.ensure_future(follow(sock))
+            await asyncio.sleep(1.0)
+
+    finder = asyncio.ensure_future(discover())
+    try:
+        while True:
+            await resp.write(await lines.get())
+    finally:
+        finder.cancel()
+        for task in watched.values():
+            task.cancel()
+
+
 def routes() -> list[tuple[str, str, Any]]:
     return [
         ("GET", "/_ping", ping),
         ("HEAD", "/_ping", ping),
         ("GET", "/version", version),
         ("GET", "/info", info),
+        ("GET", "/events", events),
     ]
