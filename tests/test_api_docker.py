@@ -181,6 +181,38 @@ def test_docker_pull_and_images(api: Api) -> None:
     assert images.returncode == 0 and "busybox:latest" in images.stdout.split()
     bad = api.docker("pull", "nosuch/image:1")
     assert bad.returncode == 1 and bad.stderr
+    rmi = api.docker("rmi", "busybox:latest")
+    assert rmi.returncode == 0 and "Untagged: busybox:latest" in rmi.stdout, rmi.stderr
+    assert "busybox" not in api.docker("images").stdout
+
+
+# -- without a client ----------------------------------------------------------------------------
+def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> None:
+    from opencontainer.api.docker.common import ApiError
+    from opencontainer.api.docker.containers import _filters_from, options_from
+
+    opts = options_from({
+        "Image": "busybox", "Cmd": ["-c", "echo hi"], "Entrypoint": ["sh"],
+        "Env": ["A=1"], "WorkingDir": "/tmp", "User": "1000", "Tty": True, "OpenStdin": True,
+        "Labels": {"k": "v"}, "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+        "HostConfig": {"Binds": ["/src:/dst:ro"], "AutoRemove": True,
+                       "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+                       "PublishAllPorts": True, "ExtraHosts": ["db:10.0.0.2"],
+                       "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+                       "Mounts": [{"Type": "volume", "Source": "data", "Target": "/data"}]},
+    }, "web", tmp_path)
+    assert (opts.image, opts.entrypoint, opts.command) == ("busybox", "sh", ("-c", "echo hi"))
+    assert (opts.name, opts.env, opts.workdir, opts.user) == ("web", ("A=1",), "/tmp", "1000")
+    assert opts.tty and opts.interactive and opts.auto_remove
+    assert opts.volumes == ("/src:/dst:ro", "data:/data")
+    assert opts.ports == ("127.0.0.1:8080:80/tcp", "53:53/udp")
+    assert (opts.add_hosts, opts.labels, opts.restart) == (("db:10.0.0.2",), ("k=v",),
+                                                            "on-failure:2")
+    with pytest.raises(ApiError) as exc:
+        options_from({"Cmd": ["true"]}, None, tmp_path)
+    assert exc.value.status == 400
+    assert _filters_from('{"status": ["exited"], "label": {"a=b": true}}') == [
+        "status=exited", "label=a=b"]
 
 
 # -- the docker SDK for Python -----------------------------------------------------------------
