@@ -61,6 +61,7 @@ IMAGE_COMMANDS: CommandTable = {
 }
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
+    "system": ("opencontainer.cli.system", "Serve the Docker Engine API (system service)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
 }
 COMPOSE_COMMANDS: CommandTable = {

@@ -1,0 +1,1 @@
+"""The Docker Engine API (``opencontainer system service``): see :mod:`.server`."""

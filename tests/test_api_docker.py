@@ -1,0 +1,272 @@
+"""The Docker Engine API (``opencontainer system service``) driven by clients nobody here wrote:
+Debian's docker CLI 20.10 (API 1.41) and the docker SDK for Python 7.x, against the test
+registry and real proot, as the unprivileged user. The containers they make are the ones
+``opencontainer ps`` lists."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from tests.fixtures.cache import FixtureCache
+from tests.fixtures.dockercli import CACHE_KEY, build_docker_cli
+from tests.fixtures.plugin import _missing
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def docker_cli(fixture_cache: FixtureCache) -> Path:
+    """Debian's docker CLI (20.10), extracted from the docker.io package into the cache."""
+    try:
+        entry = fixture_cache.get_or_build(CACHE_KEY, build_docker_cli)
+    except Exception as exc:
+        _missing(f"the docker 20.10 CLI (apt-get download docker.io) is unavailable: {exc}")
+        raise
+    return entry / "docker"
+
+
+@attrs.frozen
+class Api:
+    sock: Path
+    env: dict[str, str]
+    docker_bin: Path
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.sock}"
+
+    def docker(self, *args: str, timeout: float = 120, input: str | None = None
+               ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.docker_bin), *args], env=self.env, input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def oc(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "opencontainer", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+
+def _ping(sock: Path) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(str(sock))
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        return s.recv(100).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def api(oc_env: dict[str, str], proot_54: Path, test_images: Any, docker_cli: Path,
+        tmp_path: Path) -> Iterator[Api]:
+    """The service on a fresh socket (short path: a socket's path is at most 107 bytes),
+    with the docker CLI pointed at it; every container left behind is removed."""
+    env = dict(oc_env, OPENCONTAINER_PROOT=str(proot_54))
+    sockdir = Path(tempfile.mkdtemp(prefix="ocapi-", dir="/tmp"))
+    sock = sockdir / "docker.sock"
+    log = (tmp_path / "service.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "opencontainer", "system", "service",
+                             f"unix://{sock}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    docker_config = tmp_path / "docker-config"
+    docker_config.mkdir()
+    client_env = dict(env, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(docker_config))
+    client_env.pop("DOCKER_CONTEXT", None)
+    try:
+        deadline = time.monotonic() + 30
+        while not _ping(sock):
+            assert proc.poll() is None, (tmp_path / "service.log").read_text()
+            assert time.monotonic() < deadline, "the service did not answer in time"
+            time.sleep(0.05)
+        yield Api(sock=sock, env=client_env, docker_bin=docker_cli)
+    finally:
+        left = subprocess.run([sys.executable, "-m", "opencontainer", "ps", "-a", "-q"],
+                              env=env, capture_output=True, text=True).stdout.split()
+        if left:
+            subprocess.run([sys.executable, "-m", "opencontainer", "rm", "-f", *left],
+                           env=env, capture_output=True)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def _until(pred: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = pred()
+        if got:
+            return got
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+# -- the docker CLI ------------------------------------------------------------------------------
+def test_the_socket_is_private_and_docker_version_speaks_api_141(api: Api) -> None:
+    assert stat.S_IMODE(api.sock.stat().st_mode) == 0o600
+    res = api.docker("version", "--format", "{{json .}}")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["Client"]["Version"].startswith("20.10")
+    assert data["Client"]["ApiVersion"] == "1.41"  # negotiated down from the server's 1.45
+    assert data["Server"]["ApiVersion"] == "1.45"
+    assert "OpenContainer" in data["Server"]["Platform"]["Name"]
+    missing = api.docker("inspect", "nosuch")
+    assert missing.returncode == 1 and "No such object: nosuch" in missing.stderr
+
+
+def test_docker_run_rm_prints_the_output_and_returns_the_exit_code(api: Api) -> None:
+    res = api.docker("run", "--rm", "busybox", "echo", "hi")  # not pulled yet: pulls first
+    assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
+    assert "Unable to find image 'busybox:latest' locally" in res.stderr
+    res = api.docker("run", "--rm", "busybox", "sh", "-c", "echo oops >&2; exit 3")
+    assert (res.returncode, res.stdout, res.stderr) == (3, "", "oops\n")
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+    assert api.oc("ps", "-a", "-q").stdout.split() == []
+
+
+def test_docker_run_detached_logs_inspect_stop_rm(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    res = api.docker("run", "-d", "--name", "web", "-e", "GREETING=hello", "busybox", "sh",
+                     "-c", 'echo "$GREETING"; echo to-stderr >&2; exec sleep 300')
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.strip()
+    assert len(cid) == 64
+    logs = _until(lambda: (r := api.docker("logs", "web")).stdout and r)
+    assert (logs.stdout, logs.stderr) == ("hello\n", "to-stderr\n")
+    ps = api.docker("ps", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.State}}")
+    assert ps.stdout.split() == [cid[:12], "web", "busybox", "running"]
+    assert api.oc("ps", "-q").stdout.split() == [cid[:12]]  # the same container
+    info = json.loads(api.docker("inspect", "web").stdout)[0]
+    assert info["Id"] == cid and info["State"]["Running"] is True
+    assert "GREETING=hello" in info["Config"]["Env"]
+    stop = api.docker("stop", "-t", "1", "web")
+    assert stop.returncode == 0 and stop.stdout.strip() == "web", stop.stderr
+    assert api.docker("ps", "-q").stdout.split() == []
+    exited = api.docker("ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}")
+    assert exited.stdout.split() == ["web"]
+    rm = api.docker("rm", "web")
+    assert rm.returncode == 0, rm.stderr
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+    gone = api.docker("rm", "web")
+    assert gone.returncode == 1 and "No such container: web" in gone.stderr
+
+
+def test_docker_pull_and_images(api: Api) -> None:
+    res = api.docker("pull", "busybox:latest")
+    assert res.returncode == 0, res.stderr
+    assert "Status: Downloaded newer image for busybox:latest" in res.stdout
+    again = api.docker("pull", "busybox:latest")
+    assert "Status: Image is up to date for busybox:latest" in again.stdout
+    images = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+    assert images.returncode == 0 and "busybox:latest" in images.stdout.split()
+    bad = api.docker("pull", "nosuch/image:1")
+    assert bad.returncode == 1 and bad.stderr
+    rmi = api.docker("rmi", "busybox:latest")
+    assert rmi.returncode == 0 and "Untagged: busybox:latest" in rmi.stdout, rmi.stderr
+    assert "busybox" not in api.docker("images").stdout
+
+
+# -- without a client ----------------------------------------------------------------------------
+def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> None:
+    from opencontainer.api.docker.common import ApiError
+    from opencontainer.api.docker.containers import _filters_from, options_from
+
+    opts = options_from({
+        "Image": "busybox", "Cmd": ["-c", "echo hi"], "Entrypoint": ["sh"],
+        "Env": ["A=1"], "WorkingDir": "/tmp", "User": "1000", "Tty": True, "OpenStdin": True,
+        "Labels": {"k": "v"}, "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
+        "HostConfig": {"Binds": ["/src:/dst:ro"], "AutoRemove": True,
+                       "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+                       "PublishAllPorts": True, "ExtraHosts": ["db:10.0.0.2"],
+                       "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+                       "Mounts": [{"Type": "volume", "Source": "data", "Target": "/data"}]},
+    }, "web", tmp_path)
+    assert (opts.image, opts.entrypoint, opts.command) == ("busybox", "sh", ("-c", "echo hi"))
+    assert (opts.name, opts.env, opts.workdir, opts.user) == ("web", ("A=1",), "/tmp", "1000")
+    assert opts.tty and opts.interactive and opts.auto_remove
+    assert opts.volumes == ("/src:/dst:ro", "data:/data")
+    assert opts.ports == ("127.0.0.1:8080:80/tcp", "53:53/udp")
+    assert (opts.add_hosts, opts.labels, opts.restart) == (("db:10.0.0.2",), ("k=v",),
+                                                            "on-failure:2")
+    with pytest.raises(ApiError) as exc:
+        options_from({"Cmd": ["true"]}, None, tmp_path)
+    assert exc.value.status == 400
+    assert _filters_from('{"status": ["exited"], "label": {"a=b": true}}') == [
+        "status=exited", "label=a=b"]
+
+
+# -- the docker SDK for Python -----------------------------------------------------------------
+@pytest.fixture
+def sdk(api: Api) -> Iterator[Any]:
+    try:
+        import docker
+    except ImportError:
+        _missing("the docker SDK for Python (pip install 'docker>=7,<8') is not installed")
+        raise
+    client = docker.DockerClient(base_url=api.url, timeout=120)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_sdk_pull_run_logs_exec(sdk: Any) -> None:
+    image = sdk.images.pull("busybox", tag="latest")
+    assert "busybox:latest" in image.tags
+    assert sdk.containers.run("busybox", ["echo", "sdk"], remove=True) == b"sdk\n"
+    c = sdk.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo line$i; "
+                                       "sleep 0.2; done"], detach=True)
+    try:
+        lines = b"".join(c.logs(stream=True, follow=True))
+        assert lines == b"line1\nline2\nline3\n"
+        assert c.wait()["StatusCode"] == 0
+    finally:
+        c.remove(force=True)
+    c = sdk.containers.run("busybox", ["sleep", "300"], detach=True, name="exec-target")
+    seen: list[dict[str, Any]] = []
+    try:
+        code, out = c.exec_run(["sh", "-c", "echo out; exit 4"])
+        assert (code, out) == (4, b"out\n")
+        c.reload()
+        assert c.status == "running"
+        assert [x.name for x in sdk.containers.list()] == ["exec-target"]
+        stream = sdk.events(decode=True)
+
+        def watch() -> None:
+            for event in stream:
+                seen.append(event)
+                if event.get("Action") == "die":
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(1.5)  # the service finds the running supervisors every second
+        c.stop(timeout=1)
+        watcher.join(20)
+        stream.close()
+    finally:
+        c.remove(force=True)
+    died = [e for e in seen if e.get("Action") == "die"]
+    assert died and died[0]["Actor"]["Attributes"]["name"] == "exec-target"
+    assert died[0]["id"] == c.id
+    assert sdk.containers.list(all=True) == []
