@@ -987,7 +987,7 @@ def inspect_dict(e: Any) -> dict[str, Any]:
             "ExposedPorts": {k: {} for k in (*summ.exposed, *ports)},
             "Labels": dict(summ.labels),
             "StopSignal": spec.stop_signal if spec else "SIGTERM",
-            "StopTimeout": spec.stop_timeout if spec else 10,
+            "StopTimeout": int(spec.stop_timeout) if spec else 10,
             **({"Healthcheck": {"Test": list(hc.get("test") or ()),
                                 "Interval": int(float(hc.get("interval", 30)) * 1e9),
                                 "Timeout": int(float(hc.get("timeout", 30)) * 1e9),
