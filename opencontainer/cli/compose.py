@@ -236,8 +236,10 @@ def _ago(seconds: float) -> str:
 
 def status_text(st: ContainerState, now: float | None = None) -> str:
     now = now or time.time()
-    if st.status in ("running", "starting", "stopping"):
+    if st.status in ("running", "starting", "stopping", "paused"):
         text = f"Up {_ago(now - (st.started_at or now))}"
+        if st.status == "paused":
+            return text + " (Paused)"
         if st.health:
             text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
         return text
@@ -747,9 +749,13 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
                         d = json.loads(line)
                     except ValueError:
                         continue
+                    if until is not None and float(d.get("t") or 0) > until:
+                        continue
                     printer.line(short[c.name], str(d.get("l", "")), d.get("t"),
                                  str(d.get("s", "stdout")))
                     got = True
+            if until is not None and time.time() > until:
+                return 0
             if not got:
                 if not _alive(loc.state) or not any(
                     c.status in ("running", "restarting", "starting", "stopping")

@@ -53,6 +53,39 @@ IMAGE_COMMANDS: CommandTable = {
     "save": ("opencontainer.cli.images", "Save images to a tar archive"),
     "import": ("opencontainer.cli.images", "Import a root filesystem tarball as an image"),
 }
+# command groups (``volume ls``): the module's configure_<group> adds the subcommands
+GROUP_COMMANDS: CommandTable = {
+    "volume": ("opencontainer.cli.volumes", "Manage volumes"),
+    "network": ("opencontainer.cli.networks", "Manage networks"),
+    "system": ("opencontainer.cli.system", "Manage OpenContainer (df, prune, events, info)"),
+}
+MORE_CONTAINER_COMMANDS: CommandTable = {
+    "stats": ("opencontainer.cli.stats", "Display a live stream of resource usage"),
+    "pause": ("opencontainer.cli.container_ops", "Pause all processes of containers"),
+    "unpause": ("opencontainer.cli.container_ops", "Unpause all processes of containers"),
+    "rename": ("opencontainer.cli.container_ops", "Rename a container"),
+    "attach": ("opencontainer.cli.container_ops", "Attach to a running container's output"),
+    "events": ("opencontainer.cli.system", "Get real time events from the containers"),
+    "container-prune": ("opencontainer.cli.system", "Remove all stopped containers"),
+    "image-prune": ("opencontainer.cli.system", "Remove unused images"),
+}
+# `container <cmd>` / `image <cmd>`: docker's management commands, as the top-level ones
+# (name -> (command, arguments put first))
+CONTAINER_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("run", "create", "start", "stop", "restart", "kill", "rm", "logs",
+                            "exec", "export", "cp", "port", "top", "wait", "stats", "pause",
+                            "unpause", "rename", "attach", "commit", "diff", "update")},
+    "ls": ("ps", ()), "list": ("ps", ()), "ps": ("ps", ()),
+    "inspect": ("inspect", ("--type", "container")),
+    "prune": ("container-prune", ()),
+}
+IMAGE_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("pull", "push", "save", "load", "import", "tag", "history")},
+    "ls": ("images", ()), "list": ("images", ()),
+    "rm": ("rmi", ()), "remove": ("rmi", ()),
+    "inspect": ("inspect", ("--type", "image")),
+    "prune": ("image-prune", ()),
+}
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
@@ -136,6 +169,12 @@ def _help_text(prog: str) -> str:
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in CONTAINER_COMMANDS.items()]
     lines += ["", "Images:"]
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in IMAGE_COMMANDS.items()]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in MORE_CONTAINER_COMMANDS.items()
+              if "-" not in n]
+    lines += ["", "Management commands:"]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in GROUP_COMMANDS.items()]
+    lines += [f"  {'container':<{width}} Manage containers (ls, rm, prune, ... as above)",
+              f"  {'image':<{width}} Manage images (ls, pull, rm, inspect, prune, ...)"]
     lines += ["", "Other:"]
     lines += [
         f"  {n:<{width}} {h}" for n, (_, h) in OTHER_COMMANDS.items() if n != "supervise"
@@ -160,6 +199,15 @@ def _compose_help(prog: str) -> str:
         "Commands:",
     ]
     lines += [f"  {n:<9} {h}" for n, (_, h) in COMPOSE_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def _group_help(prog: str, group: str, table: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    lines = [f"Usage:  {prog} {group} COMMAND", "",
+             f"Manage {group}s (docker's '{group}' commands).", "", "Commands:"]
+    known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+    lines += [f"  {n:<9} = {prog} {' '.join([t, *a])}".replace("-prune", " prune")
+              for n, (t, a) in table.items() if t in known]
     return "\n".join(lines)
 
 
@@ -272,13 +320,14 @@ class _ConfigureOnImport:
 
 
 def _build_command_parser(
-    prog: str, name: str, module_name: str, helptext: str, compose: bool
+    prog: str, name: str, module_name: str, helptext: str, compose: bool,
+    display: str | None = None,
 ) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
     module = importlib.import_module(module_name)
     fname = name.replace("-", "_")
     # allow_abbrev=False: no prefix matching (``--attach`` must not become
     # ``--attach-foreground``); a subparser must be given it too (see test_cli_parsers.py)
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext,
+    parser = argparse.ArgumentParser(prog=f"{prog} {display or name}", description=helptext,
                                      allow_abbrev=False)
     if compose:
         add_compose_globals(parser)
@@ -332,6 +381,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
     ctx.log_format = g.log_format
 
     name, cmd_args = rest[0], rest[1:]
+    display = name
     compose = False
     compose_pre: list[str] = []
     if name == "compose":
@@ -356,13 +406,29 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
             ctx.out(_compose_help(prog))
             return 0
         name, cmd_args = cmd_args[i], cmd_args[i + 1 :]
+        display = name
         table = COMPOSE_COMMANDS
         prog = f"{prog} compose"
     elif name in TOP_LEVEL_COMPOSE:
         compose = True
         table = COMPOSE_COMMANDS
     else:
-        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **OTHER_COMMANDS}
+        if name in ("container", "image"):
+            group = CONTAINER_GROUP if name == "container" else IMAGE_GROUP
+            known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+            group = {k: v for k, v in group.items() if v[0] in known}
+            if not cmd_args or cmd_args[0] in ("-h", "--help") or cmd_args[0] not in group:
+                if cmd_args and cmd_args[0] not in ("-h", "--help"):
+                    ctx.err(f"Error: unknown command {name} {cmd_args[0]!r}. "
+                            f"See '{prog} {name} --help'.")
+                    return 2
+                ctx.out(_group_help(prog, name, group))
+                return 0
+            target, first = group[cmd_args[0]]
+            display = f"{name} {cmd_args[0]}"
+            name, cmd_args = target, [*first, *cmd_args[1:]]
+        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS,
+                 **GROUP_COMMANDS, **OTHER_COMMANDS}
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
         return 2
@@ -372,7 +438,8 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
 
     try:
         module_name, helptext = table[name]
-        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
+        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose,
+                                               display)
         _gc_ready(program)
         try:
             args = parser.parse_args(compose_pre + cmd_args)
