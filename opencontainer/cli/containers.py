@@ -959,8 +959,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "Args": list(st.command[1:]),
         "State": {
             "Status": summ.status,
-            "Running": summ.status == "running",
-            "Paused": False,
+            "Running": summ.status in ("running", "paused"),
+            "Paused": summ.status == "paused",
             "Restarting": summ.status == "restarting",
             "OOMKilled": False,
             "Dead": summ.status == "dead",
