@@ -114,7 +114,9 @@ def test_volumes_of_standalone_and_compose_containers(occ: Any, tmp_path: Path) 
     ok(occ("rm", "-f", "a"))
     ok(occ("down", cwd=proj))  # keeps the named volume
     assert "proj_default" not in ok(occ("network", "ls")).stdout
-    assert names(occ("volume", "rm", "data", "proj_vol")) == ["data", "proj_vol"]
+    # a project taken down is no longer registered: its volumes are seen from its folder
+    assert "proj_vol" not in names(occ("volume", "ls", "-q"))
+    assert names(occ("volume", "rm", "data", "proj_vol", cwd=proj)) == ["data", "proj_vol"]
     assert not (proj / ".containers" / "volumes" / "vol").exists()
     r = occ("volume", "rm", "nope")
     assert r.returncode == 1 and "no such volume: nope" in r.stderr
