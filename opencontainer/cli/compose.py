@@ -214,7 +214,8 @@ def _containers(loc: Located, services: Sequence[str] = (), all_: bool = True,
             continue
         if st.one_off and not one_off:
             continue
-        if not all_ and st.status not in ("running", "restarting", "starting", "stopping"):
+        if not all_ and st.status not in ("running", "restarting", "starting", "stopping",
+                                            "paused"):
             continue
         out.append(st)
     return out
@@ -758,7 +759,7 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
                 return 0
             if not got:
                 if not _alive(loc.state) or not any(
-                    c.status in ("running", "restarting", "starting", "stopping")
+                    c.status in ("running", "restarting", "starting", "stopping", "paused")
                     for c in chosen()
                 ):
                     idle_dead += 1

@@ -138,6 +138,20 @@ def rename_standalone(ctx: Any, entry: Any, new: str) -> None:
             store.remove_rootfs_user(Path(lower), Path(f"{old_root}/{old}"))
 
 
+def _wait_supervisor_gone(state: Any, timeout: float = 10.0) -> None:
+    """A stopped standalone container's supervisor goes once it is idle (just after
+    ``create``, once it has served a request): ask it something, wait for it to go."""
+    from ..api.control import ControlClient, ControlError
+
+    if not state.supervisor_alive():
+        return
+    with contextlib.suppress(ControlError, OSError, ValueError):
+        ControlClient(state.socket, timeout=5.0).request("ps")
+    deadline = time.monotonic() + timeout
+    while state.supervisor_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def run_rename(args: argparse.Namespace, ctx: Any) -> int:
     from ..errors import ContainerError
     from ..paths import validate_name
@@ -151,9 +165,10 @@ def run_rename(args: argparse.Namespace, ctx: Any) -> int:
         raise ContainerError(f"{e.name} is a container of the compose project "
                              f"{e.project.name}: its name comes from its service; rename the "
                              "service in the compose file instead.")
-    if e.project.state.supervisor_alive():
+    if e.running:
         raise ContainerError(f"container {e.name} is running: stop it first (renaming a "
                              "running container is not supported).")
+    _wait_supervisor_gone(e.project.state)
     rename_standalone(ctx, e, new)
     return 0
 
