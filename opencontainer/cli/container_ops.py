@@ -89,7 +89,6 @@ def _rewrite(path: Path, old: str, new: str) -> None:
 def rename_standalone(ctx: Any, entry: Any, new: str) -> None:
     from ..engine.model import ProjectModel
     from ..engine.standalone import reserve
-    from ..errors import ContainerError
     from ..paths import atomic_write, file_lock
 
     old = entry.name
@@ -97,9 +96,8 @@ def rename_standalone(ctx: Any, entry: Any, new: str) -> None:
     reserve(ctx.paths, new)  # validated, not taken: its folder, for the moment
     new_root = (ctx.paths.containers / new).absolute()
     try:
+        # held: no supervisor runs it (a second flock here would see our own lock)
         with file_lock(old_root / "lock", blocking=False):
-            if entry.project.state.supervisor_alive():
-                raise ContainerError(f"container {old} is running: stop it first.")
             new_root.rmdir()
             os.rename(old_root, new_root)
     except BaseException:
