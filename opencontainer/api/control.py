@@ -7,7 +7,8 @@ reply line (``events`` never ends: the client closes).
 
 Operations: ``ping``, ``ps``, ``up`` (reads ``project.json`` again; options as in
 :class:`opencontainer.engine.supervisor.UpOptions`), ``stop``, ``start``, ``restart``, ``kill``,
-``rm``, ``down``, ``events``, ``exec-info``, ``run`` (one-off container, detached).
+``rm``, ``down``, ``events``, ``exec-info``, ``run`` (one-off container, detached), ``pause``
+and ``unpause`` (``containers``: their names).
 
 The client (:class:`ControlClient`) uses only the standard library so that ``ps`` stays fast;
 the server side imports anyio lazily.
@@ -298,6 +299,10 @@ class ControlServer:
                 raise ConfigError(f"invalid signal {sig!r}.")
             parse_signal(sig)  # never an EINVAL from kill(2)
             return {"containers": await sup.kill(services, str(sig), names)}
+        if op in ("pause", "unpause"):
+            if not names:
+                raise ConfigError(f"malformed request: \"{op}\" needs \"containers\".")
+            return {"containers": await sup.pause(names, resume=op == "unpause")}
         if op == "rm":
             return {"containers": await sup.rm(services, stopped_only=not req.get("force"),
                                               names=names)}

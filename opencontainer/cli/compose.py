@@ -214,7 +214,8 @@ def _containers(loc: Located, services: Sequence[str] = (), all_: bool = True,
             continue
         if st.one_off and not one_off:
             continue
-        if not all_ and st.status not in ("running", "restarting", "starting", "stopping"):
+        if not all_ and st.status not in ("running", "restarting", "starting", "stopping",
+                                            "paused"):
             continue
         out.append(st)
     return out
@@ -236,8 +237,10 @@ def _ago(seconds: float) -> str:
 
 def status_text(st: ContainerState, now: float | None = None) -> str:
     now = now or time.time()
-    if st.status in ("running", "starting", "stopping"):
+    if st.status in ("running", "starting", "stopping", "paused"):
         text = f"Up {_ago(now - (st.started_at or now))}"
+        if st.status == "paused":
+            return text + " (Paused)"
         if st.health:
             text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
         return text
@@ -747,12 +750,16 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
                         d = json.loads(line)
                     except ValueError:
                         continue
+                    if until is not None and float(d.get("t") or 0) > until:
+                        continue
                     printer.line(short[c.name], str(d.get("l", "")), d.get("t"),
                                  str(d.get("s", "stdout")))
                     got = True
+            if until is not None and time.time() > until:
+                return 0
             if not got:
                 if not _alive(loc.state) or not any(
-                    c.status in ("running", "restarting", "starting", "stopping")
+                    c.status in ("running", "restarting", "starting", "stopping", "paused")
                     for c in chosen()
                 ):
                     idle_dead += 1

@@ -749,6 +749,12 @@ def configure_logs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--follow", action="store_true", help="follow log output")
     parser.add_argument("-n", "--tail", default="all", help="number of lines from the end")
     parser.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    parser.add_argument("--since", default=None,
+                        help="only lines from this time on (timestamp or relative: 10m)")
+    parser.add_argument("--until", default=None,
+                        help="only lines before this time (timestamp or relative: 10m)")
+    parser.add_argument("--details", action="store_true",
+                        help="(accepted: there are no extra log attributes to show)")
     parser.add_argument("container", metavar="CONTAINER")
 
 
@@ -762,7 +768,7 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
     ns = argparse.Namespace(
         services=[e.state.service], index=e.state.number if len(entries) == 1 else None,
         follow=args.follow, tail=args.tail, timestamps=args.timestamps, no_color=True,
-        no_log_prefix=len(entries) == 1, since=None, until=None, files=None,
+        no_log_prefix=len(entries) == 1, since=args.since, until=args.until, files=None,
         located=_located(e), one_off=e.state.one_off, container=e.name if len(entries) == 1
         else None)
     return int(compose_logs(ns, ctx))
@@ -953,8 +959,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "Args": list(st.command[1:]),
         "State": {
             "Status": summ.status,
-            "Running": summ.status == "running",
-            "Paused": False,
+            "Running": summ.status in ("running", "paused"),
+            "Paused": summ.status == "paused",
             "Restarting": summ.status == "restarting",
             "OOMKilled": False,
             "Dead": summ.status == "dead",

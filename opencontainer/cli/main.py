@@ -59,9 +59,42 @@ IMAGE_COMMANDS: CommandTable = {
     "diff": ("opencontainer.cli.image_ops", "Inspect changes to files on a container's filesystem"),
     "image": ("opencontainer.cli.image_ops", "Manage images (ls, inspect, prune, rm, push, ...)"),
 }
+# command groups (``volume ls``): the module's configure_<group> adds the subcommands
+GROUP_COMMANDS: CommandTable = {
+    "volume": ("opencontainer.cli.volumes", "Manage volumes"),
+    "network": ("opencontainer.cli.networks", "Manage networks"),
+    "system": ("opencontainer.cli.system",
+               "Manage OpenContainer (df, prune, events, info, service)"),
+}
+MORE_CONTAINER_COMMANDS: CommandTable = {
+    "stats": ("opencontainer.cli.stats", "Display a live stream of resource usage"),
+    "pause": ("opencontainer.cli.container_ops", "Pause all processes of containers"),
+    "unpause": ("opencontainer.cli.container_ops", "Unpause all processes of containers"),
+    "rename": ("opencontainer.cli.container_ops", "Rename a container"),
+    "attach": ("opencontainer.cli.container_ops", "Attach to a running container's output"),
+    "events": ("opencontainer.cli.system", "Get real time events from the containers"),
+    "container-prune": ("opencontainer.cli.system", "Remove all stopped containers"),
+    "image-prune": ("opencontainer.cli.system", "Remove unused images"),
+}
+# `container <cmd>` / `image <cmd>`: docker's management commands, as the top-level ones
+# (name -> (command, arguments put first))
+CONTAINER_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("run", "create", "start", "stop", "restart", "kill", "rm", "logs",
+                            "exec", "export", "cp", "port", "top", "wait", "stats", "pause",
+                            "unpause", "rename", "attach", "commit", "diff", "update")},
+    "ls": ("ps", ()), "list": ("ps", ()), "ps": ("ps", ()),
+    "inspect": ("inspect", ("--type", "container")),
+    "prune": ("container-prune", ()),
+}
+IMAGE_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("pull", "push", "save", "load", "import", "tag", "history")},
+    "ls": ("images", ()), "list": ("images", ()),
+    "rm": ("rmi", ()), "remove": ("rmi", ()),
+    "inspect": ("inspect", ("--type", "image")),
+    "prune": ("image-prune", ()),
+}
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
-    "system": ("opencontainer.cli.system", "Serve the Docker Engine API (system service)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
 }
 COMPOSE_COMMANDS: CommandTable = {
@@ -143,6 +176,12 @@ def _help_text(prog: str) -> str:
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in CONTAINER_COMMANDS.items()]
     lines += ["", "Images:"]
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in IMAGE_COMMANDS.items()]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in MORE_CONTAINER_COMMANDS.items()
+              if "-" not in n]
+    lines += ["", "Management commands:"]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in GROUP_COMMANDS.items()]
+    lines += [f"  {'container':<{width}} Manage containers (ls, rm, prune, ... as above)",
+              f"  {'image':<{width}} Manage images (ls, pull, rm, inspect, prune, ...)"]
     lines += ["", "Other:"]
     lines += [
         f"  {n:<{width}} {h}" for n, (_, h) in OTHER_COMMANDS.items() if n != "supervise"
@@ -167,6 +206,15 @@ def _compose_help(prog: str) -> str:
         "Commands:",
     ]
     lines += [f"  {n:<9} {h}" for n, (_, h) in COMPOSE_COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def _group_help(prog: str, group: str, table: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    lines = [f"Usage:  {prog} {group} COMMAND", "",
+             f"Manage {group}s (docker's '{group}' commands).", "", "Commands:"]
+    known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+    lines += [f"  {n:<9} = {prog} {' '.join([t, *a])}".replace("-prune", " prune")
+              for n, (t, a) in table.items() if t in known]
     return "\n".join(lines)
 
 
@@ -279,13 +327,14 @@ class _ConfigureOnImport:
 
 
 def _build_command_parser(
-    prog: str, name: str, module_name: str, helptext: str, compose: bool
+    prog: str, name: str, module_name: str, helptext: str, compose: bool,
+    display: str | None = None,
 ) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
     module = importlib.import_module(module_name)
     fname = name.replace("-", "_")
     # allow_abbrev=False: no prefix matching (``--attach`` must not become
     # ``--attach-foreground``); a subparser must be given it too (see test_cli_parsers.py)
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext,
+    parser = argparse.ArgumentParser(prog=f"{prog} {display or name}", description=helptext,
                                      allow_abbrev=False)
     if compose:
         add_compose_globals(parser)
@@ -339,6 +388,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
     ctx.log_format = g.log_format
 
     name, cmd_args = rest[0], rest[1:]
+    display = name
     compose = False
     compose_pre: list[str] = []
     if name == "compose":
@@ -363,13 +413,29 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
             ctx.out(_compose_help(prog))
             return 0
         name, cmd_args = cmd_args[i], cmd_args[i + 1 :]
+        display = name
         table = COMPOSE_COMMANDS
         prog = f"{prog} compose"
     elif name in TOP_LEVEL_COMPOSE:
         compose = True
         table = COMPOSE_COMMANDS
     else:
-        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **OTHER_COMMANDS}
+        if name in ("container", "image"):
+            group = CONTAINER_GROUP if name == "container" else IMAGE_GROUP
+            known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+            group = {k: v for k, v in group.items() if v[0] in known}
+            if not cmd_args or cmd_args[0] in ("-h", "--help") or cmd_args[0] not in group:
+                if cmd_args and cmd_args[0] not in ("-h", "--help"):
+                    ctx.err(f"Error: unknown command {name} {cmd_args[0]!r}. "
+                            f"See '{prog} {name} --help'.")
+                    return 2
+                ctx.out(_group_help(prog, name, group))
+                return 0
+            target, first = group[cmd_args[0]]
+            display = f"{name} {cmd_args[0]}"
+            name, cmd_args = target, [*first, *cmd_args[1:]]
+        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS,
+                 **GROUP_COMMANDS, **OTHER_COMMANDS}
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
         return 2
@@ -379,7 +445,8 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
 
     try:
         module_name, helptext = table[name]
-        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
+        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose,
+                                               display)
         _gc_ready(program)
         try:
             args = parser.parse_args(compose_pre + cmd_args)
