@@ -128,7 +128,7 @@ def test_system_prune_removes_stopped_containers_and_unused_images(occ: Any) -> 
     ok(occ("run", "-d", "--name", "busy", "busybox", "sleep", "600"))
     ok(occ("run", "--name", "done", "-v", "/anon", "busybox", "true"))
     r = occ("system", "prune", "--volumes", input="n\n")
-    assert "WARNING! This will remove" in r.stderr
+    assert "WARNING! This will remove" in r.stdout
     assert set(names(occ("ps", "-a", "--format", "{{.Names}}"))) == {"idle", "busy", "done"}
     out = ok(occ("container", "prune", "-f")).stdout
     assert out.startswith("Deleted Containers:\n")

@@ -57,7 +57,6 @@ IMAGE_COMMANDS: CommandTable = {
     "history": ("opencontainer.cli.image_ops", "Show the history of an image"),
     "commit": ("opencontainer.cli.image_ops", "Create a new image from a container's changes"),
     "diff": ("opencontainer.cli.image_ops", "Inspect changes to files on a container's filesystem"),
-    "image": ("opencontainer.cli.image_ops", "Manage images (ls, inspect, prune, rm, push, ...)"),
 }
 # command groups (``volume ls``): the module's configure_<group> adds the subcommands
 GROUP_COMMANDS: CommandTable = {
@@ -74,7 +73,7 @@ MORE_CONTAINER_COMMANDS: CommandTable = {
     "attach": ("opencontainer.cli.container_ops", "Attach to a running container's output"),
     "events": ("opencontainer.cli.system", "Get real time events from the containers"),
     "container-prune": ("opencontainer.cli.system", "Remove all stopped containers"),
-    "image-prune": ("opencontainer.cli.system", "Remove unused images"),
+    "image-prune": ("opencontainer.cli.image_ops", "Remove unused images"),
 }
 # `container <cmd>` / `image <cmd>`: docker's management commands, as the top-level ones
 # (name -> (command, arguments put first))

@@ -286,30 +286,6 @@ def run_container_prune(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
-def configure_image_prune(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-a", "--all", action="store_true",
-                        help="remove every unused image, not just dangling ones")
-    parser.add_argument("-f", "--force", action="store_true", help="do not prompt")
-    parser.add_argument("--filter", action="append", default=[], help="(accepted)")
-
-
-def run_image_prune(args: argparse.Namespace, ctx: Any) -> int:
-    from ..humanize import human_size
-
-    what = ("all images without at least one container associated to them" if args.all
-            else "all dangling images")
-    if not args.force and not confirm(ctx, f"WARNING! This will remove {what}."):
-        return 0
-    done, size = prune_images(ctx, all_=args.all)
-    if done:
-        ctx.out("Deleted Images:")
-        for line in done:
-            ctx.out(line[:1].lower() + line[1:])
-        ctx.out("")
-    ctx.out(f"Total reclaimed space: {human_size(size)}")
-    return 0
-
-
 # -- events ---------------------------------------------------------------------------------------
 # our event kinds -> docker's actions (the others are ours alone and not shown)
 ACTIONS = {"create": "create", "start": "start", "die": "die", "kill": "kill", "stop": "stop",

@@ -49,9 +49,9 @@ def confirm(ctx: Any, warning: str) -> bool:
     """docker's ``Are you sure you want to continue? [y/N]`` on standard input."""
     import sys
 
-    ctx.err(warning)
-    ctx.stderr.write("Are you sure you want to continue? [y/N] ")
-    ctx.stderr.flush()
+    ctx.out(warning)  # on standard output, as docker's
+    ctx.stdout.write("Are you sure you want to continue? [y/N] ")
+    ctx.stdout.flush()
     answer = sys.stdin.readline() if sys.stdin is not None else ""
     return answer.strip().lower() in ("y", "yes")
 
