@@ -694,7 +694,7 @@ def _slice(item: Any, *idx: Any) -> Any:
     bounds = [_want_int(i) for i in idx]
     if len(bounds) > 2 or any(not 0 <= b <= len(item) for b in bounds):
         raise _FuncError("slice index out of range")
-    return item[slice(*bounds)] if bounds else item
+    return item[bounds[0]:bounds[1]] if len(bounds) == 2 else item[bounds[0]:] if bounds else item
 
 
 def _len(v: Any) -> int:
