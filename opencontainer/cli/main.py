@@ -55,6 +55,10 @@ IMAGE_COMMANDS: CommandTable = {
 }
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
+    "version": ("opencontainer.cli.version", "Show the version of the client and the engine"),
+    "info": ("opencontainer.cli.version", "Display system-wide information"),
+    "completion": ("opencontainer.cli.completion", "Print a shell completion script "
+                   "(bash, zsh or fish)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
 }
 COMPOSE_COMMANDS: CommandTable = {
