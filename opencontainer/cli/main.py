@@ -84,6 +84,7 @@ COMPOSE_COMMANDS: CommandTable = {
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
+COMPOSE_FLAGS = ("--compatibility",)  # the compose options without a value
 
 
 class CliContext:
@@ -354,6 +355,14 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
                 compose_pre += [opt, cmd_args[i + 1]]
                 i += 2
             else:
+                flag = cmd_args[i].split("=", 1)[0]
+                if flag in takes_value and "=" not in cmd_args[i]:
+                    ctx.err(f"Error: flag needs an argument: {flag}. See '{prog} compose "
+                            "--help'.")
+                    return USAGE_ERROR
+                if flag not in takes_value and flag not in COMPOSE_FLAGS:
+                    ctx.err(f"Error: unknown flag: {flag}. See '{prog} compose --help'.")
+                    return USAGE_ERROR
                 compose_pre.append(cmd_args[i])
                 i += 1
         if i >= len(cmd_args):
@@ -367,6 +376,9 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
         table = COMPOSE_COMMANDS
     else:
         table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **OTHER_COMMANDS}
+    if name.startswith("-"):  # an option that no command takes: docker's usage error
+        ctx.err(f"Error: unknown flag: {name}. See '{prog} --help'.")
+        return USAGE_ERROR
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
         return 2
