@@ -25,7 +25,6 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from ..errors import OpenContainerError
@@ -57,6 +56,8 @@ def _go_float(x: float) -> str:
         return "+Inf" if x > 0 else "-Inf"
     if x == 0:
         return "-0" if math.copysign(1.0, x) < 0 else "0"
+    from decimal import Decimal
+
     sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
     assert isinstance(exp, int)
     ds = "".join(map(str, digits))

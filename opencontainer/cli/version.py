@@ -1,8 +1,8 @@
 """``version`` and ``info``: docker's two views of the client and the (daemonless) engine.
 
 Both are cheap: no engine, no probe that is not cached already; the proot version comes from
-the capabilities cache ``doctor`` and every container start fill (or one ``proot --help``
-when it is empty), the image count from the store's ``refs.json``.
+the capabilities cache that ``doctor`` and every container start fill (the first command on a
+machine fills it), the image count from the store's ``refs.json``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def _python() -> str:
 
 
 def _proot(ctx: Any) -> tuple[str | None, str | None, str | None]:
-    """(binary, version, problem) without probing when ``doctor`` (or a start) cached it."""
+    """(binary, version, problem): from the capabilities cache, without running proot, once
+    ``doctor``, a container start or an earlier ``version``/``info`` has filled it."""
     from ..errors import ProotError
     from ..paths import proot_binary
 
@@ -51,17 +52,15 @@ def _proot(ctx: Any) -> tuple[str | None, str | None, str | None]:
     for key, caps in (cached.items() if isinstance(cached, dict) else ()):
         if key.startswith(prefix) and isinstance(caps, dict):
             return str(binary), caps.get("version"), None
-    import subprocess
+    # not probed yet: probe once (~0.5 s), as doctor and the first container start do; the
+    # answer is cached for every later command
+    from ..runtime.proot import ProotCapabilities
 
     try:
-        res = subprocess.run([str(binary), "--help"], capture_output=True, timeout=10,
-                             check=False, env={"PATH": ctx.env.get("PATH", os.defpath)})
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return str(binary), None, f"cannot run {binary}: {exc}"
-    text = (res.stdout + res.stderr).decode(errors="replace")
-    m = re.search(r"^proot (v?\d+\.\d+(?:\.\d+)?)", text, re.MULTILINE) or re.search(
-        r"\|\s*v?(\d+\.\d+\.\d+)\s*$", text, re.MULTILINE)
-    return str(binary), (m.group(1).lstrip("v") if m else None), None
+        caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
+    except ProotError as exc:
+        return str(binary), None, str(exc)
+    return str(binary), caps.version, None if caps.works else caps.problem
 
 
 # -- version ------------------------------------------------------------------------------------
