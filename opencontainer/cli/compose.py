@@ -330,16 +330,27 @@ def run_ps(args: argparse.Namespace, ctx: Any) -> int:
         for r in rows:
             ctx.out(r.name)
         return 0
-    if args.format == "json":
-        for r in rows:
-            ctx.out(json.dumps(ps_json(r, loc.name)))
-        return 0
-    table = [[r.name, r.image, _command_text(r)[:40], r.service,
-              _ago(time.time() - r.created_at) + " ago", status_text(r), _ports_text(r)]
-             for r in rows]
-    ctx.out(_table(table, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS",
-                           "PORTS"]))
+    from .format import is_table, render
+
+    data = [ps_json(r, loc.name) for r in rows]
+    if is_table(args.format):
+        for d in data:
+            d["Command"] = d["Command"][:40]
+    ctx.stdout.write(render(args.format, data, table=COMPOSE_PS_TABLE,
+                            headers=COMPOSE_PS_HEADERS, type_name="ContainerContext"))
+    ctx.stdout.flush()
     return 0
+
+
+COMPOSE_PS_TABLE = ("{{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}"
+                    "\t{{.Status}}\t{{.Ports}}")
+COMPOSE_PS_HEADERS = {
+    "ID": "CONTAINER ID", "Name": "NAME", "Names": "NAMES", "Image": "IMAGE",
+    "Command": "COMMAND", "Project": "PROJECT", "Service": "SERVICE", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "State": "STATE", "Status": "STATUS", "Health": "HEALTH",
+    "ExitCode": "EXIT CODE", "Ports": "PORTS", "Publishers": "PUBLISHERS", "Labels": "LABELS",
+    "LocalVolumes": "LOCAL VOLUMES", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+}
 
 
 # -- up -------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -631,7 +632,9 @@ def _command_text(argv: Iterable[str], trunc: bool) -> str:
     return f'"{text}"'
 
 
-def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
+def _row(e: Any, now: float, trunc: bool = True) -> dict[str, Any]:
+    """A ``docker ps`` row: its fields are what ``--format`` templates name (``.Label "k"``
+    is a method, left out of ``json``)."""
     from datetime import UTC, datetime
 
     from ..humanize import human_ago
@@ -654,7 +657,14 @@ def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
         "Mounts": ",".join(m.name or m.source for m in summ.mounts),
         "Networks": ",".join(summ.networks),
         "ExitCode": "" if summ.exit_code is None else str(summ.exit_code),
+        "LocalVolumes": str(sum(1 for m in summ.mounts if m.name)),
+        "Size": "0B",
+        "Label": functools.partial(_label, dict(summ.labels)),
     }
+
+
+def _label(labels: dict[str, str], key: str) -> str:
+    return labels.get(key, "")
 
 
 def configure_ps(parser: argparse.ArgumentParser) -> None:
@@ -681,22 +691,13 @@ def _image_resolver(ctx: Any) -> Callable[[str], str | None]:
     return resolve
 
 
-def _template(fmt: str, row: dict[str, Any]) -> str:
-    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
-
-    def sub(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        as_json = expr.startswith("json ")
-        if as_json:
-            expr = expr[5:].strip()
-        value: Any = row
-        for part in [p for p in expr.split(".") if p]:
-            value = value.get(part, "") if isinstance(value, dict) else ""
-        if as_json or not isinstance(value, str):
-            return json.dumps(value)
-        return value
-
-    return re.sub(r"\{\{\s*(.*?)\s*\}\}", sub, fmt)
+PS_TABLE = ("{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
+            "\t{{.Names}}")
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
+              "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS",
+              "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+              "LocalVolumes": "LOCAL VOLUMES", "ExitCode": "EXIT CODE"}
 
 
 def run_ps(args: argparse.Namespace, ctx: Any) -> int:
@@ -725,22 +726,11 @@ def run_ps(args: argparse.Namespace, ctx: Any) -> int:
         for r in rows:
             ctx.out(r["ID"])
         return 0
-    if args.format == "json":
-        for r in rows:
-            ctx.out(json.dumps(r))
-        return 0
-    if args.format not in ("table", ""):
-        fmt = args.format[6:] if args.format.startswith("table ") else args.format
-        for r in rows:
-            ctx.out(_template(fmt, r))
-        return 0
-    cols = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
-            ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
-            ("NAMES", "Names")]
-    widths = [max([len(h)] + [len(r[k]) for r in rows]) for h, k in cols]
-    lines = [[h for h, _ in cols]] + [[r[k] for _, k in cols] for r in rows]
-    for ln in lines:
-        ctx.out("   ".join(v.ljust(w) for v, w in zip(ln, widths, strict=True)).rstrip())
+    from .format import render
+
+    ctx.stdout.write(render(args.format, rows, table=PS_TABLE, headers=PS_HEADERS,
+                            type_name="ContainerContext"))
+    ctx.stdout.flush()
     return 0
 
 
@@ -1063,8 +1053,11 @@ def run_inspect(args: argparse.Namespace, ctx: Any) -> int:
         else:
             out.append(item)
     if args.format:
-        for item in out:
-            ctx.out(_template(args.format, item))
+        from .format import render_one
+
+        # as docker's raw fallback: an unknown key prints <no value>, it is not an error
+        ctx.stdout.write("".join(render_one(args.format, item, strict=False) for item in out))
+        ctx.stdout.flush()
     else:
         ctx.out(json.dumps(out, indent=4))
     if missing:

@@ -94,6 +94,10 @@ IMAGE_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
+    "version": ("opencontainer.cli.version", "Show the version of the client and the engine"),
+    "info": ("opencontainer.cli.version", "Display system-wide information"),
+    "completion": ("opencontainer.cli.completion", "Print a shell completion script "
+                   "(bash, zsh or fish)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
 }
 COMPOSE_COMMANDS: CommandTable = {
@@ -119,6 +123,7 @@ COMPOSE_COMMANDS: CommandTable = {
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
+COMPOSE_FLAGS = ("--compatibility",)  # the compose options without a value
 
 
 class CliContext:
@@ -406,6 +411,14 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
                 compose_pre += [opt, cmd_args[i + 1]]
                 i += 2
             else:
+                flag = cmd_args[i].split("=", 1)[0]
+                if flag in takes_value and "=" not in cmd_args[i]:
+                    ctx.err(f"Error: flag needs an argument: {flag}. See '{prog} compose "
+                            "--help'.")
+                    return USAGE_ERROR
+                if flag not in takes_value and flag not in COMPOSE_FLAGS:
+                    ctx.err(f"Error: unknown flag: {flag}. See '{prog} compose --help'.")
+                    return USAGE_ERROR
                 compose_pre.append(cmd_args[i])
                 i += 1
         if i >= len(cmd_args):
@@ -435,6 +448,9 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
             name, cmd_args = target, [*first, *cmd_args[1:]]
         table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS,
                  **GROUP_COMMANDS, **OTHER_COMMANDS}
+    if name.startswith("-"):  # an option that no command takes: docker's usage error
+        ctx.err(f"Error: unknown flag: {name}. See '{prog} --help'.")
+        return USAGE_ERROR
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
         return 2

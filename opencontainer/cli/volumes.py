@@ -40,9 +40,10 @@ def all_volumes(ctx: Any) -> list[Any]:
 
 
 def template(fmt: str, row: dict[str, Any]) -> str:
-    from .containers import _template
+    """One row through a Go template (the shared engine, cli/format.py)."""
+    from .format import render_one
 
-    return _template(fmt, row)
+    return render_one(fmt, row).rstrip("\n")
 
 
 def confirm(ctx: Any, warning: str) -> bool:
