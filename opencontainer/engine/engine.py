@@ -50,6 +50,8 @@ def to_model(project: Project | ProjectModel,
     """:func:`.adapter.to_model`, imported on first use: the adapter imports the compose
     loader (jsonschema, ruamel.yaml: ~70 ms), which an engine given a ready
     :class:`ProjectModel` (a standalone container, the detached supervisor) never needs."""
+    if isinstance(project, ProjectModel) and project.state_dir:
+        return project
     from .adapter import to_model as convert
 
     return convert(project, env)

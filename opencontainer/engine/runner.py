@@ -252,11 +252,15 @@ class ProotRunner:
         return self._binary
 
     async def _image(self, ref: str) -> Any:
+        from ..image.policy import local_image
+        from ..image.store import ImageStore
+
+        rec = local_image(ref, ImageStore(self.paths.store), self.pull_policy)
+        if rec is not None:  # the puller (aiohttp: ~150 ms of imports) only to pull
+            return rec
         try:
             from ..image.pull import ensure_image
         except ImportError:  # the image puller is not there: use what the store has
-            from ..image.store import ImageStore
-
             return ImageStore(self.paths.store).resolve(ref)
         return await ensure_image(ref, paths=self.paths, policy=self.pull_policy, bus=self.bus)
 
