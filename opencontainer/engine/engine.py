@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, TypeVar, overload
 
 import anyio
 import attrs
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..logs import logger
 from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
 from .bus import EventBus
@@ -56,7 +56,7 @@ def to_model(project: Project | ProjectModel,
 
     return convert(project, env)
 
-log = structlog.get_logger()
+log = logger()
 
 
 E = TypeVar("E", bound=ev.Event)

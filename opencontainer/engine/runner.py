@@ -20,9 +20,9 @@ from typing import Any, BinaryIO, Protocol, Self
 
 import anyio
 import attrs
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from ..paths import Paths, atomic_write
 from ..runtime import procfs
 from ..runtime.process import DEVNULL, ContainerProcess
@@ -31,7 +31,7 @@ from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
 from .state import ProjectState
 from .volumes import resolve_mounts
 
-log = structlog.get_logger()
+log = logger()
 
 
 @attrs.frozen(kw_only=True)
