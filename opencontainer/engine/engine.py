@@ -241,7 +241,10 @@ class Engine:
                 await anyio.sleep_forever()
 
     def _save(self, model: ProjectModel, state: ProjectState) -> None:
-        atomic_write(state.project_json, model.to_json())
+        # a standalone --rm container's project goes with it: atomic for readers, not fsynced
+        transient = model.standalone and bool(model.services) and all(
+            s.auto_remove for s in model.services.values())
+        atomic_write(state.project_json, model.to_json(), durable=not transient)
         if model.standalone:  # found in paths.containers, not in the project index
             return
         with contextlib.suppress(OSError):

@@ -327,8 +327,11 @@ class ProotRunner:
         for m in mounts:  # mount points and the working directory, as docker creates them
             ensure_target(tree, m.target, m.source.is_dir())
         ensure_target(tree, spec.cwd, True)
-        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")
-        atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1))
+        # a --rm container's files live as long as it runs: atomic for readers, not fsynced
+        durable = not svc.auto_remove
+        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh", durable=durable)
+        atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1),
+                     durable=durable)
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
         return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
 

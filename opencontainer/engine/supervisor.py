@@ -120,7 +120,7 @@ class Container:
         self.state.health = self.health.status if self.healthcheck and self.state.status in (
             "running", "starting") else ("" if not self.healthcheck else self.state.health)
         self.state.health_log = [attrs.asdict(r) for r in self.health.log]
-        self.ctx.state.write_container(self.state)
+        self.ctx.state.write_container(self.state, durable=not self.ctx.service.auto_remove)
 
     async def transition(self, new: Status | str, **fields: Any) -> None:
         """Apply the lifecycle table (:func:`.lifecycle.transition`), persist, publish."""
