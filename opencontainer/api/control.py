@@ -36,19 +36,33 @@ class ControlError(Exception):
 class ControlClient:
     """Blocking client for one request (or one stream) per connection."""
 
-    def __init__(self, path: Path, timeout: float | None = 10.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = 10.0,
+                 connect_wait: float = 0.0) -> None:
         self.path = path
         self.timeout = timeout
+        # a supervisor known to be alive (it holds the project's lock) may not listen yet:
+        # an attached `run` opens its socket once the container has started
+        self.connect_wait = connect_wait
 
     def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as exc:
-            sock.close()
-            raise ControlError(f"cannot reach the supervisor at {self.path}: {exc}") from exc
-        return sock
+        import time
+
+        deadline = time.monotonic() + self.connect_wait
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise ControlError(
+                        f"cannot reach the supervisor at {self.path}: {exc}") from exc
+                time.sleep(0.01)
+            except OSError as exc:
+                sock.close()
+                raise ControlError(f"cannot reach the supervisor at {self.path}: {exc}") from exc
 
     def alive(self) -> bool:
         try:

@@ -820,7 +820,9 @@ def configure_rm(parser: argparse.ArgumentParser) -> None:
 
 
 def _request(loc: Located, op: str, **kw: Any) -> dict[str, Any]:
-    reply: dict[str, Any] = _client(loc.state, timeout=None).request(op, **kw)
+    client = _client(loc.state, timeout=None)
+    client.connect_wait = 2.0  # callers saw it alive: it may be opening its socket
+    reply: dict[str, Any] = client.request(op, **kw)
     if not reply.get("ok"):
         raise ContainerError(str(reply.get("error")))
     return reply

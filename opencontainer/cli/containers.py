@@ -274,13 +274,13 @@ def _engine(ctx: Any, args: argparse.Namespace | None = None) -> Any:
 
 async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = True) -> int:
     """Start ``c`` attached to this terminal and supervise it here until it ends for good;
-    its exit code. Meanwhile (``serve``) the container's control socket answers ``stop``,
-    ``kill`` … from other terminals, as the detached supervisor's would."""
+    its exit code. Once it has started (``serve``), the container's control socket answers
+    ``stop``, ``kill`` … from other terminals, as the detached supervisor's would: set up
+    while the container's process starts, not before it."""
     import signal
 
     import anyio
 
-    from ..api.control import ControlServer
     from ..engine import events as ev
     from ..errors import ContainerError
     from ..runtime.process import get_winsize, set_winsize
@@ -288,12 +288,8 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
     term_fd = c.attach.stdin if c.attach is not None else None
     tty = c.ctx.service.tty
     saved = None
-    server = ControlServer(engine, sup, sup.state.socket)
     async with anyio.create_task_group() as tg, \
             sup.bus.subscribe(ev.Removed, name="attached") as removals:
-        if serve:
-            await tg.start(server.run)
-
         async def signals() -> None:
             sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
             if tty:
@@ -321,6 +317,10 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
         try:
             result = await sup.start(names=[c.name])
             if result.ok:
+                if serve:
+                    from ..api.control import ControlServer
+
+                    await tg.start(ControlServer(engine, sup, sup.state.socket).run)
                 await c.wait_done()
             else:
                 failure = ContainerError(

@@ -262,16 +262,17 @@ def configure_logging(verbose: int, fmt: str, stream: TextIO) -> None:
 
     Importing structlog costs ~100 ms (it pulls in rich when that is installed), so it is not
     imported here: the configuration is applied the moment something imports structlog. A
-    command that logs nothing (``ps``) never pays for it.
+    command that logs nothing (``ps``) never pays for it, nor does one whose modules only log
+    below the level (their :mod:`..logs` loggers know it).
     """
-    def apply() -> None:
-        import logging
+    from .. import logs
 
+    level = logs.WARNING if verbose <= 0 else logs.INFO if verbose == 1 else logs.DEBUG
+    logs.set_level(level)  # our loggers skip what structlog would drop, without importing it
+
+    def apply() -> None:
         import structlog
 
-        level = (
-            logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-        )
         renderer: Any
         if fmt == "json":
             renderer = structlog.processors.JSONRenderer()

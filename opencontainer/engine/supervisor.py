@@ -36,10 +36,10 @@ from typing import Any, BinaryIO
 import anyio
 import anyio.to_thread
 import attrs
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..errors import ContainerError, OpenContainerError
+from ..logs import logger
 from ..runtime.process import parse_signal
 from ..runtime.relay import check_port_free, serve_relay
 from . import events as ev
@@ -67,7 +67,7 @@ from .runner import Attachment, ContainerContext, Runner, SupervisedProcess
 from .standalone import new_id
 from .state import ContainerState, ProjectState, kill_leftovers
 
-log = structlog.get_logger()
+log = logger()
 
 MAX_LINE = 16 * 1024
 _PROOT_SIGNAL = re.compile(r"proot info: pid (\d+): terminated with signal (\d+)")
@@ -120,7 +120,7 @@ class Container:
         self.state.health = self.health.status if self.healthcheck and self.state.status in (
             "running", "starting") else ("" if not self.healthcheck else self.state.health)
         self.state.health_log = [attrs.asdict(r) for r in self.health.log]
-        self.ctx.state.write_container(self.state)
+        self.ctx.state.write_container(self.state, durable=not self.ctx.service.auto_remove)
 
     async def transition(self, new: Status | str, **fields: Any) -> None:
         """Apply the lifecycle table (:func:`.lifecycle.transition`), persist, publish."""

@@ -46,13 +46,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from ..errors import ProotError
+from ..logs import logger
 from . import syscalls
 from .spec import ContainerSpec
 
-log = structlog.get_logger()
+log = logger()
 
 CACHE_FORMAT = 3
 

@@ -157,9 +157,13 @@ def write_run_sh(
     binary: Path | str,
     path: Path,
     python: str | None = None,
+    *,
+    durable: bool = True,
 ) -> Path:
-    """Write ``run.sh`` (and the generated etc files beside it). Returns ``path``."""
+    """Write ``run.sh`` (and the generated etc files beside it). Returns ``path``.
+    ``durable=False``: not fsynced (a ``--rm`` container's, removed when it exits)."""
     directory = path.parent
     write_etc_files(spec, directory)
-    _write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755)
+    _write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755,
+           durable=durable)
     return path
