@@ -407,7 +407,7 @@ def configure_create(parser: argparse.ArgumentParser) -> None:
 
 def run_create(args: argparse.Namespace, ctx: Any) -> int:
     """``compose create``: ``up --no-start``."""
-    up = argparse.ArgumentParser(add_help=False)
+    up = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     configure_up(up)
     ns = up.parse_args([])
     for key, value in vars(args).items():
@@ -424,7 +424,7 @@ def configure_scale(parser: argparse.ArgumentParser) -> None:
 def run_scale(args: argparse.Namespace, ctx: Any) -> int:
     """``compose scale web=3``: ``up --no-recreate --scale web=3 web``."""
     scale = _scale(args.scales)
-    up = argparse.ArgumentParser(add_help=False)
+    up = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     configure_up(up)
     ns = up.parse_args([])
     for key, value in vars(args).items():

@@ -315,18 +315,24 @@ async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
     name = standalone.reserve(ctx.paths, opts.name)
     try:
         svc = standalone.service_of(name, opts, ctx.env)
-        if args.pull != "never" and not args.quiet:
-            try:
-                ImageStore(ctx.paths.store).resolve(args.image)
-            except ImageNotFound:
-                ctx.err(f"Unable to find image '{args.image}' locally")
-            except Exception:
-                pass
-        if args.publish_all:
+
+        def missing() -> None:
+            if args.pull != "never" and not args.quiet:
+                try:
+                    ImageStore(ctx.paths.store).resolve(args.image)
+                except ImageNotFound:
+                    ctx.err(f"Unable to find image '{args.image}' locally")
+                except Exception:
+                    pass
+
+        if args.publish_all:  # the image's exposed ports: the image first
+            missing()
             svc = standalone.publish_all(svc, await _exposed(ctx, args))
         model = standalone.model_of(ctx.paths, name, svc, opts.cwd or Path.cwd())
         sup = await engine.open(model)
         sup.plan_with(svc)  # the ports, before pulling anything
+        if not args.publish_all:
+            missing()
         c = await sup.create_container(svc, name, attach=attach)
         _warn_root_mode(ctx, c, svc)
         if cidfile is not None:
