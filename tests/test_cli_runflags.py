@@ -47,6 +47,7 @@ def test_init_reaps_and_forwards(occ: Any) -> None:
               "tr '\\0' ' ' < /proc/$PPID/cmdline; exit 3")
     assert res.returncode == 3, res.stderr
     assert res.stdout.startswith("/sbin/docker-init -s -- sh -c"), res.stdout
+    assert occ("inspect", "-f", "{{.HostConfig.Init}}", "i").stdout.strip() in ("true", "True")
     # a stop signal reaches the command through the init
     assert occ("run", "-d", "--init", "--name", "t", "busybox", "sh", "-c",
                "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done").returncode == 0
@@ -126,6 +127,9 @@ def test_ulimit_and_shm_size(occ: Any) -> None:
     assert res.returncode == 0, res.stderr
     soft, hard, df = res.stdout.splitlines()
     assert (soft, hard) == ("512", "1024")
+    host = json.loads(occ("inspect", "-f", "{{json .HostConfig}}", "u").stdout)
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 512, "Hard": 1024}]
+    assert host["ShmSize"] == 8 * 1024 * 1024
     if overlay_root(occ, "u"):
         assert df.split()[1] == "8192", df  # a tmpfs of 8 MiB
     else:
@@ -147,8 +151,9 @@ def test_unenforced_flags_warn_once(occ: Any) -> None:
     for flag in ("--memory", "--cpus", "--cap-add", "--privileged", "--network none"):
         assert flag in warnings[0]
     # host/bridge/default: what every container has here; no warning
-    res = occ("run", "--rm", "--network", "host", "busybox", "true")
-    assert res.returncode == 0 and "WARNING" not in res.stderr
+    for network in ("host", "bridge", "default", "mynet"):
+        res = occ("run", "--rm", "--network", network, "busybox", "true")
+        assert res.returncode == 0 and "WARNING" not in res.stderr, res.stderr
     res = occ("run", "--rm", "-m", "lots", "busybox", "true")
     assert res.returncode != 0 and "invalid --memory" in res.stderr
 

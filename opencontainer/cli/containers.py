@@ -1114,6 +1114,12 @@ def inspect_dict(e: Any) -> dict[str, Any]:
             "Binds": [f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
                       for m in (spec.mounts if spec else ()) if m.kind == "bind"],
             "ExtraHosts": [f"{h}:{ip}" for h, ip in svc.get("extra_hosts") or ()],
+            "Init": bool(svc.get("init")),
+            "ReadonlyRootfs": bool(svc.get("read_only")),
+            "NetworkMode": str(svc.get("network_mode") or next(iter(svc.get("networks") or ()),
+                                                                "bridge")),
+            "ShmSize": int(svc.get("shm_size") or 64 * 1024 * 1024),
+            "Ulimits": [_ulimit_json(u) for u in svc.get("ulimits") or ()],
         },
         "NetworkSettings": {"Ports": ports,
                             "Networks": {n: {"Aliases": [st.service]} for n in summ.networks}},
@@ -1123,6 +1129,13 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
+
+
+def _ulimit_json(item: str) -> dict[str, Any]:
+    """``nofile=512:1024`` as docker's inspect shows it."""
+    name, _, value = item.partition("=")
+    soft, _, hard = value.partition(":")
+    return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
 
 
 def _image_inspect(ref: str, ctx: Any) -> dict[str, Any] | None:
