@@ -72,7 +72,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("argv", [
     ("run", "--rm", "--na", "x", "busybox", "true"),  # --name
-    ("compose", "up", "--attach", "web"),  # --attach-foreground
+    ("compose", "up", "--attach-fore"),  # --attach-foreground
     ("up", "--abort"),  # --abort-on-container-exit
     ("kill", "--sig", "TERM", "c"),  # --signal
 ])

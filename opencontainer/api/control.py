@@ -233,6 +233,7 @@ class ControlServer:
             wait=bool(opts.get("wait")),
             wait_timeout=opts.get("wait_timeout"),
             timeout=opts.get("timeout"),
+            start=bool(opts.get("start", True)),
         )
         if opts.get("pull") and hasattr(self.sup.runner, "pull_policy"):
             self.sup.runner.pull_policy = str(opts["pull"])

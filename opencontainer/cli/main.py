@@ -120,6 +120,10 @@ COMPOSE_COMMANDS: CommandTable = {
     "ls": ("opencontainer.cli.compose", "List running compose projects"),
     "wait": ("opencontainer.cli.compose", "Block until containers of services stop"),
     "events": ("opencontainer.cli.compose", "Receive real time events from containers"),
+    "create": ("opencontainer.cli.compose", "Create the services' containers, not started"),
+    "scale": ("opencontainer.cli.compose", "Scale services"),
+    "cp": ("opencontainer.cli.compose", "Copy files between a service container and the host"),
+    "version": ("opencontainer.cli.compose", "Show the Docker Compose version information"),
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
@@ -235,6 +239,8 @@ def add_compose_globals(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=["auto", "tty", "plain", "json", "quiet"], default=None
     )
     g.add_argument("--ansi", choices=["never", "always", "auto"], default=None)
+    g.add_argument("--dry-run", action="store_true", default=None,
+                   help="show what would be done, do nothing")
 
 
 def _global_parser() -> argparse.ArgumentParser:
