@@ -969,7 +969,7 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "Image": summ.image_id or image_id,
         "Name": "/" + e.name,
         "RestartCount": st.restart_count,
-        "Driver": "proot",
+        "Driver": spec.backend if spec else "proot",
         "Mounts": [
             {"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.target,
              "RW": not m.read_only}
@@ -995,6 +995,7 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                                 "Retries": int(hc.get("retries", 3))}} if hc else {}),
         },
         "HostConfig": {
+            "Runtime": spec.backend if spec else "proot",
             "PortBindings": ports,
             "AutoRemove": bool(svc.get("auto_remove")),
             "RestartPolicy": {"Name": str(restart.get("name") or "no"),
@@ -1009,6 +1010,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "OpenContainer": {"Dir": str(cdir), "Rootfs": str(rootfs or ""),
                           "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
+                          "Runtime": spec.backend if spec else "proot",
+                          **({"IdMap": spec.idmap} if spec and spec.idmap else {}),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
 

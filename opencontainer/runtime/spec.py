@@ -116,6 +116,9 @@ class ContainerSpec:
     overlay: OverlayLayout | None = None
     # the container's filesystem refuses hard links (Android): proot --link2symlink when it can
     link2symlink: bool = False
+    # "proot" or "native" (see runtime/backend.py); native: the id mapping (runtime/idmap.py)
+    backend: str = "proot"
+    idmap: str = ""
 
     @property
     def uid(self) -> int:
