@@ -801,8 +801,6 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
 
         return exec_in(_located(entry), entry.state, list(args.command), args, ctx)
     spec, _ = _spec_and_root(entry)
-    binary = proot_binary(ctx.env)
-    caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
     env = dict(spec.env)
     env.update(parse_env_list(args.env, ctx.env))
     user = spec.user
@@ -821,7 +819,15 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     execs = cdir / "execs"
     execs.mkdir(exist_ok=True)
     script = execs / f"exec-{new_id()[:12]}.sh"
-    atomic_write(script, render_run_sh(espec, caps, binary, cdir, join=True), mode=0o755)
+    if espec.backend == "native":
+        from ..runtime.backend import render_native_run_sh
+
+        text = render_native_run_sh(espec, cdir, join=True)
+    else:
+        binary = proot_binary(ctx.env)
+        caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
+        text = render_run_sh(espec, caps, binary, cdir, join=True)
+    atomic_write(script, text, mode=0o755)
     try:
         if args.detach:
             shell = 'exec bash "$0" </dev/null >/dev/null 2>&1'

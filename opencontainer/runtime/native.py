@@ -245,6 +245,10 @@ def setup_root(opts: dict[str, str], binds: Sequence[tuple[str, str, bool]]) -> 
               f"mount the overlay on {root}")
     else:
         mount(root, root, None, MS_BIND | MS_REC, None, "bind the root filesystem")
+    if not os.stat(root).st_mode & 0o001:
+        # the overlay's root shows upper/'s mode (0700, made by us): a container user other
+        # than root (a subordinate uid) could not even enter /
+        os.chmod(root, 0o755)
     mount_proc_sys(root)
     mount_dev(root)
     etc = opts.get("etc")
