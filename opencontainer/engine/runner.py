@@ -376,8 +376,13 @@ class ProotRunner:
 
         if backend.choose(image_arch, self.env) != "native":
             return attrs.evolve(spec, backend="proot")
-        return attrs.evolve(spec, backend="native",
-                            idmap=idmap.choose(spec.uid, spec.gid, self.env))
+        ids = idmap.choose(spec.uid, spec.gid, self.env)
+        if idmap.is_single(ids) and spec.uid == 0 and backend.mode_from_env(self.env) == "auto":
+            # one mapped id fakes set*id with seccomp but getuid() stays 0: entry points that
+            # re-exec themselves after gosu while "id -u" is 0 (postgres, redis) would loop;
+            # proot's fake root emulates the id change
+            return attrs.evolve(spec, backend="proot")
+        return attrs.evolve(spec, backend="native", idmap=ids)
 
     def _old_overlay(self, cdir: Path) -> Any:
         """The overlay layout of the container already in ``cdir`` (None: none, or a copy)."""
