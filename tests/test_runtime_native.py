@@ -163,9 +163,8 @@ SINGLE_LOOPS = ("one mapped id: gosu is faked but `id -u` stays 0, so the offici
                 "re-exec themselves forever (OPENCONTAINER_RUNTIME=auto runs them under proot)")
 
 
+@pytest.mark.parametrize("nat", ["sub"], indirect=True)  # single: see SINGLE_LOOPS
 def test_redis_official_entrypoint(nat: Any, test_images: Any) -> None:
-    if nat.idmap == "single":
-        pytest.skip(SINGLE_LOOPS)
     test_images["redis"]
     res = nat("run", "-d", "--name", "r", "redis:7", "redis-server", "--port", "0",
               "--unixsocket", "/tmp/redis.sock", timeout=180)
@@ -182,9 +181,8 @@ def test_redis_official_entrypoint(nat: Any, test_images: Any) -> None:
         assert owner.stdout.split()[:2] == ["redis", "redis"], owner.stdout
 
 
+@pytest.mark.parametrize("nat", ["sub"], indirect=True)  # single: see SINGLE_LOOPS
 def test_postgres_official_entrypoint(nat: Any, test_images: Any) -> None:
-    if nat.idmap == "single":
-        pytest.skip(SINGLE_LOOPS)
     test_images["postgres"]
     res = nat("run", "-d", "--name", "pg", "-e", "POSTGRES_PASSWORD=pw", "postgres:15",
               "postgres", "-c", "listen_addresses=", timeout=180)
