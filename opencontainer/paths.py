@@ -217,7 +217,15 @@ def remove_tree(path: Path | str, *, ignore_errors: bool = False) -> None:
             shutil.rmtree(p)
         except OSError:
             make_tree_writable(p)
-            shutil.rmtree(p)
+            try:
+                shutil.rmtree(p)
+            except PermissionError:
+                # files a native container gave to a subordinate uid: remove them as root
+                # of a user namespace where those ids are mapped
+                from .runtime.idmap import remove_tree as remove_mapped
+
+                if not remove_mapped(Path(p)):
+                    raise
     except OSError:
         if not ignore_errors:
             raise

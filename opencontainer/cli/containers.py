@@ -909,8 +909,6 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
 
         return exec_in(_located(entry), entry.state, list(args.command), args, ctx)
     spec, _ = _spec_and_root(entry)
-    binary = proot_binary(ctx.env)
-    caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
     env = dict(spec.env)
     env.update(parse_env_list(args.env, ctx.env))
     user = spec.user
@@ -929,7 +927,15 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
     execs = cdir / "execs"
     execs.mkdir(exist_ok=True)
     script = execs / f"exec-{new_id()[:12]}.sh"
-    atomic_write(script, render_run_sh(espec, caps, binary, cdir, join=True), mode=0o755)
+    if espec.backend == "native":
+        from ..runtime.backend import render_native_run_sh
+
+        text = render_native_run_sh(espec, cdir, join=True)
+    else:
+        binary = proot_binary(ctx.env)
+        caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
+        text = render_run_sh(espec, caps, binary, cdir, join=True)
+    atomic_write(script, text, mode=0o755)
     try:
         if args.detach:
             shell = 'exec bash "$0" </dev/null >/dev/null 2>&1'
@@ -1077,7 +1083,7 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "Image": summ.image_id or image_id,
         "Name": "/" + e.name,
         "RestartCount": st.restart_count,
-        "Driver": "proot",
+        "Driver": spec.backend if spec else "proot",
         "Mounts": [
             {"Type": m.kind, "Name": m.name, "Source": m.source, "Destination": m.target,
              "RW": not m.read_only}
@@ -1103,6 +1109,7 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                                 "Retries": int(hc.get("retries", 3))}} if hc else {}),
         },
         "HostConfig": {
+            "Runtime": spec.backend if spec else "proot",
             "PortBindings": ports,
             "AutoRemove": bool(svc.get("auto_remove")),
             "RestartPolicy": {"Name": str(restart.get("name") or "no"),
@@ -1123,6 +1130,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "OpenContainer": {"Dir": str(cdir), "Rootfs": str(rootfs or ""),
                           "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
+                          "Runtime": spec.backend if spec else "proot",
+                          **({"IdMap": spec.idmap} if spec and spec.idmap else {}),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
 

@@ -163,6 +163,7 @@ def collect(ctx: Any) -> dict[str, Any]:
     report["containers"] = str(paths.containers)
     report["processes"] = PROCESS_COST
     report["rootfs"] = _rootfs_mode(ctx)
+    report["runtime"] = _runtime(ctx, ok)
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
         report["hints"].append(
@@ -176,6 +177,33 @@ def collect(ctx: Any) -> dict[str, Any]:
             "free some space or set OPENCONTAINER_HOME."
         )
     return report
+
+
+def _runtime(ctx: Any, userns: bool) -> dict[str, Any]:
+    """Which backend new containers get here (OPENCONTAINER_RUNTIME), and the id mapping
+    the native one would use."""
+    from ..errors import ContainerError
+    from ..runtime import backend, idmap
+
+    try:
+        mode = backend.mode_from_env(ctx.env)
+        imode = idmap.mode_from_env(ctx.env)
+    except ContainerError as exc:
+        return {"mode": "?", "backend": "proot", "native": False, "detail": str(exc)}
+    possible, why = backend.native_possible("", ctx.env, userns=userns)
+    chosen = "native" if mode != "proot" and possible else "proot"
+    sub = idmap.subordinate_range() if imode != "single" else None
+    ids = ("subordinate ids " + f"{sub.uid_start}+{sub.count}" if sub is not None else
+           "single id (fake root through seccomp)")
+    if mode == "proot":
+        detail = "OPENCONTAINER_RUNTIME=proot" + (
+            "" if not possible else "; native is possible here (OPENCONTAINER_RUNTIME=auto)")
+    elif possible:
+        detail = f"native for images of this machine's architecture ({ids}), else proot"
+    else:
+        detail = f"proot: native is not possible here ({why})"
+    return {"mode": mode, "backend": chosen, "native": possible, "idmap": ids,
+            "detail": detail}
 
 
 def _rootfs_mode(ctx: Any) -> dict[str, Any]:
@@ -247,6 +275,8 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
     ctx.out(f"hard links:        {report['hardlinks']['detail']} (in the image store)")
     ctx.out(f"containers:        {report['containers']}")
     ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
+    ctx.out(f"runtime:           {report['runtime']['backend']} "
+            f"({report['runtime']['detail']})")
     ctx.out(f"processes:         {report['processes']['text']}")
     if os.geteuid() == 0:
         ctx.out("note:              running as root; opencontainer is meant for normal users")

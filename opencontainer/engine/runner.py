@@ -78,6 +78,42 @@ class HostProcess(SupervisedProcess):
         return self.pid
 
 
+class NativeProcess(SupervisedProcess):
+    """A container of the native backend: run.sh execs native.py, whose child is the
+    container's pid 1 (in a PID namespace of its own: that tells it from the short-lived
+    newuidmap helper native.py forks first). No ptrace: pid 1 is found by namespace."""
+
+    @property
+    def tracee_pid(self) -> int | None:
+        if self._tracee is None and self._exit is None:
+            mine = _pid_ns(self.pid)
+            kids = [k for k in procfs.children(self.pid) if (ns := _pid_ns(k)) and ns != mine]
+            if mine and kids:
+                self._tracee = min(kids)
+        return self._tracee
+
+    def signal(self, sig: int | str) -> None:
+        """Deliver ``sig`` to pid 1 (native.py reports its real exit status, so no guess
+        about fatal signals is needed; pid 1 without a handler ignores TERM and INT, as in
+        Docker)."""
+        from ..runtime.process import parse_signal
+
+        signo = parse_signal(sig)
+        target = self.tracee_pid
+        if target is not None and procfs.alive(target):
+            self._signalled = signo
+            procfs.kill_quietly(target, signo)
+        elif self.process.returncode is None:
+            procfs.kill_quietly(self.pid, signo)
+
+
+def _pid_ns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
 @attrs.frozen(kw_only=True)
 class ContainerContext:
     project: ProjectModel
@@ -435,13 +471,33 @@ class ProotRunner:
         for m in mounts:  # mount points and the working directory, as docker creates them
             ensure_target(tree, m.target, m.source.is_dir())
         ensure_target(tree, spec.cwd, True)
+        spec = self._with_backend(spec, str(getattr(rec.config, "architecture", "") or ""))
         # a --rm container's files live as long as it runs: atomic for readers, not fsynced
         durable = not svc.auto_remove
-        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh", durable=durable)
+        if spec.backend == "native":
+            from ..runtime.backend import write_native_run_sh
+
+            write_native_run_sh(spec, ctx.dir / "run.sh")
+        else:
+            write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh", durable=durable)
         atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1),
                      durable=durable)
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
         return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
+
+    def _with_backend(self, spec: Any, image_arch: str) -> Any:
+        """``spec`` with the backend (and, native, the id mapping) chosen for it here."""
+        from ..runtime import backend, idmap
+
+        if backend.choose(image_arch, self.env) != "native":
+            return attrs.evolve(spec, backend="proot")
+        ids = idmap.choose(spec.uid, spec.gid, self.env)
+        if idmap.is_single(ids) and spec.uid == 0 and backend.mode_from_env(self.env) == "auto":
+            # one mapped id fakes set*id with seccomp but getuid() stays 0: entry points that
+            # re-exec themselves after gosu while "id -u" is 0 (postgres, redis) would loop;
+            # proot's fake root emulates the id change
+            return attrs.evolve(spec, backend="proot")
+        return attrs.evolve(spec, backend="native", idmap=ids)
 
     def _old_overlay(self, cdir: Path) -> Any:
         """The overlay layout of the container already in ``cdir`` (None: none, or a copy)."""
@@ -471,6 +527,10 @@ class ProotRunner:
                 f"the image {spec.image} of container {ctx.name} is no longer in the image "
                 "store: remove the container and create it again.")
         check_command(spec)  # docker's 127/126 before anything starts
+        if spec.backend == "native":
+            shell = "bash" if shutil.which("bash") else "/bin/sh"
+            return await NativeProcess.spawn([shell, str(ctx.dir / "run.sh")], env=host_env(),
+                                             cwd=ctx.dir, **_stdio(ctx, attach))
         return await SupervisedProcess.spawn(self.run_command(spec, ctx.dir), env=host_env(),
                                              cwd=ctx.dir, **_stdio(ctx, attach))
 
@@ -500,6 +560,10 @@ class ProotRunner:
 
             changes["user"] = resolve_user(spec.layers(), user).spec
         spec = attrs.evolve(spec, **changes)
+        if spec.backend == "native":
+            from ..runtime.backend import build_native_command
+
+            return build_native_command(spec, cdir, join=True)
         caps = attrs.evolve(self.caps(), kill_on_exit=False)
         return build_command(spec, caps, self.binary, cdir, join=True)
 
@@ -516,4 +580,7 @@ class ProotRunner:
         old = self._old_overlay(ctx.dir)
         if rootfs.exists():
             await remove_rootfs(rootfs, ImageStore(self.paths.store), old.lower if old else None)
-        shutil.rmtree(ctx.dir, ignore_errors=True)
+        from ..paths import remove_tree
+
+        # anonymous volumes of a native container may hold files of subordinate uids
+        await anyio.to_thread.run_sync(lambda: remove_tree(ctx.dir, ignore_errors=True))

@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from ..errors import ConfigError
-from ..paths import atomic_write
+from ..paths import atomic_write, remove_tree
 from ..runtime.rootfs import seed_volume
 from .model import MountSpec, ProjectModel
 from .state import ProjectState
@@ -131,6 +131,6 @@ def remove_volumes(state: ProjectState, project: ProjectModel | None) -> list[st
     for d in sorted(state.volumes.iterdir()):
         if d.name in external:
             continue
-        shutil.rmtree(d, ignore_errors=True)
+        remove_tree(d, ignore_errors=True)  # copes with a native container's subuid files
         removed.append(d.name)
     return removed

@@ -406,6 +406,16 @@ def running_pid(layout: OverlayLayout) -> int | None:
     return live_pid(layout.pidfile)
 
 
+def _pidfile_is_native(path: str) -> bool:
+    """Written by the native backend ("pid start native"): the pid has pivoted into the
+    container's root."""
+    try:
+        with open(path) as fh:
+            return fh.read().split()[2:3] == ["native"]
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def merged_view(layout: OverlayLayout, python: str | None = None) -> Iterator[Path]:
     """A host path showing the container's merged tree (writes there are copy-on-write too).
@@ -415,7 +425,10 @@ def merged_view(layout: OverlayLayout, python: str | None = None) -> Iterator[Pa
     """
     pid = running_pid(layout)
     if pid is not None:
-        yield Path(f"/proc/{pid}/root") / layout.merged.lstrip("/")
+        if _pidfile_is_native(layout.pidfile):  # pid 1 of a native container: its root
+            yield Path(f"/proc/{pid}/root")
+        else:
+            yield Path(f"/proc/{pid}/root") / layout.merged.lstrip("/")
         return
     import subprocess
 

@@ -117,6 +117,9 @@ class ContainerSpec:
     overlay: OverlayLayout | None = None
     # the container's filesystem refuses hard links (Android): proot --link2symlink when it can
     link2symlink: bool = False
+    # "proot" or "native" (see runtime/backend.py); native: the id mapping (runtime/idmap.py)
+    backend: str = "proot"
+    idmap: str = ""
     qemu: str | None = None  # a foreign-architecture image: proot -q with this qemu-user
     read_only: bool = False  # the root read-only (an overlay root is mounted read-only)
     ulimits: tuple[str, ...] = attrs.field(default=(), converter=_tuple)  # NAME=SOFT:HARD
