@@ -27,6 +27,8 @@ _CLI = {
     "down": ("opencontainer.cli.compose", "run_down"),
     "ps": ("opencontainer.cli.compose", "run_ps"),
     "config": ("opencontainer.cli.compose_config", "run_config"),
+    "version": ("opencontainer.cli.version", "run_version"),
+    "info": ("opencontainer.cli.version", "run_info"),
 }
 
 

@@ -28,7 +28,7 @@ if [ $as_root = 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo); fi
 # ---------------------------------------------------------------------------------------------
 pkgs=(proot docker-registry busybox-static mmdebstrap skopeo umoci redis-tools
       postgresql-client apache2-utils libtalloc-dev uthash-dev build-essential dpkg-dev
-      python3 python3-venv curl openssl ca-certificates util-linux procps)
+      python3 python3-venv curl openssl ca-certificates util-linux procps tini)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

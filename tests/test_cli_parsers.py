@@ -21,7 +21,8 @@ CLI_DIR = Path(cli.__file__).parent
 def all_parsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """The global parser and every command's parser, with their subparsers (recursively)."""
     tables: list[tuple[str, cli.CommandTable, bool]] = [
-        ("opencontainer", {**cli.CONTAINER_COMMANDS, **cli.IMAGE_COMMANDS,
+        ("opencontainer", {**cli.CONTAINER_COMMANDS, **cli.IMAGE_COMMANDS, **cli.GROUP_COMMANDS,
+                           **cli.MORE_CONTAINER_COMMANDS,
                            **cli.OTHER_COMMANDS}, False),
         ("opencontainer compose", cli.COMPOSE_COMMANDS, True),
     ]
@@ -71,7 +72,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("argv", [
     ("run", "--rm", "--na", "x", "busybox", "true"),  # --name
-    ("compose", "up", "--attach", "web"),  # --attach-foreground
+    ("compose", "up", "--attach-fore"),  # --attach-foreground
     ("up", "--abort"),  # --abort-on-container-exit
     ("kill", "--sig", "TERM", "c"),  # --signal
 ])

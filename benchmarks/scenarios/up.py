@@ -13,9 +13,10 @@ engine's, not an application's start-up), all under one ``OPENCONTAINER_HOME``:
   and 5 ``create … true`` (created, never started).
 
 ``ps`` and ``ps -a`` run from a directory without a compose file (every container of the
-user: 15 running, 20 in all); ``compose ps`` beside ``benchstack``'s file. Targets (issue 12):
-``ps`` <= 150 ms, supervisor RSS <= 60 MB. Ours only: there is no peer that runs compose files
-without a daemon (udocker has no compose).
+user: 15 running, 20 in all); ``compose ps`` beside ``benchstack``'s file; ``images``,
+``version`` and ``info`` from there too. Targets (issue 12): ``ps`` <= 150 ms, supervisor RSS
+<= 60 MB; (issue 14) ``version`` and ``info`` <= 100 ms. Ours only: there is no peer that
+runs compose files without a daemon (udocker has no compose).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .base import Plan
 
 SCENARIO = "4"
 PS_TARGET_S = 0.150
+VERSION_TARGET_S = 0.100  # version and info (issue 14)
 RSS_TARGET_MB = 60.0
 STANDALONE_RUNNING = 5
 STANDALONE_CREATED = 5
@@ -149,7 +151,7 @@ def plan(ctx: BenchContext) -> Plan:
              + [f"bench-created-{i}" for i in range(STANDALONE_CREATED)])
     setup: list[Exception] = []
     try:
-        require_cli("up", "ps", "down", "run", "create", "rm")
+        require_cli("up", "ps", "down", "run", "create", "rm", "images", "version", "info")
         oc("pull", ref, env=env)
         for project in standing:
             compose(project, "up", "-d", "--wait")
@@ -167,7 +169,11 @@ def plan(ctx: BenchContext) -> Plan:
         t_ps = timed(lambda: oc("ps", env=env, cwd=neutral))
         t_ps_all = timed(lambda: oc("ps", "-a", env=env, cwd=neutral))
         t_cps = timed(lambda: compose(bench, "ps"))
+        t_images = timed(lambda: oc("images", env=env, cwd=neutral))
+        t_version = timed(lambda: oc("version", env=env, cwd=neutral))
+        t_info = timed(lambda: oc("info", env=env, cwd=neutral))
         return {"up": t_up, "ps": t_ps, "ps_all": t_ps_all, "compose_ps": t_cps,
+                "images": t_images, "version": t_version, "info": t_info,
                 "rss": supervisor_rss_mb(rss_dir)}
 
     def cleanup() -> None:
@@ -193,6 +199,10 @@ def plan(ctx: BenchContext) -> Plan:
         RowSpec(SCENARIO, f"ps -a, {busy}", ("ours", "ps_all"), None, target_max=PS_TARGET_S),
         RowSpec(SCENARIO, "compose ps (3-service project, same machine)",
                 ("ours", "compose_ps"), None),
+        RowSpec(SCENARIO, "images (1 image)", ("ours", "images"), None),
+        RowSpec(SCENARIO, "version", ("ours", "version"), None, target_max=VERSION_TARGET_S),
+        RowSpec(SCENARIO, f"info, {busy}", ("ours", "info"), None,
+                target_max=VERSION_TARGET_S),
         RowSpec(SCENARIO, "supervisor RSS, 5-service project (VmRSS of its process)",
                 ("ours", "rss"), None, unit="MB", target_max=RSS_TARGET_MB),
     ]

@@ -7,7 +7,8 @@ reply line (``events`` never ends: the client closes).
 
 Operations: ``ping``, ``ps``, ``up`` (reads ``project.json`` again; options as in
 :class:`opencontainer.engine.supervisor.UpOptions`), ``stop``, ``start``, ``restart``, ``kill``,
-``rm``, ``down``, ``events``, ``exec-info``, ``run`` (one-off container, detached).
+``rm``, ``down``, ``events``, ``exec-info``, ``run`` (one-off container, detached), ``pause``
+and ``unpause`` (``containers``: their names).
 
 The client (:class:`ControlClient`) uses only the standard library so that ``ps`` stays fast;
 the server side imports anyio lazily.
@@ -35,19 +36,33 @@ class ControlError(Exception):
 class ControlClient:
     """Blocking client for one request (or one stream) per connection."""
 
-    def __init__(self, path: Path, timeout: float | None = 10.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = 10.0,
+                 connect_wait: float = 0.0) -> None:
         self.path = path
         self.timeout = timeout
+        # a supervisor known to be alive (it holds the project's lock) may not listen yet:
+        # an attached `run` opens its socket once the container has started
+        self.connect_wait = connect_wait
 
     def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.path))
-        except OSError as exc:
-            sock.close()
-            raise ControlError(f"cannot reach the supervisor at {self.path}: {exc}") from exc
-        return sock
+        import time
+
+        deadline = time.monotonic() + self.connect_wait
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(str(self.path))
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError) as exc:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise ControlError(
+                        f"cannot reach the supervisor at {self.path}: {exc}") from exc
+                time.sleep(0.01)
+            except OSError as exc:
+                sock.close()
+                raise ControlError(f"cannot reach the supervisor at {self.path}: {exc}") from exc
 
     def alive(self) -> bool:
         try:
@@ -218,6 +233,7 @@ class ControlServer:
             wait=bool(opts.get("wait")),
             wait_timeout=opts.get("wait_timeout"),
             timeout=opts.get("timeout"),
+            start=bool(opts.get("start", True)),
         )
         if opts.get("pull") and hasattr(self.sup.runner, "pull_policy"):
             self.sup.runner.pull_policy = str(opts["pull"])
@@ -298,6 +314,10 @@ class ControlServer:
                 raise ConfigError(f"invalid signal {sig!r}.")
             parse_signal(sig)  # never an EINVAL from kill(2)
             return {"containers": await sup.kill(services, str(sig), names)}
+        if op in ("pause", "unpause"):
+            if not names:
+                raise ConfigError(f"malformed request: \"{op}\" needs \"containers\".")
+            return {"containers": await sup.pause(names, resume=op == "unpause")}
         if op == "rm":
             return {"containers": await sup.rm(services, stopped_only=not req.get("force"),
                                               names=names)}

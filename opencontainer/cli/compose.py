@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +175,9 @@ def load_runnable(args: argparse.Namespace, ctx: Any, services: Sequence[str], *
     return to_model(project, ctx.env), images
 
 
-def pre_pull(ctx: Any, images: Sequence[str], policy: str) -> None:
+def pre_pull(ctx: Any, images: Sequence[str], policy: str, mode: str | None = None) -> None:
     """Resolve (pull if the policy says so) every image in this process, so that an image
-    that cannot be had is refused before a supervisor is started."""
+    that cannot be had is refused before a supervisor is started; the images concurrently."""
     if ctx.env.get("OPENCONTAINER_RUNNER") == "shell" or not images:
         return
     import anyio
@@ -185,13 +186,28 @@ def pre_pull(ctx: Any, images: Sequence[str], policy: str) -> None:
 
     def progress(event: Any) -> None:
         if getattr(event, "kind", "") in ("pull-started", "pulled"):
-            _progress(ctx, event.to_dict())
+            _progress(ctx, event.to_dict(), mode)
 
     async def pull_all() -> None:
-        for ref in images:
-            await ensure_image(ref, paths=ctx.paths, policy=policy, progress=progress)
+        async with anyio.create_task_group() as tg:
+            for ref in images:
+                tg.start_soon(partial(ensure_image, ref, paths=ctx.paths, policy=policy,
+                                      progress=progress))
 
-    anyio.run(pull_all, backend="asyncio")
+    _run_first_error(pull_all)
+
+
+def _run_first_error(fn: Any) -> None:
+    """``anyio.run(fn)``; a task group's failure raised as its first error (one sentence)."""
+    import anyio
+
+    try:
+        anyio.run(fn, backend="asyncio")
+    except BaseExceptionGroup as group:
+        first: BaseException = group
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
 
 def _client(state: ProjectState, timeout: float | None = 10.0) -> Any:
@@ -214,7 +230,8 @@ def _containers(loc: Located, services: Sequence[str] = (), all_: bool = True,
             continue
         if st.one_off and not one_off:
             continue
-        if not all_ and st.status not in ("running", "restarting", "starting", "stopping"):
+        if not all_ and st.status not in ("running", "restarting", "starting", "stopping",
+                                            "paused"):
             continue
         out.append(st)
     return out
@@ -236,8 +253,10 @@ def _ago(seconds: float) -> str:
 
 def status_text(st: ContainerState, now: float | None = None) -> str:
     now = now or time.time()
-    if st.status in ("running", "starting", "stopping"):
+    if st.status in ("running", "starting", "stopping", "paused"):
         text = f"Up {_ago(now - (st.started_at or now))}"
+        if st.status == "paused":
+            return text + " (Paused)"
         if st.health:
             text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
         return text
@@ -327,16 +346,27 @@ def run_ps(args: argparse.Namespace, ctx: Any) -> int:
         for r in rows:
             ctx.out(r.name)
         return 0
-    if args.format == "json":
-        for r in rows:
-            ctx.out(json.dumps(ps_json(r, loc.name)))
-        return 0
-    table = [[r.name, r.image, _command_text(r)[:40], r.service,
-              _ago(time.time() - r.created_at) + " ago", status_text(r), _ports_text(r)]
-             for r in rows]
-    ctx.out(_table(table, ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS",
-                           "PORTS"]))
+    from .format import is_table, render
+
+    data = [ps_json(r, loc.name) for r in rows]
+    if is_table(args.format):
+        for d in data:
+            d["Command"] = d["Command"][:40]
+    ctx.stdout.write(render(args.format, data, table=COMPOSE_PS_TABLE,
+                            headers=COMPOSE_PS_HEADERS, type_name="ContainerContext"))
+    ctx.stdout.flush()
     return 0
+
+
+COMPOSE_PS_TABLE = ("{{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}"
+                    "\t{{.Status}}\t{{.Ports}}")
+COMPOSE_PS_HEADERS = {
+    "ID": "CONTAINER ID", "Name": "NAME", "Names": "NAMES", "Image": "IMAGE",
+    "Command": "COMMAND", "Project": "PROJECT", "Service": "SERVICE", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "State": "STATE", "Status": "STATUS", "Health": "HEALTH",
+    "ExitCode": "EXIT CODE", "Ports": "PORTS", "Publishers": "PUBLISHERS", "Labels": "LABELS",
+    "LocalVolumes": "LOCAL VOLUMES", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+}
 
 
 # -- up -------------------------------------------------------------------------------------------
@@ -361,7 +391,118 @@ def configure_up(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--quiet-pull", action="store_true")
+    parser.add_argument("--no-start", action="store_true",
+                        help="create the services' containers, do not start them")
+    parser.add_argument("-V", "--renew-anon-volumes", action="store_true",
+                        help="recreate anonymous volumes instead of keeping their data")
+    parser.add_argument("--no-attach", action="append", default=[], metavar="SERVICE",
+                        help="do not show this service's output (foreground)")
+    parser.add_argument("--attach", action="append", default=[], metavar="SERVICE",
+                        help="show only these services' output (foreground)")
+    parser.add_argument("--timestamps", action="store_true",
+                        help="show timestamps (foreground)")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="assume yes to every prompt (there are none here)")
     parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def configure_create(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force-recreate", action="store_true")
+    parser.add_argument("--no-recreate", action="store_true")
+    parser.add_argument("--remove-orphans", action="store_true")
+    parser.add_argument("--scale", action="append", default=None, metavar="SERVICE=NUM")
+    parser.add_argument("--pull", choices=["always", "missing", "never"], default="missing")
+    parser.add_argument("--quiet-pull", action="store_true")
+    parser.add_argument("--build", action="store_true")
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("-y", "--yes", action="store_true")
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+
+
+def run_create(args: argparse.Namespace, ctx: Any) -> int:
+    """``compose create``: ``up --no-start``."""
+    up = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    configure_up(up)
+    ns = up.parse_args([])
+    for key, value in vars(args).items():
+        setattr(ns, key, value)
+    ns.no_start = True
+    return run_up(ns, ctx)
+
+
+def configure_scale(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-deps", action="store_true")
+    parser.add_argument("scales", nargs="+", metavar="SERVICE=NUM")
+
+
+def run_scale(args: argparse.Namespace, ctx: Any) -> int:
+    """``compose scale web=3``: ``up --no-recreate --scale web=3 web``."""
+    scale = _scale(args.scales)
+    up = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    configure_up(up)
+    ns = up.parse_args([])
+    for key, value in vars(args).items():
+        setattr(ns, key, value)
+    ns.scale, ns.no_recreate, ns.services = list(args.scales), True, list(scale)
+    return run_up(ns, ctx)
+
+
+def configure_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["pretty", "json"], default="pretty")
+    parser.add_argument("--short", action="store_true")
+
+
+COMPOSE_VERSION = "2.29.0"  # the docker compose whose CLI this one follows
+
+
+def run_version(args: argparse.Namespace, ctx: Any) -> int:
+    if args.short:
+        ctx.out(COMPOSE_VERSION)
+    elif args.format == "json":
+        ctx.out(json.dumps({"version": f"v{COMPOSE_VERSION}"}))
+    else:
+        from .. import __version__
+
+        ctx.out(f"Docker Compose version v{COMPOSE_VERSION} (opencontainer {__version__})")
+    return 0
+
+
+def configure_cp(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", "--archive", action="store_true")
+    parser.add_argument("-L", "--follow-link", action="store_true")
+    parser.add_argument("--index", type=int, default=None)
+    parser.add_argument("--all", action="store_true")
+    parser.add_argument("src", metavar="SRC")
+    parser.add_argument("dest", metavar="DEST")
+
+
+def run_cp(args: argparse.Namespace, ctx: Any) -> int:
+    """``compose cp SERVICE:PATH DEST`` (or the other way): the service's container
+    (``--index``, else the first; ``--all``: into each of them)."""
+    from . import containers
+
+    src_svc, _, src_path = args.src.partition(":") if ":" in args.src else ("", "", args.src)
+    dst_svc, _, dst_path = args.dest.partition(":") if ":" in args.dest else ("", "", args.dest)
+    service = src_svc or dst_svc
+    if not service or (src_svc and dst_svc):
+        raise ConfigError("one of SRC and DEST must be SERVICE:PATH.")
+    loc = locate(args, ctx, [service])
+    cs = sorted(_containers(loc, [service]), key=lambda c: c.number)
+    if args.index is not None:
+        cs = [c for c in cs if c.number == args.index]
+    if not cs:
+        raise ContainerError(f"service {service!r} has no container"
+                             + (f" with index {args.index}." if args.index else "."))
+    targets = cs if args.all and dst_svc else cs[:1]
+    for c in targets:
+        ns = argparse.Namespace(
+            archive=args.archive, follow_link=args.follow_link,
+            src=f"{c.name}:{src_path}" if src_svc else args.src,
+            dest=f"{c.name}:{dst_path}" if dst_svc else args.dest)
+        code = containers.run_cp(ns, ctx)
+        if code:
+            return code
+    return 0
 
 
 def _scale(values: Iterable[str] | None) -> dict[str, int]:
@@ -388,6 +529,7 @@ def _up_options(args: argparse.Namespace) -> dict[str, Any]:
         "wait_timeout": args.wait_timeout,
         "timeout": args.timeout,
         "pull": args.pull,
+        "start": not getattr(args, "no_start", False),
     }
 
 
@@ -465,7 +607,14 @@ _PROGRESS = {"create": "Created", "start": "Started", "die": "Exited", "destroy"
              "kill": "Stopping"}
 
 
-def _progress(ctx: Any, event: dict[str, Any]) -> None:
+def _progress(ctx: Any, event: dict[str, Any], mode: str | None = None) -> None:
+    """One line of ``up``'s progress on stderr; ``mode`` is ``--progress``: ``quiet`` shows
+    nothing, ``json`` the events as JSON lines."""
+    if mode == "quiet":
+        return
+    if mode == "json":
+        ctx.err(json.dumps(event, sort_keys=True))
+        return
     kind = event.get("type")
     name = event.get("container") or event.get("ref", "")
     if kind == "health_status":
@@ -494,8 +643,14 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
     state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
     # checks before forking anything: ports that cannot work, images that cannot be had
     _check_ports_early(model, ctx)
+    if getattr(args, "dry_run", False):
+        return _dry_run_up(model, state, options, ctx)
+    if getattr(args, "renew_anon_volumes", False):
+        # a recreated container here always gets new anonymous volumes (its folder, where
+        # they live, is made anew): -V is a recreate
+        options["force_recreate"] = True
     if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
-        pre_pull(ctx, images, args.pull)
+        pre_pull(ctx, images, args.pull, args.progress)
         options["pull"] = "missing" if args.pull == "always" else args.pull
     from ..engine.state import register_project
     from ..paths import atomic_write
@@ -510,7 +665,7 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
     try:
         for msg in client.stream("up", options=options):
             if "event" in msg:
-                _progress(ctx, msg["event"])
+                _progress(ctx, msg["event"], args.progress)
             else:
                 final = msg
     finally:
@@ -520,6 +675,36 @@ def run_up(args: argparse.Namespace, ctx: Any) -> int:
         ctx.err(f"WARNING: {w}")
     if not final.get("ok"):
         raise ContainerError(str(final.get("error") or "up failed."))
+    return 0
+
+
+DRY = " DRY-RUN MODE - "
+_DRY_VERBS = {"create": "Creating", "recreate": "Recreate", "start": "Starting",
+              "keep": "Running", "remove": "Removing"}
+
+
+def _dry_run_up(model: Any, state: ProjectState, options: dict[str, Any], ctx: Any) -> int:
+    """``--dry-run up``: what ``up`` would do to each container, nothing done."""
+    from ..engine.planner import Observed, PlanOptions, plan
+
+    observed = [Observed(name=c.name, service=c.service, number=c.number,
+                         config_hash=c.config_hash, status=c.status)
+                for c in state.containers() if not c.one_off]
+    actions = plan(model, observed, PlanOptions(
+        force_recreate=options["force_recreate"], no_recreate=options["no_recreate"],
+        remove_orphans=options["remove_orphans"], services=tuple(options["services"]),
+        no_deps=options["no_deps"], scale=options["scale"], start=options["start"]))
+    for a in actions:
+        ctx.err(f"{DRY} Container {a.container}  {_DRY_VERBS.get(a.kind, a.kind)}")
+        if a.kind in ("create", "recreate") and options["start"]:
+            ctx.err(f"{DRY} Container {a.container}  Starting")
+    return 0
+
+
+def _dry_run(loc: Located, services: Sequence[str], verb: str, ctx: Any) -> int:
+    """``--dry-run`` of a command that acts on existing containers: which, nothing done."""
+    for c in _containers(loc, services):
+        ctx.err(f"{DRY} Container {c.name}  {verb}")
     return 0
 
 
@@ -561,6 +746,8 @@ def configure_down(parser: argparse.ArgumentParser) -> None:
 
 def run_down(args: argparse.Namespace, ctx: Any) -> int:
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Removing", ctx)
     images = {st.image for st in loc.state.containers()}
     if _alive(loc.state):
         sup_pid = loc.state.supervisor_pid()
@@ -654,6 +841,15 @@ def parse_since(value: str | None, now: float | None = None) -> float | None:
         raise ConfigError(f"invalid --since {value!r}: use 10m, 1h30m or a timestamp.") from None
 
 
+def _colour(args: argparse.Namespace, ctx: Any) -> bool:
+    """Colours: ``--ansi always|never``, else on a terminal unless ``--no-color``."""
+    ansi = getattr(args, "ansi", None)
+    if ansi in ("always", "never"):
+        return bool(ansi == "always")
+    return not getattr(args, "no_color", False) and _is_real(ctx.stdout) and \
+        bool(ctx.stdout.isatty())
+
+
 class LogPrinter:
     """``service-1  | line``: names padded to the widest, coloured only on a TTY."""
 
@@ -714,7 +910,7 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
         return found
 
     containers = chosen()
-    colour = not args.no_color and hasattr(ctx.stdout, "isatty") and ctx.stdout.isatty()
+    colour = _colour(args, ctx)
     printer = LogPrinter(ctx.stdout, [_short(c) for c in containers], colour=colour,
                          prefix=not args.no_log_prefix, timestamps=args.timestamps,
                          err=ctx.stderr if one else None)
@@ -747,12 +943,16 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
                         d = json.loads(line)
                     except ValueError:
                         continue
+                    if until is not None and float(d.get("t") or 0) > until:
+                        continue
                     printer.line(short[c.name], str(d.get("l", "")), d.get("t"),
                                  str(d.get("s", "stdout")))
                     got = True
+            if until is not None and time.time() > until:
+                return 0
             if not got:
                 if not _alive(loc.state) or not any(
-                    c.status in ("running", "restarting", "starting", "stopping")
+                    c.status in ("running", "restarting", "starting", "stopping", "paused")
                     for c in chosen()
                 ):
                     idle_dead += 1
@@ -802,7 +1002,9 @@ def configure_rm(parser: argparse.ArgumentParser) -> None:
 
 
 def _request(loc: Located, op: str, **kw: Any) -> dict[str, Any]:
-    reply: dict[str, Any] = _client(loc.state, timeout=None).request(op, **kw)
+    client = _client(loc.state, timeout=None)
+    client.connect_wait = 2.0  # callers saw it alive: it may be opening its socket
+    reply: dict[str, Any] = client.request(op, **kw)
     if not reply.get("ok"):
         raise ContainerError(str(reply.get("error")))
     return reply
@@ -810,6 +1012,8 @@ def _request(loc: Located, op: str, **kw: Any) -> dict[str, Any]:
 
 def run_stop(args: argparse.Namespace, ctx: Any) -> int:
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Stopping", ctx)
     if not _alive(loc.state):
         from ..engine.state import kill_leftovers
 
@@ -848,6 +1052,8 @@ def _check_result(reply: dict[str, Any]) -> None:
 
 def run_start(args: argparse.Namespace, ctx: Any) -> int:
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Starting", ctx)
     if not _alive(loc.state):
         return _start_via_up(loc, ctx, args.services, args.wait)
     _check_result(_request(loc, "start", services=args.services))
@@ -856,6 +1062,8 @@ def run_start(args: argparse.Namespace, ctx: Any) -> int:
 
 def run_restart(args: argparse.Namespace, ctx: Any) -> int:
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Restarting", ctx)
     if not _alive(loc.state):
         return _start_via_up(loc, ctx, args.services)
     _check_result(_request(loc, "restart", services=args.services, timeout=args.timeout))
@@ -867,6 +1075,8 @@ def run_kill(args: argparse.Namespace, ctx: Any) -> int:
 
     parse_signal(args.signal)  # a bad one is a usage error, before anything is asked
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Killing", ctx)
     if not _alive(loc.state):
         raise ContainerError("no container is running.")
     names = _request(loc, "kill", services=args.services, signal=args.signal).get(
@@ -880,6 +1090,8 @@ def run_kill(args: argparse.Namespace, ctx: Any) -> int:
 
 def run_rm(args: argparse.Namespace, ctx: Any) -> int:
     loc = locate(args, ctx, args.services)
+    if getattr(args, "dry_run", False):
+        return _dry_run(loc, args.services, "Removing", ctx)
     if _alive(loc.state):
         if args.stop:
             _request(loc, "stop", services=args.services)
@@ -901,6 +1113,9 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
 # -- exec / run -----------------------------------------------------------------------------------
 def configure_exec(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-T", "--no-TTY", dest="no_tty", action="store_true")
+    # docker compose's defaults: accepted, as `exec -it db psql` is typed everywhere
+    parser.add_argument("-i", "--interactive", action="store_true", help="(the default)")
+    parser.add_argument("-t", "--tty", action="store_true", help="(the default)")
     parser.add_argument("-d", "--detach", action="store_true")
     parser.add_argument("-e", "--env", action="append", default=None)
     parser.add_argument("-w", "--workdir", default=None)
@@ -999,7 +1214,13 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--volume", action="append", default=None)
     parser.add_argument("-w", "--workdir", default=None)
     parser.add_argument("-u", "--user", default=None)
-    parser.add_argument("--service-ports", action="store_true")
+    parser.add_argument("-P", "--service-ports", dest="service_ports", action="store_true",
+                        help="run with the service's ports published")
+    parser.add_argument("-t", "--tty", action="store_true", help="(the default)")
+    parser.add_argument("--use-aliases", action="store_true",
+                        help="(accepted: the service's aliases always resolve here)")
+    parser.add_argument("--remove-orphans", action="store_true",
+                        help="remove containers of services not in the compose file")
     parser.add_argument("service")
     parser.add_argument("command", nargs=argparse.REMAINDER)
 
@@ -1026,20 +1247,35 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
     every = {**project.disabled_services, **project.services}
     refs = sorted({every[n].image for n in names if every[n].image})
 
-    async def pull_all() -> None:
+    quiet = args.quiet or args.progress == "quiet"
+    if getattr(args, "dry_run", False):
         for ref in refs:
-            if not args.quiet:
-                ctx.err(f" ⠿ {ref} Pulling")
-            try:
-                await ensure_image(ref, paths=ctx.paths, policy=args.policy)
-            except Exception:
-                if not args.ignore_pull_failures:
-                    raise
-                continue
-            if not args.quiet:
-                ctx.err(f" ✔ {ref} Pulled")
+            ctx.err(f"{DRY} {ref} Pulling")
+        return 0
+    failures: list[str] = []
 
-    anyio.run(pull_all, backend="asyncio")
+    async def pull_one(ref: str) -> None:
+        if not quiet:
+            ctx.err(f" ⠿ {ref} Pulling")
+        try:
+            await ensure_image(ref, paths=ctx.paths, policy=args.policy)
+        except Exception as exc:
+            if not args.ignore_pull_failures:
+                raise
+            failures.append(ref)
+            if not quiet:
+                ctx.err(f" ✘ {ref} Error: {exc}")
+            return
+        if not quiet:
+            ctx.err(f" ✔ {ref} Pulled")
+
+    async def pull_all() -> None:
+        # every image at once, one line per image as it starts and ends (docker compose's)
+        async with anyio.create_task_group() as tg:
+            for ref in refs:
+                tg.start_soon(pull_one, ref)
+
+    _run_first_error(pull_all)
     return 0
 
 
@@ -1141,6 +1377,8 @@ def run_port(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def configure_ls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--filter", action="append", default=[],
+                        help="filter output based on conditions provided (name=NAME)")
     parser.add_argument("-a", "--all", action="store_true")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--format", default="table")
@@ -1151,8 +1389,16 @@ def run_ls(args: argparse.Namespace, ctx: Any) -> int:
 
     rows = []
     out_json = []
+    wanted_names: list[str] = []
+    for f in args.filter:
+        key, eq, value = f.partition("=")
+        if key != "name" or not eq:
+            raise ConfigError(f"invalid filter {f!r}: compose ls filters by name=NAME.")
+        wanted_names.append(value)
     for project in registered_projects(ctx.paths):  # deleted projects are pruned on the way
         name = project.name
+        if wanted_names and not any(w in name for w in wanted_names):
+            continue
         state = ProjectState(project.state_dir, ctx.paths.runtime)
         alive = state.supervisor_alive()
         cs = [effective(c, alive) for c in state.containers() if not c.one_off]
@@ -1271,10 +1517,19 @@ async def _foreground(model: Any, args: argparse.Namespace, ctx: Any,
     abort = args.abort_on_container_exit or bool(args.exit_code_from)
     if args.exit_code_from and args.exit_code_from not in model.services:
         raise ConfigError(f"no such service: {args.exit_code_from}.")
-    colour = not args.no_color and _is_real(ctx.stdout) and ctx.stdout.isatty()
+    colour = _colour(args, ctx)
     names = [n[len(model.name) + 1:] if n.startswith(model.name + "-") else n
              for s in model.services.values() for n in s.container_names(model.name)]
-    printer = LogPrinter(ctx.stdout, names, colour=colour, prefix=not args.no_log_prefix)
+    printer = LogPrinter(ctx.stdout, names, colour=colour, prefix=not args.no_log_prefix,
+                         timestamps=bool(getattr(args, "timestamps", False)))
+    only = set(getattr(args, "attach", None) or ())
+    muted = set(getattr(args, "no_attach", None) or ())
+    for name in only | muted:
+        if name not in model.services:
+            raise ConfigError(f"no such service: {name}.")
+
+    def shown(service: str) -> bool:
+        return service not in muted and (not only or service in only)
     exit_code = 0
     async with Engine(paths=ctx.paths, env=ctx.env, plugin_dirs=plugin_dirs,
                       pull_policy=options.get("pull", "missing")) as engine:
@@ -1291,7 +1546,8 @@ async def _foreground(model: Any, args: argparse.Namespace, ctx: Any,
                 task_status.started()
                 async for e in stream:
                     if isinstance(e, ev.LogLine):
-                        printer.line(short(e.container), e.text, e.at)
+                        if shown(e.service):
+                            printer.line(short(e.container), e.text, e.at)
                     elif isinstance(e, ev.Exited):
                         ctx.out(f"{short(e.container)} exited with code {e.exit_code}")
 
@@ -1355,6 +1611,18 @@ async def _foreground(model: Any, args: argparse.Namespace, ctx: Any,
 
 
 # -- run (one-off) --------------------------------------------------------------------------------
+def _remove_orphans(model: Any, ctx: Any) -> None:
+    """The project's containers of services no longer in its compose file, removed."""
+    from . import containers
+
+    state = ProjectState(Path(model.state_dir), ctx.paths.runtime)
+    orphans = [c.name for c in state.containers()
+               if not c.one_off and c.service not in model.services]
+    if orphans:
+        containers.run_rm(argparse.Namespace(containers=orphans, force=True, volumes=False),
+                          ctx)
+
+
 def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
     import re
     import secrets
@@ -1374,6 +1642,8 @@ def run_one_off(args: argparse.Namespace, ctx: Any) -> int:
     if args.service not in model.services:
         raise ConfigError(f"no such service: {args.service}.")
 
+    if getattr(args, "remove_orphans", False):
+        _remove_orphans(model, ctx)
     svc = model.services[args.service]
     command = list(args.command)
     if command and command[0] == "--":

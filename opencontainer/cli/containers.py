@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -146,6 +147,39 @@ def _add_create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-signal", help="signal to stop the container")
     p.add_argument("--stop-timeout", type=float, help="seconds to wait before killing")
     p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
+    p.add_argument("--label-file", action="append", default=[],
+                   help="read in a line delimited file of labels")
+    p.add_argument("--init", action="store_true",
+                   help="run an init inside the container that forwards signals and reaps "
+                        "processes")
+    p.add_argument("--platform", help="set platform if server is multi-platform capable")
+    p.add_argument("--mount", action="append", default=[],
+                   help="attach a filesystem mount to the container")
+    p.add_argument("-P", "--publish-all", action="store_true",
+                   help="publish all exposed ports to random ports")
+    p.add_argument("--expose", action="append", default=[], help="expose a port or a range")
+    p.add_argument("--read-only", action="store_true",
+                   help="mount the container's root filesystem as read only")
+    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory")
+    p.add_argument("-a", "--attach", action="append", default=[],
+                   choices=["stdin", "stdout", "stderr", "STDIN", "STDOUT", "STDERR"],
+                   help="attach to STDIN, STDOUT or STDERR")
+    p.add_argument("--cidfile", help="write the container ID to the file")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the pull output")
+    p.add_argument("--network", "--net", dest="network",
+                   help="connect a container to a network (host, bridge, none, NAME)")
+    p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
+    p.add_argument("--shm-size", help="size of /dev/shm")
+    p.add_argument("--device", action="append", default=[],
+                   help="add a host device to the container")
+    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
+    p.add_argument("--privileged", action="store_true",
+                   help="give extended privileges to this container")
+    p.add_argument("--security-opt", action="append", default=[], help="security options")
+    p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--cpus", help="number of CPUs")
+    p.add_argument("--gpus", help="GPU devices to add to the container ('all')")
     p.add_argument("--help", action="help", help="show this help message and exit")
     p.add_argument("image", help="the image to run")
     p.add_argument("command", nargs=argparse.REMAINDER, help="command and arguments")
@@ -205,13 +239,37 @@ def _container_options(args: argparse.Namespace, ctx: Any) -> Any:
         health_start_period=args.health_start_period,
         no_healthcheck=args.no_healthcheck,
         cwd=Path(ctx.env.get("PWD") or os.getcwd()),
+        init=args.init,
+        platform=args.platform,
+        mounts=tuple(args.mount),
+        tmpfs=tuple(args.tmpfs),
+        read_only=args.read_only,
+        expose=tuple(args.expose),
+        label_files=tuple(args.label_file),
+        network=args.network,
+        ulimits=tuple(args.ulimit),
+        shm_size=args.shm_size,
+        devices=tuple(args.device),
+        cap_add=tuple(args.cap_add),
+        cap_drop=tuple(args.cap_drop),
+        privileged=args.privileged,
+        security_opt=tuple(args.security_opt),
+        memory=args.memory,
+        cpus=args.cpus,
+        gpus=args.gpus,
     )
 
 
-def _attachment(ctx: Any, *, interactive: bool, tty: bool) -> Any:
+def _attachment(ctx: Any, *, interactive: bool, tty: bool,
+                streams: Iterable[str] = ()) -> Any:
+    """This terminal as the container's; ``streams`` (``-a``): only those (default: stdout
+    and stderr, and stdin with ``-i``)."""
     from ..engine.runner import Attachment
     from ..runtime.process import get_winsize
 
+    chosen = {s.lower() for s in streams}
+    if chosen:
+        interactive = interactive or "stdin" in chosen
     stdin: int | None = None
     if interactive:
         try:
@@ -224,8 +282,9 @@ def _attachment(ctx: Any, *, interactive: bool, tty: bool) -> Any:
             if os.isatty(fd):
                 winsize = get_winsize(fd)
                 break
-    return Attachment(stdout=_binary(ctx.stdout), stderr=_binary(ctx.stderr), stdin=stdin,
-                      winsize=winsize)
+    out = _binary(ctx.stdout) if not chosen or "stdout" in chosen else None
+    err = _binary(ctx.stderr) if not chosen or "stderr" in chosen else None
+    return Attachment(stdout=out, stderr=err, stdin=stdin, winsize=winsize)
 
 
 async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
@@ -240,28 +299,76 @@ async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
 
     opts = _container_options(args, ctx)
     standalone.service_of("probe", opts, ctx.env)  # every option checked first
+    cidfile = Path(args.cidfile) if args.cidfile else None
+    if cidfile is not None and cidfile.exists():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"container ID file found, make sure the other container isn't "
+                          f"running or delete {cidfile}.")
     if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
         from ..runtime.create import check_proot
 
         check_proot(ctx.paths, ctx.env)
+    skipped = standalone.unenforced(opts)
+    if skipped:
+        ctx.err(f"WARNING: {', '.join(skipped)} accepted but not enforced: proot containers "
+                "have no cgroups, capabilities or network namespace of their own here.")
     name = standalone.reserve(ctx.paths, opts.name)
     try:
         svc = standalone.service_of(name, opts, ctx.env)
+
+        def missing() -> None:
+            if args.pull != "never" and not args.quiet:
+                try:
+                    ImageStore(ctx.paths.store).resolve(args.image)
+                except ImageNotFound:
+                    ctx.err(f"Unable to find image '{args.image}' locally")
+                except Exception:
+                    pass
+
+        if args.publish_all:  # the image's exposed ports: the image first
+            missing()
+            svc = standalone.publish_all(svc, await _exposed(ctx, args))
         model = standalone.model_of(ctx.paths, name, svc, opts.cwd or Path.cwd())
         sup = await engine.open(model)
         sup.plan_with(svc)  # the ports, before pulling anything
-        if args.pull != "never":
-            try:
-                ImageStore(ctx.paths.store).resolve(args.image)
-            except ImageNotFound:
-                ctx.err(f"Unable to find image '{args.image}' locally")
-            except Exception:
-                pass
+        if not args.publish_all:
+            missing()
         c = await sup.create_container(svc, name, attach=attach)
+        _warn_root_mode(ctx, c, svc)
+        if cidfile is not None:
+            from ..paths import atomic_write
+
+            atomic_write(cidfile, str(c.state.id))
     except BaseException:
         remove_tree(standalone.state_dir(ctx.paths, name), ignore_errors=True)
         raise
     return sup, c
+
+
+async def _exposed(ctx: Any, args: argparse.Namespace) -> tuple[str, ...]:
+    """``-P``: the image's exposed ports (the image pulled first, by the pull policy)."""
+    from ..image.pull import ensure_image
+
+    rec = await ensure_image(args.image, paths=ctx.paths, policy=args.pull,
+                             platform=args.platform)
+    return tuple(getattr(rec.config, "exposed_ports", ()) or ())
+
+
+def _warn_root_mode(ctx: Any, c: Any, svc: Any) -> None:
+    """``--read-only`` and ``--shm-size`` need an overlay root (a mount namespace of ours):
+    one warning when this container has a copied root instead."""
+    if not (svc.read_only or svc.shm_size):
+        return
+    try:
+        spec = json.loads((c.ctx.dir / "spec.json").read_text())
+    except (OSError, ValueError):
+        return
+    if spec.get("overlay"):
+        return
+    flags = [f for f, on in (("--read-only", svc.read_only), ("--shm-size", svc.shm_size)) if on]
+    ctx.err(f"WARNING: {' and '.join(flags)} not enforced: this container's root is a copy "
+            "(no overlayfs here), which proot cannot make read-only or give a sized tmpfs.")
 
 
 def _engine(ctx: Any, args: argparse.Namespace | None = None) -> Any:
@@ -273,13 +380,13 @@ def _engine(ctx: Any, args: argparse.Namespace | None = None) -> Any:
 
 async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = True) -> int:
     """Start ``c`` attached to this terminal and supervise it here until it ends for good;
-    its exit code. Meanwhile (``serve``) the container's control socket answers ``stop``,
-    ``kill`` … from other terminals, as the detached supervisor's would."""
+    its exit code. Once it has started (``serve``), the container's control socket answers
+    ``stop``, ``kill`` … from other terminals, as the detached supervisor's would: set up
+    while the container's process starts, not before it."""
     import signal
 
     import anyio
 
-    from ..api.control import ControlServer
     from ..engine import events as ev
     from ..errors import ContainerError
     from ..runtime.process import get_winsize, set_winsize
@@ -287,12 +394,8 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
     term_fd = c.attach.stdin if c.attach is not None else None
     tty = c.ctx.service.tty
     saved = None
-    server = ControlServer(engine, sup, sup.state.socket)
     async with anyio.create_task_group() as tg, \
             sup.bus.subscribe(ev.Removed, name="attached") as removals:
-        if serve:
-            await tg.start(server.run)
-
         async def signals() -> None:
             sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
             if tty:
@@ -320,6 +423,10 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
         try:
             result = await sup.start(names=[c.name])
             if result.ok:
+                if serve:
+                    from ..api.control import ControlServer
+
+                    await tg.start(ControlServer(engine, sup, sup.state.socket).run)
                 await c.wait_done()
             else:
                 failure = ContainerError(
@@ -362,6 +469,11 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 
 def run_run(args: argparse.Namespace, ctx: Any) -> int:
     if args.detach:
+        if args.attach:
+            from ..errors import ConfigError
+
+            raise ConfigError("conflicting options: cannot specify both --attach and --detach.")
+
         async def create() -> Any:
             async with _engine(ctx, args) as engine:
                 sup, c = await _create(engine, args, ctx)
@@ -376,7 +488,8 @@ def run_run(args: argparse.Namespace, ctx: Any) -> int:
 
     async def main() -> int:
         async with _engine(ctx, args) as engine:
-            attach = _attachment(ctx, interactive=args.interactive, tty=args.tty)
+            attach = _attachment(ctx, interactive=args.interactive, tty=args.tty,
+                                 streams=args.attach)
             sup, c = await _create(engine, args, ctx, attach)
             names.append(c.name)
             return await attached(engine, sup, c, ctx)
@@ -631,7 +744,9 @@ def _command_text(argv: Iterable[str], trunc: bool) -> str:
     return f'"{text}"'
 
 
-def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
+def _row(e: Any, now: float, trunc: bool = True) -> dict[str, Any]:
+    """A ``docker ps`` row: its fields are what ``--format`` templates name (``.Label "k"``
+    is a method, left out of ``json``)."""
     from datetime import UTC, datetime
 
     from ..humanize import human_ago
@@ -654,7 +769,14 @@ def _row(e: Any, now: float, trunc: bool = True) -> dict[str, str]:
         "Mounts": ",".join(m.name or m.source for m in summ.mounts),
         "Networks": ",".join(summ.networks),
         "ExitCode": "" if summ.exit_code is None else str(summ.exit_code),
+        "LocalVolumes": str(sum(1 for m in summ.mounts if m.name)),
+        "Size": "0B",
+        "Label": functools.partial(_label, dict(summ.labels)),
     }
+
+
+def _label(labels: dict[str, str], key: str) -> str:
+    return labels.get(key, "")
 
 
 def configure_ps(parser: argparse.ArgumentParser) -> None:
@@ -681,22 +803,13 @@ def _image_resolver(ctx: Any) -> Callable[[str], str | None]:
     return resolve
 
 
-def _template(fmt: str, row: dict[str, Any]) -> str:
-    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
-
-    def sub(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        as_json = expr.startswith("json ")
-        if as_json:
-            expr = expr[5:].strip()
-        value: Any = row
-        for part in [p for p in expr.split(".") if p]:
-            value = value.get(part, "") if isinstance(value, dict) else ""
-        if as_json or not isinstance(value, str):
-            return json.dumps(value)
-        return value
-
-    return re.sub(r"\{\{\s*(.*?)\s*\}\}", sub, fmt)
+PS_TABLE = ("{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
+            "\t{{.Names}}")
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+              "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Status": "STATUS",
+              "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS",
+              "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+              "LocalVolumes": "LOCAL VOLUMES", "ExitCode": "EXIT CODE"}
 
 
 def run_ps(args: argparse.Namespace, ctx: Any) -> int:
@@ -725,22 +838,11 @@ def run_ps(args: argparse.Namespace, ctx: Any) -> int:
         for r in rows:
             ctx.out(r["ID"])
         return 0
-    if args.format == "json":
-        for r in rows:
-            ctx.out(json.dumps(r))
-        return 0
-    if args.format not in ("table", ""):
-        fmt = args.format[6:] if args.format.startswith("table ") else args.format
-        for r in rows:
-            ctx.out(_template(fmt, r))
-        return 0
-    cols = [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
-            ("CREATED", "RunningFor"), ("STATUS", "Status"), ("PORTS", "Ports"),
-            ("NAMES", "Names")]
-    widths = [max([len(h)] + [len(r[k]) for r in rows]) for h, k in cols]
-    lines = [[h for h, _ in cols]] + [[r[k] for _, k in cols] for r in rows]
-    for ln in lines:
-        ctx.out("   ".join(v.ljust(w) for v, w in zip(ln, widths, strict=True)).rstrip())
+    from .format import render
+
+    ctx.stdout.write(render(args.format, rows, table=PS_TABLE, headers=PS_HEADERS,
+                            type_name="ContainerContext"))
+    ctx.stdout.flush()
     return 0
 
 
@@ -749,6 +851,12 @@ def configure_logs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--follow", action="store_true", help="follow log output")
     parser.add_argument("-n", "--tail", default="all", help="number of lines from the end")
     parser.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    parser.add_argument("--since", default=None,
+                        help="only lines from this time on (timestamp or relative: 10m)")
+    parser.add_argument("--until", default=None,
+                        help="only lines before this time (timestamp or relative: 10m)")
+    parser.add_argument("--details", action="store_true",
+                        help="(accepted: there are no extra log attributes to show)")
     parser.add_argument("container", metavar="CONTAINER")
 
 
@@ -762,7 +870,7 @@ def run_logs(args: argparse.Namespace, ctx: Any) -> int:
     ns = argparse.Namespace(
         services=[e.state.service], index=e.state.number if len(entries) == 1 else None,
         follow=args.follow, tail=args.tail, timestamps=args.timestamps, no_color=True,
-        no_log_prefix=len(entries) == 1, since=None, until=None, files=None,
+        no_log_prefix=len(entries) == 1, since=args.since, until=args.until, files=None,
         located=_located(e), one_off=e.state.one_off, container=e.name if len(entries) == 1
         else None)
     return int(compose_logs(ns, ctx))
@@ -953,8 +1061,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "Args": list(st.command[1:]),
         "State": {
             "Status": summ.status,
-            "Running": summ.status == "running",
-            "Paused": False,
+            "Running": summ.status in ("running", "paused"),
+            "Paused": summ.status == "paused",
             "Restarting": summ.status == "restarting",
             "OOMKilled": False,
             "Dead": summ.status == "dead",
@@ -1002,6 +1110,12 @@ def inspect_dict(e: Any) -> dict[str, Any]:
             "Binds": [f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
                       for m in (spec.mounts if spec else ()) if m.kind == "bind"],
             "ExtraHosts": [f"{h}:{ip}" for h, ip in svc.get("extra_hosts") or ()],
+            "Init": bool(svc.get("init")),
+            "ReadonlyRootfs": bool(svc.get("read_only")),
+            "NetworkMode": str(svc.get("network_mode") or next(iter(svc.get("networks") or ()),
+                                                                "bridge")),
+            "ShmSize": int(svc.get("shm_size") or 64 * 1024 * 1024),
+            "Ulimits": [_ulimit_json(u) for u in svc.get("ulimits") or ()],
         },
         "NetworkSettings": {"Ports": ports,
                             "Networks": {n: {"Aliases": [st.service]} for n in summ.networks}},
@@ -1011,6 +1125,13 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
+
+
+def _ulimit_json(item: str) -> dict[str, Any]:
+    """``nofile=512:1024`` as docker's inspect shows it."""
+    name, _, value = item.partition("=")
+    soft, _, hard = value.partition(":")
+    return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)}
 
 
 def _image_inspect(ref: str, ctx: Any) -> dict[str, Any] | None:
@@ -1057,8 +1178,11 @@ def run_inspect(args: argparse.Namespace, ctx: Any) -> int:
         else:
             out.append(item)
     if args.format:
-        for item in out:
-            ctx.out(_template(args.format, item))
+        from .format import render_one
+
+        # as docker's raw fallback: an unknown key prints <no value>, it is not an error
+        ctx.stdout.write("".join(render_one(args.format, item, strict=False) for item in out))
+        ctx.stdout.flush()
     else:
         ctx.out(json.dumps(out, indent=4))
     if missing:

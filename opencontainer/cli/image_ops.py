@@ -358,42 +358,4 @@ def run_image_inspect(args: argparse.Namespace, ctx: Any) -> int:
     return run_inspect(args, ctx)
 
 
-# -- the ``image`` command group ---------------------------------------------------------------
-# subcommand -> (module, command function suffix, help)
-IMAGE_GROUP: dict[str, tuple[str, str, str]] = {
-    "ls": ("opencontainer.cli.images", "images", "List images"),
-    "list": ("opencontainer.cli.images", "images", "List images"),
-    "inspect": ("opencontainer.cli.image_ops", "image_inspect",
-                "Display detailed information on one or more images"),
-    "prune": ("opencontainer.cli.image_ops", "image_prune", "Remove unused images"),
-    "rm": ("opencontainer.cli.images", "rmi", "Remove one or more images"),
-    "remove": ("opencontainer.cli.images", "rmi", "Remove one or more images"),
-    "pull": ("opencontainer.cli.images", "pull", "Download an image from a registry"),
-    "push": ("opencontainer.cli.image_ops", "push", "Upload an image to a registry"),
-    "tag": ("opencontainer.cli.image_ops", "tag", "Create a tag that refers to an image"),
-    "history": ("opencontainer.cli.image_ops", "history", "Show the history of an image"),
-    "save": ("opencontainer.cli.images", "save", "Save images to a tar archive"),
-    "load": ("opencontainer.cli.images", "load", "Load an image from a tar archive"),
-    "import": ("opencontainer.cli.images", "import", "Import a root filesystem tarball"),
-}
-
-
-def configure_image(parser: argparse.ArgumentParser) -> None:
-    """``image SUBCOMMAND`` (``image ls`` is ``images``, ``image rm`` is ``rmi`` …)."""
-    import importlib
-
-    sub = parser.add_subparsers(dest="image_command", metavar="COMMAND", required=True)
-    for name, (module_name, fname, helptext) in IMAGE_GROUP.items():
-        # allow_abbrev=False: no prefix matching (see test_cli_parsers.py)
-        p = sub.add_parser(name, help=helptext, description=helptext, allow_abbrev=False)
-        module = importlib.import_module(module_name)
-        getattr(module, f"configure_{fname}")(p)
-        p.set_defaults(_image_run=getattr(module, f"run_{fname}"))
-
-
-def run_image(args: argparse.Namespace, ctx: Any) -> int:
-    runner: Callable[[argparse.Namespace, Any], int] = args._image_run
-    return int(runner(args, ctx) or 0)
-
-
 __all__ = ["filter_images", "history_rows", "parse_filters"]

@@ -7,7 +7,6 @@ Each command is ``configure_<name>(parser)`` + ``run_<name>(args, ctx) -> int``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -144,7 +143,8 @@ def configure_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--all", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--digests", action="store_true", help="show digests")
     parser.add_argument("--no-trunc", action="store_true", help="do not truncate output")
-    parser.add_argument("--format", default="table", help="table (default) or json")
+    parser.add_argument("--format", default="table",
+                        help="table (default), json, 'table TEMPLATE' or a Go template")
     parser.add_argument("-f", "--filter", action="append", default=[],
                         help="dangling=true|false, reference=PATTERN, before=IMAGE, "
                              "since=IMAGE, label=KEY[=VALUE]")
@@ -201,28 +201,23 @@ def run_images(args: argparse.Namespace, ctx: Any) -> int:
                 seen.append(short)
                 ctx.out(short)
         return 0
-    if args.format == "json":
-        for row in rows:
-            ctx.out(json.dumps(row, sort_keys=True))
-        return 0
-    if args.format != "table":
-        from ..errors import ConfigError
+    from .format import render
 
-        raise ConfigError(f"unsupported --format {args.format!r}: use table or json.")
-    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if args.digests else []) + [
-        "IMAGE ID", "CREATED", "SIZE"]
-    table = [header]
-    for row in rows:
-        image_id = row["ID"] if args.no_trunc else row["ID"].split(":", 1)[1][:SHORT]
-        table.append(
-            [row["Repository"], row["Tag"]]
-            + ([row["Digest"]] if args.digests else [])
-            + [image_id, row["CreatedSince"], row["Size"]]
-        )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        ctx.out("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if args.format != "json" and not args.no_trunc:  # json rows keep the full ID
+        for row in rows:
+            row["ID"] = row["ID"].split(":", 1)[1][:SHORT]
+    table = "{{.Repository}}\t{{.Tag}}\t" + ("{{.Digest}}\t" if args.digests else "") + \
+        "{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    ctx.stdout.write(render(args.format, rows, table=table, headers=IMAGE_HEADERS,
+                            type_name="ImageContext"))
+    ctx.stdout.flush()
     return 0
+
+
+IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                 "ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                 "Size": "SIZE", "VirtualSize": "SIZE", "SharedSize": "SHARED SIZE",
+                 "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}
 
 
 # -- rmi ---------------------------------------------------------------------------------------

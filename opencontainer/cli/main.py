@@ -57,11 +57,47 @@ IMAGE_COMMANDS: CommandTable = {
     "history": ("opencontainer.cli.image_ops", "Show the history of an image"),
     "commit": ("opencontainer.cli.image_ops", "Create a new image from a container's changes"),
     "diff": ("opencontainer.cli.image_ops", "Inspect changes to files on a container's filesystem"),
-    "image": ("opencontainer.cli.image_ops", "Manage images (ls, inspect, prune, rm, push, ...)"),
+}
+# command groups (``volume ls``): the module's configure_<group> adds the subcommands
+GROUP_COMMANDS: CommandTable = {
+    "volume": ("opencontainer.cli.volumes", "Manage volumes"),
+    "network": ("opencontainer.cli.networks", "Manage networks"),
+    "system": ("opencontainer.cli.system",
+               "Manage OpenContainer (df, prune, events, info, service)"),
+}
+MORE_CONTAINER_COMMANDS: CommandTable = {
+    "stats": ("opencontainer.cli.stats", "Display a live stream of resource usage"),
+    "pause": ("opencontainer.cli.container_ops", "Pause all processes of containers"),
+    "unpause": ("opencontainer.cli.container_ops", "Unpause all processes of containers"),
+    "rename": ("opencontainer.cli.container_ops", "Rename a container"),
+    "attach": ("opencontainer.cli.container_ops", "Attach to a running container's output"),
+    "events": ("opencontainer.cli.system", "Get real time events from the containers"),
+    "container-prune": ("opencontainer.cli.system", "Remove all stopped containers"),
+    "image-prune": ("opencontainer.cli.image_ops", "Remove unused images"),
+}
+# `container <cmd>` / `image <cmd>`: docker's management commands, as the top-level ones
+# (name -> (command, arguments put first))
+CONTAINER_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("run", "create", "start", "stop", "restart", "kill", "rm", "logs",
+                            "exec", "export", "cp", "port", "top", "wait", "stats", "pause",
+                            "unpause", "rename", "attach", "commit", "diff", "update")},
+    "ls": ("ps", ()), "list": ("ps", ()), "ps": ("ps", ()),
+    "inspect": ("inspect", ("--type", "container")),
+    "prune": ("container-prune", ()),
+}
+IMAGE_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{n: (n, ()) for n in ("pull", "push", "save", "load", "import", "tag", "history")},
+    "ls": ("images", ()), "list": ("images", ()),
+    "rm": ("rmi", ()), "remove": ("rmi", ()),
+    "inspect": ("inspect", ("--type", "image")),
+    "prune": ("image-prune", ()),
 }
 OTHER_COMMANDS: CommandTable = {
     "doctor": ("opencontainer.cli.doctor", "Check proot, its capabilities and the store"),
-    "system": ("opencontainer.cli.system", "Serve the Docker Engine API (system service)"),
+    "version": ("opencontainer.cli.version", "Show the version of the client and the engine"),
+    "info": ("opencontainer.cli.version", "Display system-wide information"),
+    "completion": ("opencontainer.cli.completion", "Print a shell completion script "
+                   "(bash, zsh or fish)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
 }
 COMPOSE_COMMANDS: CommandTable = {
@@ -84,9 +120,14 @@ COMPOSE_COMMANDS: CommandTable = {
     "ls": ("opencontainer.cli.compose", "List running compose projects"),
     "wait": ("opencontainer.cli.compose", "Block until containers of services stop"),
     "events": ("opencontainer.cli.compose", "Receive real time events from containers"),
+    "create": ("opencontainer.cli.compose", "Create the services' containers, not started"),
+    "scale": ("opencontainer.cli.compose", "Scale services"),
+    "cp": ("opencontainer.cli.compose", "Copy files between a service container and the host"),
+    "version": ("opencontainer.cli.compose", "Show the Docker Compose version information"),
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
+COMPOSE_FLAGS = ("--compatibility",)  # the compose options without a value
 
 
 class CliContext:
@@ -143,6 +184,12 @@ def _help_text(prog: str) -> str:
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in CONTAINER_COMMANDS.items()]
     lines += ["", "Images:"]
     lines += [f"  {n:<{width}} {h}" for n, (_, h) in IMAGE_COMMANDS.items()]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in MORE_CONTAINER_COMMANDS.items()
+              if "-" not in n]
+    lines += ["", "Management commands:"]
+    lines += [f"  {n:<{width}} {h}" for n, (_, h) in GROUP_COMMANDS.items()]
+    lines += [f"  {'container':<{width}} Manage containers (ls, rm, prune, ... as above)",
+              f"  {'image':<{width}} Manage images (ls, pull, rm, inspect, prune, ...)"]
     lines += ["", "Other:"]
     lines += [
         f"  {n:<{width}} {h}" for n, (_, h) in OTHER_COMMANDS.items() if n != "supervise"
@@ -170,6 +217,15 @@ def _compose_help(prog: str) -> str:
     return "\n".join(lines)
 
 
+def _group_help(prog: str, group: str, table: dict[str, tuple[str, tuple[str, ...]]]) -> str:
+    lines = [f"Usage:  {prog} {group} COMMAND", "",
+             f"Manage {group}s (docker's '{group}' commands).", "", "Commands:"]
+    known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+    lines += [f"  {n:<9} = {prog} {' '.join([t, *a])}".replace("-prune", " prune")
+              for n, (t, a) in table.items() if t in known]
+    return "\n".join(lines)
+
+
 def add_compose_globals(parser: argparse.ArgumentParser) -> None:
     """The global ``docker compose`` options; accepted before or after the subcommand."""
     g = parser.add_argument_group("compose options")
@@ -183,6 +239,8 @@ def add_compose_globals(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=["auto", "tty", "plain", "json", "quiet"], default=None
     )
     g.add_argument("--ansi", choices=["never", "always", "auto"], default=None)
+    g.add_argument("--dry-run", action="store_true", default=None,
+                   help="show what would be done, do nothing")
 
 
 def _global_parser() -> argparse.ArgumentParser:
@@ -210,16 +268,17 @@ def configure_logging(verbose: int, fmt: str, stream: TextIO) -> None:
 
     Importing structlog costs ~100 ms (it pulls in rich when that is installed), so it is not
     imported here: the configuration is applied the moment something imports structlog. A
-    command that logs nothing (``ps``) never pays for it.
+    command that logs nothing (``ps``) never pays for it, nor does one whose modules only log
+    below the level (their :mod:`..logs` loggers know it).
     """
-    def apply() -> None:
-        import logging
+    from .. import logs
 
+    level = logs.WARNING if verbose <= 0 else logs.INFO if verbose == 1 else logs.DEBUG
+    logs.set_level(level)  # our loggers skip what structlog would drop, without importing it
+
+    def apply() -> None:
         import structlog
 
-        level = (
-            logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-        )
         renderer: Any
         if fmt == "json":
             renderer = structlog.processors.JSONRenderer()
@@ -279,13 +338,14 @@ class _ConfigureOnImport:
 
 
 def _build_command_parser(
-    prog: str, name: str, module_name: str, helptext: str, compose: bool
+    prog: str, name: str, module_name: str, helptext: str, compose: bool,
+    display: str | None = None,
 ) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
     module = importlib.import_module(module_name)
     fname = name.replace("-", "_")
     # allow_abbrev=False: no prefix matching (``--attach`` must not become
     # ``--attach-foreground``); a subparser must be given it too (see test_cli_parsers.py)
-    parser = argparse.ArgumentParser(prog=f"{prog} {name}", description=helptext,
+    parser = argparse.ArgumentParser(prog=f"{prog} {display or name}", description=helptext,
                                      allow_abbrev=False)
     if compose:
         add_compose_globals(parser)
@@ -339,6 +399,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
     ctx.log_format = g.log_format
 
     name, cmd_args = rest[0], rest[1:]
+    display = name
     compose = False
     compose_pre: list[str] = []
     if name == "compose":
@@ -357,19 +418,46 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
                 compose_pre += [opt, cmd_args[i + 1]]
                 i += 2
             else:
+                flag = cmd_args[i].split("=", 1)[0]
+                if flag in takes_value and "=" not in cmd_args[i]:
+                    ctx.err(f"Error: flag needs an argument: {flag}. See '{prog} compose "
+                            "--help'.")
+                    return USAGE_ERROR
+                if flag not in takes_value and flag not in COMPOSE_FLAGS:
+                    ctx.err(f"Error: unknown flag: {flag}. See '{prog} compose --help'.")
+                    return USAGE_ERROR
                 compose_pre.append(cmd_args[i])
                 i += 1
         if i >= len(cmd_args):
             ctx.out(_compose_help(prog))
             return 0
         name, cmd_args = cmd_args[i], cmd_args[i + 1 :]
+        display = name
         table = COMPOSE_COMMANDS
         prog = f"{prog} compose"
     elif name in TOP_LEVEL_COMPOSE:
         compose = True
         table = COMPOSE_COMMANDS
     else:
-        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **OTHER_COMMANDS}
+        if name in ("container", "image"):
+            group = CONTAINER_GROUP if name == "container" else IMAGE_GROUP
+            known = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS}
+            group = {k: v for k, v in group.items() if v[0] in known}
+            if not cmd_args or cmd_args[0] in ("-h", "--help") or cmd_args[0] not in group:
+                if cmd_args and cmd_args[0] not in ("-h", "--help"):
+                    ctx.err(f"Error: unknown command {name} {cmd_args[0]!r}. "
+                            f"See '{prog} {name} --help'.")
+                    return 2
+                ctx.out(_group_help(prog, name, group))
+                return 0
+            target, first = group[cmd_args[0]]
+            display = f"{name} {cmd_args[0]}"
+            name, cmd_args = target, [*first, *cmd_args[1:]]
+        table = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS,
+                 **GROUP_COMMANDS, **OTHER_COMMANDS}
+    if name.startswith("-"):  # an option that no command takes: docker's usage error
+        ctx.err(f"Error: unknown flag: {name}. See '{prog} --help'.")
+        return USAGE_ERROR
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
         return 2
@@ -379,7 +467,8 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
 
     try:
         module_name, helptext = table[name]
-        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose)
+        parser, runner = _build_command_parser(prog, name, module_name, helptext, compose,
+                                               display)
         _gc_ready(program)
         try:
             args = parser.parse_args(compose_pre + cmd_args)

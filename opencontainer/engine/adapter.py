@@ -88,6 +88,11 @@ def service_config(svc: Service, project: Project, working_dir: Path) -> Service
         tty=svc.tty,
         labels=dict(svc.labels),
         networks=() if svc.network_mode else tuple(svc.networks),
+        init=bool(svc.init),
+        platform=svc.platform,
+        read_only=svc.read_only,
+        network_mode=svc.network_mode,
+        expose=tuple(str(e) if "/" in str(e) else f"{e}/tcp" for e in svc.expose),
     )
 
 

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, TypeVar, overload
 
 import anyio
 import attrs
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..logs import logger
 from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
 from .bus import EventBus
@@ -50,11 +50,13 @@ def to_model(project: Project | ProjectModel,
     """:func:`.adapter.to_model`, imported on first use: the adapter imports the compose
     loader (jsonschema, ruamel.yaml: ~70 ms), which an engine given a ready
     :class:`ProjectModel` (a standalone container, the detached supervisor) never needs."""
+    if isinstance(project, ProjectModel) and project.state_dir:
+        return project
     from .adapter import to_model as convert
 
     return convert(project, env)
 
-log = structlog.get_logger()
+log = logger()
 
 
 E = TypeVar("E", bound=ev.Event)
@@ -239,7 +241,10 @@ class Engine:
                 await anyio.sleep_forever()
 
     def _save(self, model: ProjectModel, state: ProjectState) -> None:
-        atomic_write(state.project_json, model.to_json())
+        # a standalone --rm container's project goes with it: atomic for readers, not fsynced
+        transient = model.standalone and bool(model.services) and all(
+            s.auto_remove for s in model.services.values())
+        atomic_write(state.project_json, model.to_json(), durable=not transient)
         if model.standalone:  # found in paths.containers, not in the project index
             return
         with contextlib.suppress(OSError):

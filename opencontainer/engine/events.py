@@ -16,6 +16,8 @@
     │   ├── RestartScheduled(delay, attempt)
     │   ├── HealthChanged(status, output)
     │   ├── LogLine(stream, text)
+    │   ├── Paused / Unpaused
+    │   ├── Renamed(old_name)
     │   ├── Stopping
     │   ├── Stopped
     │   └── Removed
@@ -174,6 +176,20 @@ class LogLine(ContainerEvent):
 
 
 @attrs.frozen(kw_only=True)
+class Paused(ContainerEvent):
+    """Every process of the container was stopped (SIGSTOP): ``pause``."""
+
+    kind: ClassVar[str] = "pause"
+
+
+@attrs.frozen(kw_only=True)
+class Unpaused(ContainerEvent):
+    """The paused container's processes were continued (SIGCONT): ``unpause``."""
+
+    kind: ClassVar[str] = "unpause"
+
+
+@attrs.frozen(kw_only=True)
 class Stopping(ContainerEvent):
     """The container is sent its stop ``signal``."""
 
@@ -237,6 +253,7 @@ __all__ = [
     "LayerDone",
     "LayerProgress",
     "LogLine",
+    "Paused",
     "ProjectDown",
     "ProjectEvent",
     "ProjectUp",
@@ -248,4 +265,5 @@ __all__ = [
     "Starting",
     "Stopped",
     "Stopping",
+    "Unpaused",
 ]

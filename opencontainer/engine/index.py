@@ -68,7 +68,7 @@ class Entry:
 
     @property
     def running(self) -> bool:
-        return self.summary.status in ("running", "restarting")
+        return self.summary.status in ("running", "restarting", "paused")
 
 
 def compose_id(state_dir: Path, name: str, created_at: float) -> str:

@@ -8,6 +8,8 @@ Docker's words, for every container (``run``, ``create``, compose services, ``co
     exited     -> restarting -> starting       (restart policy, after a back-off)
     restarting -> exited                       (stopped during the back-off)
     exited | created -> starting               (``start``)
+    running <-> paused                         (``pause`` / ``unpause``: SIGSTOP/SIGCONT)
+    paused     -> stopping | exited            (stopped or killed while paused)
     running | starting | stopping | restarting -> exited   (its supervisor died: a leftover)
     created | exited -> removing -> (gone)     (``rm``, ``down``)
     removing   -> dead                         (the removal failed; ``rm -f`` again)
@@ -33,20 +35,22 @@ class Status(StrEnum):
     RUNNING = "running"
     STOPPING = "stopping"
     RESTARTING = "restarting"
+    PAUSED = "paused"
     EXITED = "exited"
     REMOVING = "removing"
     DEAD = "dead"
 
 
 S = Status
-LIVE = frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.RESTARTING})
+LIVE = frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.RESTARTING, S.PAUSED})
 
 # new status -> the statuses it may be entered from
 ALLOWED_FROM: Mapping[Status, frozenset[Status]] = {
     S.STARTING: frozenset({S.CREATED, S.EXITED, S.RESTARTING}),
-    S.RUNNING: frozenset({S.STARTING}),
-    S.STOPPING: frozenset({S.RUNNING, S.STARTING}),
-    S.EXITED: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.RESTARTING}),
+    S.RUNNING: frozenset({S.STARTING, S.PAUSED}),
+    S.PAUSED: frozenset({S.RUNNING}),
+    S.STOPPING: frozenset({S.RUNNING, S.STARTING, S.PAUSED}),
+    S.EXITED: frozenset({S.STARTING, S.RUNNING, S.STOPPING, S.RESTARTING, S.PAUSED}),
     S.RESTARTING: frozenset({S.EXITED}),
     S.REMOVING: frozenset({S.CREATED, S.EXITED, S.DEAD}),
     S.DEAD: frozenset({S.REMOVING}),
@@ -60,7 +64,8 @@ class TransitionError(AssertionError):
 def transition(st: ContainerState, new: Status | str, **fields: Any) -> None:
     """Move ``st`` to ``new`` (checked against :data:`ALLOWED_FROM`), with its fields:
 
-    - ``running``: ``pid``, ``pid_start`` (and ``started_at`` now);
+    - ``running``: ``pid``, ``pid_start`` (and ``started_at`` now); from ``paused``
+      (``unpause``) nothing changes but the status;
     - ``exited``: ``exit_code`` (``finished_at`` now; pids and health cleared);
     - ``dead``: ``error``."""
     new = Status(new)
@@ -71,6 +76,8 @@ def transition(st: ContainerState, new: Status | str, **fields: Any) -> None:
     st.status = new.value
     if new is S.STARTING:
         st.error = ""
+    elif new is S.RUNNING and old is S.PAUSED:
+        pass
     elif new is S.RUNNING:
         st.started_at = now
         st.pid = st.pgid = fields.get("pid")

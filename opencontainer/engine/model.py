@@ -103,13 +103,21 @@ class ServiceConfig:
     stdin_open: bool = False
     dns: tuple[str, ...] = ()
     auto_remove: bool = False  # `run --rm`: removed when it exits for good
+    init: bool = False  # a reaper (tini) as the container's first process
+    platform: str | None = None  # os/arch[/variant] of the image (foreign: through qemu)
+    read_only: bool = False  # the root filesystem is read-only
+    network_mode: str | None = None  # host | none | bridge | container:NAME (None: default)
+    expose: tuple[str, ...] = ()  # `--expose`/`expose:`: ports exposed, not published
+    ulimits: tuple[str, ...] = ()  # docker's `NAME=SOFT[:HARD]`, set before the command
+    shm_size: int | None = None  # bytes of a private /dev/shm
 
     def config_hash(self) -> str:
         """Like compose's hash: everything but scale and depends_on."""
         data = to_jsonable(self)
         for key in ("scale", "depends_on"):
             data.pop(key, None)
-        for key in ("labels", "networks", "stdin_open", "dns", "auto_remove"):
+        for key in ("labels", "networks", "stdin_open", "dns", "auto_remove", "init",
+                    "platform", "read_only", "network_mode", "expose", "ulimits", "shm_size"):
             # empty: the hash of a model that had no such key
             if not data.get(key):
                 data.pop(key, None)
@@ -195,6 +203,13 @@ def service_from_dict(d: Mapping[str, Any]) -> ServiceConfig:
         stdin_open=bool(d.get("stdin_open", False)),
         dns=tuple(str(x) for x in d.get("dns") or ()),
         auto_remove=bool(d.get("auto_remove", False)),
+        init=bool(d.get("init", False)),
+        platform=d.get("platform") or None,
+        read_only=bool(d.get("read_only", False)),
+        network_mode=d.get("network_mode") or None,
+        expose=tuple(str(x) for x in d.get("expose") or ()),
+        ulimits=tuple(str(x) for x in d.get("ulimits") or ()),
+        shm_size=int(d["shm_size"]) if d.get("shm_size") else None,
     )
 
 

@@ -36,13 +36,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
-import structlog
 from anyio.abc import TaskStatus
 
+from ..logs import logger
 from .bus import EventBus
 from .events import Event
 
-log = structlog.get_logger()
+log = logger()
 
 ENTRY_POINT_GROUP = "opencontainer.plugins"
 

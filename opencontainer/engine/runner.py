@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,9 +21,9 @@ from typing import Any, BinaryIO, Protocol, Self
 
 import anyio
 import attrs
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from ..paths import Paths, atomic_write
 from ..runtime import procfs
 from ..runtime.process import DEVNULL, ContainerProcess
@@ -31,7 +32,7 @@ from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
 from .state import ProjectState
 from .volumes import resolve_mounts
 
-log = structlog.get_logger()
+log = logger()
 
 
 @attrs.frozen(kw_only=True)
@@ -225,6 +226,85 @@ class ShellRunner:
         shutil.rmtree(ctx.dir, ignore_errors=True)
 
 
+INIT_CANDIDATES = ("docker-init", "tini-static")
+
+
+def init_binary(env: Mapping[str, str]) -> Path:
+    """``--init``'s reaper: a static tini (``$OPENCONTAINER_INIT``, docker's ``docker-init``,
+    or Debian's ``tini-static``), bound into the container at /sbin/docker-init. Static, so
+    that it runs in any image (musl, glibc or none at all)."""
+    if env.get("OPENCONTAINER_INIT"):
+        path = Path(env["OPENCONTAINER_INIT"])
+        if path.is_file():
+            return path
+        raise ContainerError(f"OPENCONTAINER_INIT names {path}, which is not a file.")
+    search = os.pathsep.join([env.get("PATH", ""), "/usr/bin", "/usr/libexec/docker",
+                              "/usr/local/bin"])
+    for name in INIT_CANDIDATES:
+        found = shutil.which(name, path=search)
+        if found:
+            return Path(found)
+    raise ContainerError("--init needs a static tini on this host: install it ('apt install "
+                         "tini' brings tini-static) or set OPENCONTAINER_INIT to one.")
+
+
+# an image's architecture -> qemu-user's name for it
+_QEMU_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "arm": "arm", "386": "i386",
+              "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+              "mips64le": "mips64el"}
+
+
+def qemu_for(arch: str, caps: Any, env: Mapping[str, str], image: str) -> str | None:
+    """The qemu-user binary that runs an image of ``arch`` here (None: the host's own
+    architecture, or unknown). A foreign one needs proot >= 5.4 (``proot -q``): qemu under
+    proot 5.1.0 is ten times slower, so it is refused there."""
+    from ..image.platform import Platform
+
+    host = Platform.host().architecture
+    if not arch or arch == host or (host == "amd64" and arch == "386"):
+        return None
+    version = tuple(int(x) for x in re.findall(r"\d+", caps.version or "0")[:2])
+    if version < (5, 4):
+        raise ContainerError(
+            f"the image {image} is for {arch}, which runs through qemu-user only with proot "
+            f">= 5.4 (this proot is {caps.version or 'of unknown version'}); set "
+            "OPENCONTAINER_PROOT to a newer proot.")
+    name = _QEMU_ARCH.get(arch, arch)
+    search = os.pathsep.join([env.get("PATH", ""), "/usr/bin", "/usr/local/bin"])
+    for candidate in (f"qemu-{name}-static", f"qemu-{name}"):
+        found = shutil.which(candidate, path=search)
+        if found:
+            return found
+    raise ContainerError(f"the image {image} is for {arch}: install qemu-user-static (qemu-"
+                         f"{name}-static) to run it here.")
+
+
+def _is_platform(rec: Any, platform: str) -> bool:
+    from ..image.platform import Platform
+
+    wanted = Platform.parse(platform)
+    arch = getattr(rec.config, "architecture", "") or ""
+    return not arch or arch == wanted.architecture
+
+
+def check_ulimits(items: Sequence[str]) -> None:
+    """A normal user cannot raise a hard limit: say so before the container starts."""
+    import resource
+
+    for item in items:
+        name, _, value = item.partition("=")
+        const = getattr(resource, f"RLIMIT_{name.upper()}", None)
+        if const is None:
+            continue
+        hard = value.partition(":")[2] or value.partition(":")[0]
+        unlimited = hard.strip() in ("-1", "unlimited")
+        want = resource.RLIM_INFINITY if unlimited else int(hard)
+        have = resource.getrlimit(const)[1]
+        if have != resource.RLIM_INFINITY and (want == resource.RLIM_INFINITY or want > have):
+            raise ContainerError(f"--ulimit {item}: the hard limit is above this user's "
+                                 f"({have}), which only root can raise.")
+
+
 @attrs.define
 class ProotRunner:
     """Real containers: image rootfs copy, generated ``run.sh``, proot."""
@@ -251,21 +331,46 @@ class ProotRunner:
         assert self._binary is not None
         return self._binary
 
-    async def _image(self, ref: str) -> Any:
+    async def _image(self, ref: str, platform: str | None = None) -> Any:
+        from ..image.policy import local_image
+        from ..image.store import ImageStore
+
+        rec = local_image(ref, ImageStore(self.paths.store), self.pull_policy)
+        if rec is not None and (not platform or _is_platform(rec, platform)):
+            return rec  # the puller (aiohttp: ~150 ms of imports) only to pull
         try:
             from ..image.pull import ensure_image
         except ImportError:  # the image puller is not there: use what the store has
-            from ..image.store import ImageStore
-
             return ImageStore(self.paths.store).resolve(ref)
-        return await ensure_image(ref, paths=self.paths, policy=self.pull_policy, bus=self.bus)
+        rec = await ensure_image(ref, paths=self.paths, policy=self.pull_policy, bus=self.bus)
+        if platform and self.pull_policy != "never" and not _is_platform(rec, platform):
+            # the local image is of another platform: pull the one asked for, as docker does
+            rec = await ensure_image(ref, paths=self.paths, policy="always", bus=self.bus,
+                                     platform=platform)
+        return rec
+
+    def _extras(self, ctx: ContainerContext, rec: Any, layout: Any) -> dict[str, Any]:
+        """What ``--init``, ``--platform``, ``--read-only``, ``--ulimit`` and ``--shm-size``
+        add to the spec (each checked here: one sentence when this host cannot)."""
+        svc = ctx.service
+        out: dict[str, Any] = {"read_only": svc.read_only, "ulimits": svc.ulimits,
+                               "shm_size": svc.shm_size, "init": svc.init}
+        out["qemu"] = qemu_for(getattr(rec.config, "architecture", ""), self.caps(),
+                               self.env, svc.image)
+        if svc.ulimits:
+            check_ulimits(svc.ulimits)
+        if svc.shm_size:
+            (ctx.dir / "shm").mkdir(exist_ok=True)
+        if svc.read_only and layout is None:
+            log.warning("read-only root not enforced", container=ctx.name)
+        return out
 
     async def create(self, ctx: ContainerContext, *, fresh: bool) -> Created:
         from ..runtime.runscript import write_run_sh
         from ..runtime.spec import Mount, PortMapping, build_spec
 
         svc = ctx.service
-        rec = await self._image(svc.image)
+        rec = await self._image(svc.image, svc.platform)
         from ..image.store import ImageStore
         from ..runtime.overlay import OverlayLayout
 
@@ -285,6 +390,12 @@ class ProotRunner:
             layout = await create_container_root(Path(rec.rootfs), ctx.dir, self.paths.cache,
                                                  self.env, store=store)
         mounts = resolve_mounts(ctx.project, svc.volumes, ctx.state, ctx.name, Path(rec.rootfs))
+        extras = self._extras(ctx, rec, layout)
+        if svc.init:
+            from ..runtime.spec import INIT_PATH
+            from .volumes import HostMount
+
+            mounts.append(HostMount(source=init_binary(self.env), target=INIT_PATH))
         # the image's own VOLUMEs become anonymous volumes unless mounted over
         taken = {m.target for m in mounts}
         for target in getattr(rec.config, "volumes", ()) or ():
@@ -317,14 +428,18 @@ class ProotRunner:
                     **compose_labels(ctx)},
             overlay=layout,
         )
+        spec = attrs.evolve(spec, **extras)
         from ..runtime.create import ensure_target
 
         tree = layout.layers() if layout is not None else rootfs
         for m in mounts:  # mount points and the working directory, as docker creates them
             ensure_target(tree, m.target, m.source.is_dir())
         ensure_target(tree, spec.cwd, True)
-        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh")
-        atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1))
+        # a --rm container's files live as long as it runs: atomic for readers, not fsynced
+        durable = not svc.auto_remove
+        write_run_sh(spec, self.caps(), self.binary, ctx.dir / "run.sh", durable=durable)
+        atomic_write(ctx.dir / "spec.json", json.dumps(spec.to_dict(), indent=1),
+                     durable=durable)
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
         return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
 
@@ -356,9 +471,16 @@ class ProotRunner:
                 f"the image {spec.image} of container {ctx.name} is no longer in the image "
                 "store: remove the container and create it again.")
         check_command(spec)  # docker's 127/126 before anything starts
-        shell = "bash" if shutil.which("bash") else "/bin/sh"
-        return await SupervisedProcess.spawn([shell, str(ctx.dir / "run.sh")], env=host_env(),
+        return await SupervisedProcess.spawn(self.run_command(spec, ctx.dir), env=host_env(),
                                              cwd=ctx.dir, **_stdio(ctx, attach))
+
+    def run_command(self, spec: Any, cdir: Path) -> list[str]:
+        """What ``run.sh`` execs, from the same spec (``runtime.proot.build_command``, which
+        ``render_run_sh`` writes out): started directly, without a shell in front (~3 ms).
+        run.sh stays the by-hand reproduction of exactly this command."""
+        from ..runtime.proot import build_command
+
+        return build_command(spec, self.caps(), self.binary, cdir)
 
     def exec_command(self, cdir: Path, argv: Sequence[str], *,
                      env: Mapping[str, str] | None = None, workdir: str | None = None,
@@ -368,7 +490,7 @@ class ProotRunner:
         from ..runtime.proot import build_command
 
         spec = self._spec(cdir)
-        changes: dict[str, Any] = {"argv": tuple(argv)}
+        changes: dict[str, Any] = {"argv": tuple(argv), "init": False}
         if env:
             changes["env"] = {**spec.env, **env}
         if workdir:

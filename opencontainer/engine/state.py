@@ -120,8 +120,12 @@ class ProjectState:
         return self.root / name / "log.jsonl"
 
     # -- containers --------------------------------------------------------------------------
-    def write_container(self, st: ContainerState) -> None:
-        atomic_write(self.state_file(st.name), json.dumps(st.to_dict(), indent=1))
+    def write_container(self, st: ContainerState, *, durable: bool = True) -> None:
+        """``state.json``, atomically (readers see the old or the new record); ``durable``:
+        fsynced too (not for a ``--rm`` container's: it is deleted when it exits, and a
+        crash leaves it for ``kill_leftovers`` either way)."""
+        atomic_write(self.state_file(st.name), json.dumps(st.to_dict(), indent=1),
+                     durable=durable)
 
     def read_container(self, name: str) -> ContainerState | None:
         try:

@@ -36,10 +36,10 @@ from typing import Any, BinaryIO
 import anyio
 import anyio.to_thread
 import attrs
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..errors import ContainerError, OpenContainerError
+from ..logs import logger
 from ..runtime.process import parse_signal
 from ..runtime.relay import check_port_free, serve_relay
 from . import events as ev
@@ -67,7 +67,7 @@ from .runner import Attachment, ContainerContext, Runner, SupervisedProcess
 from .standalone import new_id
 from .state import ContainerState, ProjectState, kill_leftovers
 
-log = structlog.get_logger()
+log = logger()
 
 MAX_LINE = 16 * 1024
 _PROOT_SIGNAL = re.compile(r"proot info: pid (\d+): terminated with signal (\d+)")
@@ -120,7 +120,7 @@ class Container:
         self.state.health = self.health.status if self.healthcheck and self.state.status in (
             "running", "starting") else ("" if not self.healthcheck else self.state.health)
         self.state.health_log = [attrs.asdict(r) for r in self.health.log]
-        self.ctx.state.write_container(self.state)
+        self.ctx.state.write_container(self.state, durable=not self.ctx.service.auto_remove)
 
     async def transition(self, new: Status | str, **fields: Any) -> None:
         """Apply the lifecycle table (:func:`.lifecycle.transition`), persist, publish."""
@@ -129,8 +129,12 @@ class Container:
         event: ev.ContainerEvent
         if new is Status.STARTING:
             event = ev.Starting(**self._base())
+        elif new is Status.RUNNING and fields.get("unpaused"):
+            event = ev.Unpaused(**self._base())
         elif new is Status.RUNNING:
             event = ev.Started(**self._base(), pid=int(fields["pid"]))
+        elif new is Status.PAUSED:
+            event = ev.Paused(**self._base())
         elif new is Status.STOPPING:
             event = ev.Stopping(**self._base(), signal=str(fields.get("signal", "SIGTERM")))
         elif new is Status.EXITED:
@@ -347,10 +351,44 @@ class Container:
             await self._set_health(apply_probe(self.health, result, spec, started))
 
     # -- commands ------------------------------------------------------------------------------
+    def _signal_every(self, signo: int) -> None:
+        """``signo`` to every process of the container: its tracees first, proot last
+        (SIGCONT: proot first, then the tracees)."""
+        from ..runtime.procfs import kill_quietly
+
+        if self.handle is None:
+            return
+        pids = self.handle.all_pids()
+        for p in (reversed(pids) if signo == _signal.SIGCONT else pids):
+            kill_quietly(p, signo)
+
+    async def pause(self) -> None:
+        """``docker pause``: SIGSTOP to every process of the container."""
+        if self.state.status == "paused":
+            raise ContainerError(f"container {self.name} is already paused.")
+        if self.state.status != "running" or self.handle is None:
+            raise ContainerError(f"container {self.name} is not running.")
+        self._signal_every(_signal.SIGSTOP)
+        await self.transition(Status.PAUSED)
+
+    async def unpause(self) -> None:
+        """``docker unpause``: SIGCONT to every process of the paused container."""
+        if self.state.status != "paused":
+            raise ContainerError(f"container {self.name} is not paused.")
+        self._signal_every(_signal.SIGCONT)
+        await self.transition(Status.RUNNING, unpaused=True)
+
+    async def _wake(self) -> None:
+        """A paused container that is stopped or killed is continued first (its stop signal
+        must be seen; docker does the same)."""
+        if self.state.status == "paused":
+            await self.unpause()
+
     async def stop(self, timeout: float | None = None, sig: str | None = None) -> None:
         """Docker's stop: the stop signal (or ``sig``), ``timeout`` seconds of grace, then
         SIGKILL."""
         self.manually_stopped = True
+        await self._wake()
         if not self._running_task:
             return
         if self.state.status == "restarting" and self._backoff is not None:
@@ -372,6 +410,8 @@ class Container:
 
     async def kill(self, sig: str | int = "SIGKILL") -> None:
         self.manually_stopped = True
+        if parse_signal(sig) != _signal.SIGKILL:
+            await self._wake()
         if self.state.status == "restarting" and self._backoff is not None:
             self._backoff.cancel()
         if self.handle is not None:
@@ -894,6 +934,14 @@ class Supervisor:
             if c.handle is not None:
                 await c.kill(sig)
                 out.append(c.name)
+        return out
+
+    async def pause(self, names: Sequence[str], *, resume: bool = False) -> list[str]:
+        """``pause`` (``resume``: ``unpause``) the named containers."""
+        out = []
+        for c in self._select(names=names):
+            await (c.unpause() if resume else c.pause())
+            out.append(c.name)
         return out
 
     async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True,

@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ import structlog
 from .._version import __version__
 from ..engine.events import Event, LayerDone, LayerProgress, Pulled, PullStarted
 from ..errors import (
-    ConfigError,
     DigestMismatch,
     ImageNotFound,
     OpenContainerError,
@@ -35,6 +33,7 @@ from ..errors import (
 )
 from .auth import Authenticator, Credentials, DockerConfig
 from .platform import Platform, select_manifest
+from .policy import POLICIES, local_image
 from .reference import parse_reference
 from .registries_conf import RegistriesConf
 from .registries_conf import load as load_registries_conf
@@ -344,33 +343,6 @@ def _read_size(size_file: Path, layers: tuple[LayerInfo, ...]) -> int:
         return sum(lyr.size for lyr in layers)
 
 
-POLICIES = ("missing", "always", "never", "daily", "weekly", "if_not_present", "build")
-
-
-def _stale(rec: ImageRecord, policy: str) -> bool:
-    age = time.time() - rec.pulled_at
-    if policy == "daily":
-        return age > 86400
-    if policy == "weekly":
-        return age > 7 * 86400
-    if policy.startswith("every_"):
-        return age > _duration(policy[len("every_") :])
-    return False
-
-
-def _duration(text: str) -> float:
-    import re
-
-    total = 0.0
-    units = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-    found = re.findall(r"(\d+)([wdhms])", text)
-    if not found:
-        raise ConfigError(f"invalid pull policy interval {text!r}.")
-    for num, unit in found:
-        total += int(num) * units[unit]
-    return total
-
-
 async def ensure_image(
     ref: str,
     *,
@@ -381,28 +353,8 @@ async def ensure_image(
     **kwargs: Any,
 ) -> ImageRecord:
     """The local image for ``ref``, pulling according to the compose ``pull_policy``."""
-    policy = policy.replace("-", "_")
-    if policy == "if_not_present":
-        policy = "missing"
-    if policy not in POLICIES and not policy.startswith("every_"):
-        raise ConfigError(f"unknown pull policy {policy!r}.")
-    store = ImageStore(paths.store)
-    try:
-        rec: ImageRecord | None = store.resolve(ref)
-    except ImageNotFound:
-        rec = None
-    if rec is not None and not rec.rootfs.is_dir():
-        rec = None
-    if policy == "never":
-        if rec is None:
-            raise ImageNotFound(
-                f"image {ref} is not in the local store and the pull policy is 'never'; "
-                f"run 'opencontainer pull {ref}'."
-            )
-        return rec
-    if rec is not None and policy in ("missing", "build"):
-        return rec
-    if rec is not None and policy != "always" and not _stale(rec, policy):
+    rec = local_image(ref, ImageStore(paths.store), policy)
+    if rec is not None:
         return rec
     return await pull(ref, paths=paths, platform=platform, bus=bus, **kwargs)
 

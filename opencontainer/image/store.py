@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from .. import paths
 from ..errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference, StateError
+from ..logs import logger
 from ..paths import atomic_write, file_lock
 from .reference import parse_reference
 
-log = structlog.get_logger(__name__)
+log = logger(__name__)
 
 _HEX_ID = re.compile(r"(?:sha256:)?([a-f0-9]{4,64})")
 

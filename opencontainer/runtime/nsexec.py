@@ -27,6 +27,9 @@ which starts ~15 ms sooner than ``-m``: neither runpy nor the ``opencontainer`` 
     python -S -P nsexec.py --join-pidfile F [--enosys a,b] -- proot ...
     python -S -P nsexec.py --lower ... --hold     # mount, print "ready", wait
 
+``--read-only`` mounts the overlay read-only (``run --read-only``); ``--tmpfs SIZE:DIR`` mounts a
+tmpfs of SIZE bytes on the host folder DIR in the new namespace (``--shm-size``).
+
 Exit status 125 with one sentence on stderr when the namespace or the mount cannot be made.
 
 Only the standard library is imported here, and as little of it as can be: this runs at every
@@ -101,7 +104,7 @@ def mount_options(lower: str, upper: str, work: str, volatile: bool = False) -> 
 
 
 def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = False, *,
-              hostname: str | None = None) -> None:
+              hostname: str | None = None, read_only: bool = False) -> None:
     """Steps 1 and 2: a new user + mount (+ UTS, for ``hostname``) namespace with the overlay
     on ``merged``."""
     libc = _libc()
@@ -117,7 +120,8 @@ def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = F
     _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     opts = mount_options(lower, upper, work, volatile).encode()
-    _check(libc.mount(b"overlay", merged.encode(), b"overlay", 0, opts),
+    _check(libc.mount(b"overlay", merged.encode(), b"overlay", MS_RDONLY if read_only else 0,
+                      opts),
            f"mount the overlay on {merged}")
     if hostname:
         name = hostname.encode()
@@ -142,6 +146,13 @@ def bind_read_only(src: str, dest: str) -> None:
             keep |= flag
     _check(libc.mount(None, dest.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None),
            f"make {src} read-only")
+
+
+def mount_tmpfs(at: str, size: int) -> None:
+    """A tmpfs of ``size`` bytes on the folder ``at`` (``--shm-size``), in this namespace."""
+    os.makedirs(at, exist_ok=True)
+    _check(_libc().mount(b"tmpfs", at.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                         f"size={size},mode=1777".encode()), f"mount a tmpfs on {at}")
 
 
 def read_pidfile(path: str) -> tuple[int, int | None]:
@@ -220,17 +231,19 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
     opts: dict[str, str] = {}
     ro_src: list[str] = []
     ro_dst: list[str] = []
-    hold = volatile = False
+    tmpfs: list[str] = []
+    hold = volatile = read_only = False
     while args and args[0] != "--":
         opt = args.pop(0)
-        if opt in ("--hold", "--volatile"):
+        if opt in ("--hold", "--volatile", "--read-only"):
             hold = hold or opt == "--hold"
             volatile = volatile or opt == "--volatile"
+            read_only = read_only or opt == "--read-only"
             continue
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
                        "--join-pidfile", "--enosys", "--succeed", "--hostname", "--ro-src",
-                       "--ro-dst"):
+                       "--ro-dst", "--tmpfs"):
             return _fail(f"nsexec: unknown option {opt!r}")
         if not eq:
             if not args:
@@ -240,6 +253,8 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
             ro_src.append(value)
         elif key == "--ro-dst":
             ro_dst.append(value)
+        elif key == "--tmpfs":
+            tmpfs.append(value)
         else:
             opts[key[2:]] = value
     if args and args[0] == "--":
@@ -264,11 +279,14 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
             if len(ro_src) != len(ro_dst):
                 return _fail("nsexec: --ro-src and --ro-dst come in pairs")
             enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile,
-                      hostname=opts.get("hostname"))
+                      hostname=opts.get("hostname"), read_only=read_only)
             if "pidfile" in opts:
                 write_pidfile(opts["pidfile"])
             for src, dst in zip(ro_src, ro_dst, strict=True):
                 bind_read_only(src, dst)
+            for item in tmpfs:
+                size, _, at = item.partition(":")
+                mount_tmpfs(at, int(size))
     except NsError as exc:
         return _fail(f"cannot set up the container's overlay root filesystem: {exc.strerror}.")
     except OSError as exc:

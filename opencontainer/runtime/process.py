@@ -29,13 +29,13 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from . import procfs
 from .signals import parse_signal as parse_signal  # checked: 1..64 or a name
 
-log = structlog.get_logger()
+log = logger()
 
 POLL_INTERVAL = 0.2
 PIPE = subprocess.PIPE

@@ -168,4 +168,23 @@ def signal_is_fatal(pid: int, signo: int) -> bool:
     except (OSError, ValueError):
         return False
     bit = 1 << (signo - 1)
-    return not any(masks.get(k, 0) & bit for k in ("SigCgt", "SigIgn", "SigBlk"))
+    if any(masks.get(k, 0) & bit for k in ("SigCgt", "SigIgn", "SigBlk")):
+        return False
+    # waiting in sigtimedwait (an init such as tini): the kernel shows the waited signals as
+    # unblocked meanwhile, yet they are taken synchronously, not fatal
+    return not _in_sigwait(pid)
+
+
+# rt_sigtimedwait's number per machine
+_SIGTIMEDWAIT = {"x86_64": 128, "aarch64": 137, "riscv64": 137, "armv7l": 177, "armv8l": 177,
+                 "i686": 177, "i386": 177}
+
+
+def _in_sigwait(pid: int) -> bool:
+    nr = _SIGTIMEDWAIT.get(os.uname().machine)
+    try:
+        with open(f"/proc/{pid}/syscall", "rb") as fh:
+            first = fh.read().split(maxsplit=1)[:1]
+    except OSError:
+        return False
+    return nr is not None and first == [str(nr).encode()]

@@ -46,13 +46,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from ..errors import ProotError
+from ..logs import logger
 from . import syscalls
 from .spec import ContainerSpec
 
-log = structlog.get_logger()
+log = logger()
 
 CACHE_FORMAT = 3
 
@@ -300,6 +300,12 @@ def proot_args(
         elif m.read_only:
             note = " (read-only is not enforced by proot)"
         out.append(Arg(("-b", f"{source}:{m.target}"), f"{what}{note}"))
+    if spec.shm_size:
+        note = (f"a tmpfs of {spec.shm_size} bytes" if spec.overlay is not None
+                else "a private folder (its size is not limited: no tmpfs without an overlay root)")
+        out.append(Arg(("-b", f"{shm_dir(spec)}:/dev/shm"), f"/dev/shm: {note}"))
+    if spec.qemu:
+        out.append(Arg(("-q", spec.qemu), "a foreign architecture, run by qemu-user"))
     if spec.uid == 0:
         out.append(Arg(("-0",), "fake root, as images expect"))
     else:
@@ -349,7 +355,7 @@ def build_proot_argv(
     argv: list[str] = []
     for a in proot_args(spec, caps, binary, etc_dir, is_root=is_root):
         argv.extend(a.value)
-    argv.extend(spec.argv)
+    argv.extend(spec.full_argv)
     return argv
 
 
@@ -388,7 +394,38 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     # kernel answers EPERM and proot -0 turns that into success
     succeed = syscalls.CHOWN_FAMILY if spec.uid == 0 else ()
     return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys, succeed=succeed,
-                         hostname=spec.hostname or None, read_only=_ro_binds(spec))
+                         hostname=spec.hostname or None, read_only=_ro_binds(spec),
+                         read_only_root=spec.read_only,
+                         tmpfs=((shm_dir(spec), spec.shm_size),) if spec.shm_size else ())
+
+
+def shm_dir(spec: ContainerSpec) -> str:
+    """The host folder bound at /dev/shm for ``--shm-size`` (beside the root)."""
+    return str(Path(spec.rootfs).parent / "shm")
+
+
+# docker's --ulimit names, which are prlimit(1)'s options too
+ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+           "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as")
+
+
+def ulimit_prefix(spec: ContainerSpec) -> list[str]:
+    """``prlimit --NAME=SOFT:HARD … --``: the rlimits of ``--ulimit``, set before proot runs
+    (they are inherited by everything in the container); [] without any."""
+    if not spec.ulimits:
+        return []
+    binary = shutil.which("prlimit") or "prlimit"
+    out = [binary]
+    for item in spec.ulimits:
+        name, _, value = item.partition("=")
+        soft, _, hard = value.partition(":")
+        hard = hard or soft
+        out.append(f"--{name}={_limit(soft)}:{_limit(hard)}")
+    return [*out, "--"]
+
+
+def _limit(value: str) -> str:
+    return "unlimited" if value.strip() in ("-1", "unlimited") else value.strip()
 
 
 def _ro_binds(spec: ContainerSpec) -> list[tuple[str, str]]:
@@ -416,6 +453,7 @@ def build_command(
     """The full command that runs the container (what run.sh execs); ``join``: a second
     process in the running container (exec, health checks)."""
     return [
+        *ulimit_prefix(spec),
         *wrapper_prefix(spec, caps, python, join=join),
         *env_prefix(spec),
         *build_proot_argv(spec, caps, binary, etc_dir),

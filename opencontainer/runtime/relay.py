@@ -11,11 +11,11 @@ import socket
 
 import anyio
 import anyio.abc
-import structlog
 
 from ..errors import ProotError
+from ..logs import logger
 
-log = structlog.get_logger()
+log = logger()
 
 
 def check_port_free(host_ip: str, port: int) -> None:

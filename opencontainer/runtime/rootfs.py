@@ -64,14 +64,14 @@ from typing import Any
 
 import anyio
 import attrs
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from ..paths import hardlinks_work, link_refused, link_refused_everywhere, remove_tree
 from . import overlay
 from .overlay import OverlayLayout
 
-log = structlog.get_logger()
+log = logger()
 
 DEFAULT_WORKERS = max(4, min(16, (os.cpu_count() or 2) * 2))
 CP_PROCESSES = max(2, min(8, os.cpu_count() or 2))

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..paths import atomic_write
 from . import procfake
 from .overlay import package_root
-from .proot import ProotCapabilities, env_binary, proot_args, wrapper_prefix
+from .proot import ProotCapabilities, env_binary, proot_args, ulimit_prefix, wrapper_prefix
 from .spec import ContainerSpec
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
@@ -87,6 +87,11 @@ def _q(s: str) -> str:
     return shlex.quote(s)
 
 
+def _w(word: str) -> str:
+    """A word of the exec line: quoted, but the ``limits`` array expanded."""
+    return '"${limits[@]}"' if word == "${limits[@]}" else _q(word)
+
+
 def _array(name: str, rows: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     out = [f"{name}=("]
     for values, comment in rows:
@@ -122,9 +127,14 @@ def render_run_sh(
     args = proot_args(spec, caps, binary, etc_dir)
     lines += _array("proot", [(a.value, a.comment) for a in args])
     lines += ["", "# the container's command"]
-    lines += _array("cmd", [((a,), "") for a in spec.argv])
+    lines += _array("cmd", [((a,), "") for a in spec.full_argv])
     lines.append("")
-    wrapper = wrapper_prefix(spec, caps, python or sys.executable, join=join)
+    limits = ulimit_prefix(spec)
+    if limits:
+        lines += ["# --ulimit: the container's rlimits, set before anything of it runs",
+                  "limits=(" + " ".join(_q(a) for a in limits) + ")", ""]
+    wrapper = [*(["${limits[@]}"] if limits else []),
+               *wrapper_prefix(spec, caps, python or sys.executable, join=join)]
     run = f'{_q(env_binary())} -i "${{env[@]}}" "${{proot[@]}}" "${{cmd[@]}}"'
     if wrapper and spec.overlay is not None:
         what = ("enter the running container's namespaces" if join else
@@ -135,15 +145,17 @@ def render_run_sh(
             lines += ["# --enosys: this proot does not translate statx & co; they fail with "
                       "ENOSYS so programs fall back."]
         lines += [
-            "exec " + " ".join(_q(w) for w in wrapper) + " \\",
+            "exec " + " ".join(_w(w) for w in wrapper) + " \\",
             f"  {run}",
         ]
+    elif limits and len(wrapper) == 1:
+        lines.append(f'exec "${{limits[@]}}" {run}')
     elif wrapper:
         lines += [
             "# This proot does not translate statx & co: make them fail with ENOSYS so programs",
             "# fall back to calls proot translates (see opencontainer/runtime/seccomp.py).",
             f"export PYTHONPATH={_q(package_root())}${{PYTHONPATH:+:$PYTHONPATH}}",
-            "exec " + " ".join(_q(w) for w in wrapper) + " \\",
+            "exec " + " ".join(_w(w) for w in wrapper) + " \\",
             f"  {run}",
         ]
     else:
@@ -157,9 +169,13 @@ def write_run_sh(
     binary: Path | str,
     path: Path,
     python: str | None = None,
+    *,
+    durable: bool = True,
 ) -> Path:
-    """Write ``run.sh`` (and the generated etc files beside it). Returns ``path``."""
+    """Write ``run.sh`` (and the generated etc files beside it). Returns ``path``.
+    ``durable=False``: not fsynced (a ``--rm`` container's, removed when it exits)."""
     directory = path.parent
     write_etc_files(spec, directory)
-    _write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755)
+    _write(path, render_run_sh(spec, caps, binary, directory, python), mode=0o755,
+           durable=durable)
     return path

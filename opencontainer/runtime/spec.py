@@ -28,6 +28,7 @@ import attrs
 from ..errors import ConfigError, ContainerError
 from .overlay import Layers, OverlayLayout
 
+INIT_PATH = "/sbin/docker-init"  # where --init's reaper is bound, as docker's
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -116,6 +117,15 @@ class ContainerSpec:
     overlay: OverlayLayout | None = None
     # the container's filesystem refuses hard links (Android): proot --link2symlink when it can
     link2symlink: bool = False
+    qemu: str | None = None  # a foreign-architecture image: proot -q with this qemu-user
+    read_only: bool = False  # the root read-only (an overlay root is mounted read-only)
+    ulimits: tuple[str, ...] = attrs.field(default=(), converter=_tuple)  # NAME=SOFT:HARD
+    shm_size: int | None = None  # a private /dev/shm (a tmpfs of this size where we can)
+
+    @property
+    def full_argv(self) -> tuple[str, ...]:
+        """The command as proot runs it: behind the init (``--init``) when there is one."""
+        return (INIT_PATH, "-s", "--", *self.argv) if self.init else self.argv
 
     @property
     def uid(self) -> int:
