@@ -304,6 +304,53 @@ def test_docker_cp_both_ways_and_the_sdk_archives(api: Api, sdk: Any, tmp_path: 
         assert extracted is not None and extracted.read() == data
 
 
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def test_docker_port_volume_and_network(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    port = _free_port()
+    res = api.docker("run", "-d", "--name", "pub", "-p", f"127.0.0.1:{port}:80", "-v",
+                     "shared:/data", "busybox", "sh", "-c", "echo kept > /data/f; sleep 300")
+    assert res.returncode == 0, res.stderr
+    shown = api.docker("port", "pub")
+    assert shown.stdout.strip() == f"80/tcp -> 127.0.0.1:{port}", shown.stderr
+    assert api.docker("port", "pub", "80").stdout.strip() == f"127.0.0.1:{port}"
+    # volumes: the container's named volume, one made by docker volume create
+    made = api.docker("volume", "create", "--label", "team=a", "made")
+    assert (made.returncode, made.stdout.strip()) == (0, "made"), made.stderr
+    names = api.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert {"shared", "made"} <= set(names)
+    info = json.loads(api.docker("volume", "inspect", "made").stdout)[0]
+    assert info["Labels"] == {"team": "a"} and info["Driver"] == "local"
+    mount = json.loads(api.docker("volume", "inspect", "shared").stdout)[0]["Mountpoint"]
+    _until(lambda: (Path(mount) / "f").exists())
+    assert (Path(mount) / "f").read_text() == "kept\n"
+    busy = api.docker("volume", "rm", "shared")
+    assert busy.returncode == 1 and "volume is in use" in busy.stderr
+    assert api.docker("volume", "rm", "made").returncode == 0
+    assert "made" not in api.docker("volume", "ls", "-q").stdout.split()
+    # networks: the predefined ones, one created, inspected, removed
+    nets = api.docker("network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout
+    assert {"host host", "bridge bridge", "none null"} <= set(nets.splitlines())
+    created = api.docker("network", "create", "--label", "x=y", "backend")
+    assert created.returncode == 0 and len(created.stdout.strip()) == 64, created.stderr
+    net = json.loads(api.docker("network", "inspect", "backend").stdout)[0]
+    assert (net["Name"], net["Driver"], net["Labels"]) == ("backend", "bridge", {"x": "y"})
+    dup = api.docker("network", "create", "backend")
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert api.docker("network", "rm", "backend").returncode == 0
+    host = api.docker("network", "rm", "host")
+    assert host.returncode == 1 and "pre-defined" in host.stderr
+    assert api.docker("rm", "-f", "pub").returncode == 0
+    assert api.docker("volume", "rm", "shared").returncode == 0
+
+
 # -- without a client ----------------------------------------------------------------------------
 def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> None:
     from opencontainer.api.docker.common import ApiError
