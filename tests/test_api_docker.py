@@ -351,6 +351,33 @@ def test_docker_port_volume_and_network(api: Api) -> None:
     assert api.docker("volume", "rm", "shared").returncode == 0
 
 
+# -- testcontainers-python ----------------------------------------------------------------------
+def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import redis
+        try:
+            from testcontainers.community.redis import RedisContainer
+        except ImportError:  # before 4.14
+            from testcontainers.redis import RedisContainer
+    except ImportError:
+        _missing("testcontainers 4.x and redis-py are not installed")
+        raise
+    test_images["redis"]  # pushed to the test registry (docker.io/library/redis:7)
+    for key, value in api.env.items():
+        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    with RedisContainer("redis:7") as rc:
+        client = rc.get_client()
+        assert client.ping() is True
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+        assert isinstance(client, redis.Redis)
+        assert api.docker("ps", "-q").stdout.split() == [rc.get_wrapped_container().id[:12]]
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
 # -- without a client ----------------------------------------------------------------------------
 def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> None:
     from opencontainer.api.docker.common import ApiError

@@ -47,7 +47,7 @@ class ServerState:
     # container ID -> (exits seen, last exit code), from the supervisors' events
     exits: dict[str, tuple[int, int]] = attrs.field(factory=dict)
     tasks: set[asyncio.Future[Any]] = attrs.field(factory=set)
-    # container ID -> a container supervised in the service (stdin attached: hosted.py)
+    # container ID -> a container supervised in the service (attached at start: hosted.py)
     hosted: dict[str, Hosted] = attrs.field(factory=dict)
 
 

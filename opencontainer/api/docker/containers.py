@@ -420,6 +420,26 @@ def _filters_from(text: str | None) -> list[str]:
     return out
 
 
+def _endpoints(networks: Any, existing: Any = None) -> dict[str, Any]:
+    """``NetworkSettings.Networks``: every container shares the host's network, so its
+    address and gateway are the loopback's (testcontainers connects through them); ``host``
+    is always there (the ``NetworkMode``)."""
+    out: dict[str, Any] = {}
+    for n in dict.fromkeys(["host", *(networks or ())]):
+        if n.startswith("container:"):
+            continue
+        base = dict((existing or {}).get(n) or {})
+        for key, value in (("NetworkID", n), ("EndpointID", ""), ("Gateway", "127.0.0.1"),
+                           ("IPAddress", "127.0.0.1"), ("IPPrefixLen", 8),
+                           ("IPv6Gateway", ""), ("GlobalIPv6Address", ""),
+                           ("GlobalIPv6PrefixLen", 0), ("MacAddress", ""),
+                           ("Aliases", None), ("Links", None)):
+            if not base.get(key):
+                base[key] = value
+        out[n] = base
+    return out
+
+
 def summary_dict(e: Any) -> dict[str, Any]:
     from ...cli.containers import _command_text
 
@@ -438,7 +458,7 @@ def summary_dict(e: Any) -> dict[str, Any]:
         "State": s.status,
         "Status": e.status_text,
         "HostConfig": {"NetworkMode": "host"},
-        "NetworkSettings": {"Networks": {n: {"NetworkID": n} for n in s.networks}},
+        "NetworkSettings": {"Networks": _endpoints(s.networks)},
         "Mounts": [{"Name": m.name, "Source": m.source, "Destination": m.destination,
                     "Type": "volume" if m.name else "bind", "RW": True}
                    for m in s.mounts],
@@ -484,6 +504,13 @@ async def inspect(request: web.Request) -> web.Response:
         cfg["StopTimeout"] = int(cfg["StopTimeout"])
     hc = data.setdefault("HostConfig", {})
     hc.setdefault("NetworkMode", "host")
+    ns = data.setdefault("NetworkSettings", {})
+    nets = ns.get("Networks") or {}
+    mode = str(hc.get("NetworkMode") or "host")
+    ns["Networks"] = _endpoints([*nets, "bridge" if mode == "default" else mode], nets)
+    for key, value in (("Gateway", "127.0.0.1"), ("IPAddress", "127.0.0.1")):
+        if not ns.get(key):
+            ns[key] = value
     hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     data.setdefault("LogPath", str(entry.project.state.log_file(entry.name)))
     return json_response(data)
@@ -616,7 +643,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want = {s for s in ("stdout", "stderr") if flag(request, s)}
     tty, stdin_open = await asyncio.to_thread(_tty_stdin, entry)
     h = server.hosted.get(entry.id)
-    if h is None and stdin_open and flag(request, "stdin") and not entry.running:
+    if h is None and (want or (stdin_open and flag(request, "stdin"))) and \
+            flag(request, "stream", True) and await asyncio.to_thread(_hostable, entry):
         from .hosted import Hosted
 
         h = server.hosted[entry.id] = Hosted(id=entry.id, name=entry.name, tty=tty)
@@ -633,6 +661,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
         await _follow(conn.write, entry, path, offset, want, tty, False, started, server)
     conn.close()
     return conn.response
+
+
+def _hostable(entry: Any) -> bool:
+    """A stopped standalone container that no supervisor holds: a client attaching to it
+    before its start gets its output (and gives its input) through the service, which then
+    supervises it (hosted.py)."""
+    return (entry.kind == "standalone" and not entry.running and not entry.state.one_off
+            and not entry.project.state.supervisor_alive())
 
 
 async def _attach_hosted(request: web.Request, h: Hosted, want: set[str],

@@ -1,16 +1,17 @@
-"""Containers the service supervises itself: those started with their stdin attached
-(``docker run -i``/``-it``, ``docker start -ai``).
+"""Containers the service supervises itself: those a client attached to before starting
+them (``docker run`` without ``-d``, ``docker run -i``/``-it``, ``docker start -a``).
 
-Every other container runs under a detached supervisor of its own, which has no stdin to
-give it. A container whose config opens stdin (``OpenStdin``) and that a client attached to
-with ``stdin=1`` before starting it is instead supervised in the service's process, as the
-CLI's ``run -it`` supervises it in its own: an :class:`~opencontainer.engine.engine.Engine`
-opens the container's project, the container gets an
-:class:`~opencontainer.engine.runner.Attachment` whose stdin is a pipe the attached
-connections write to and whose stdout/stderr are fanned out to them as the bytes come, and the
-project's control socket is served from here, so ``opencontainer ps/stop/kill`` and the API's
-own operations keep working. It ends when the container has ended for good (and goes with
-the service: stopping the service stops these containers).
+Every other container runs under a detached supervisor of its own, which has no stdin to give
+it and whose output reaches a client only through the log file (gone with ``--rm`` as soon as
+the container ends). A stopped standalone container that a client attaches to is instead
+supervised in the service's process, as the CLI's ``run`` supervises it in its own: an
+:class:`~opencontainer.engine.engine.Engine` opens the container's project, the container gets
+an :class:`~opencontainer.engine.runner.Attachment` whose stdin is a pipe the attached
+connections write to (used when its config opens stdin, ``OpenStdin``) and whose
+stdout/stderr are fanned out to them as the bytes come, and the project's control socket is
+served from here, so ``opencontainer ps/stop/kill`` and the API's own operations keep working.
+It ends when the container has ended for good (and goes with the service: stopping the service
+stops these containers).
 """
 
 from __future__ import annotations
