@@ -237,6 +237,18 @@ def test_docker_run_i_feeds_stdin_and_it_runs_a_shell_on_a_terminal(api: Api) ->
     assert api.docker("ps", "-a", "-q").stdout.split() == []
 
 
+def test_docker_exec_it_through_a_pty(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    assert api.docker("run", "-d", "--name", "target", "busybox", "sleep", "300"
+                      ).returncode == 0
+    code, shown = _in_pty([str(api.docker_bin), "exec", "-it", "target", "sh"], api.env,
+                          [b"echo ex-$((6*7)) $(tty)\n", b"exit 5\n"])
+    text = shown.decode(errors="replace")
+    assert code == 5, text
+    assert "ex-42 /dev/pts/" in text
+    assert api.docker("rm", "-f", "target").returncode == 0
+
+
 def test_a_container_attached_to_the_service_answers_ps_and_stop(api: Api) -> None:
     assert api.docker("pull", "busybox").returncode == 0
     proc = subprocess.Popen([str(api.docker_bin), "run", "-i", "--name", "held", "busybox",
