@@ -186,6 +186,210 @@ def test_docker_pull_and_images(api: Api) -> None:
     assert "busybox" not in api.docker("images").stdout
 
 
+def _in_pty(argv: list[str], env: dict[str, str], typed: list[bytes],
+            timeout: float = 60) -> tuple[int, bytes]:
+    """Run ``argv`` on a new pseudo-terminal (its stdin, stdout and stderr), type ``typed``
+    one line at a time once it has printed something; its exit code and what it showed."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    out = b""
+    pending = list(typed)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+            elif pending and out:
+                os.write(master, pending.pop(0))
+        return proc.wait(timeout=max(1.0, deadline - time.monotonic())), out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_docker_run_i_feeds_stdin_and_it_runs_a_shell_on_a_terminal(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    res = api.docker("run", "-i", "--rm", "busybox", "sh", "-c",
+                     'read a; read b; echo "got $a and $b"; cat', input="one\ntwo\nrest\n")
+    assert (res.returncode, res.stdout) == (0, "got one and two\nrest\n"), res.stderr
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+    code, shown = _in_pty([str(api.docker_bin), "run", "-it", "--rm", "--name", "shell",
+                           "busybox", "sh"], api.env,
+                          [b"echo in-$((40+2)) $(tty)\n", b"exit 3\n"])
+    text = shown.decode(errors="replace")
+    assert code == 3, text
+    assert "in-42 /dev/pts/" in text  # the container's shell had a terminal
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
+def test_docker_exec_it_through_a_pty(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    assert api.docker("run", "-d", "--name", "target", "busybox", "sleep", "300"
+                      ).returncode == 0
+    code, shown = _in_pty([str(api.docker_bin), "exec", "-it", "target", "sh"], api.env,
+                          [b"echo ex-$((6*7)) $(tty)\n", b"exit 5\n"])
+    text = shown.decode(errors="replace")
+    assert code == 5, text
+    assert "ex-42 /dev/pts/" in text
+    assert api.docker("rm", "-f", "target").returncode == 0
+
+
+def test_a_container_attached_to_the_service_answers_ps_and_stop(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    proc = subprocess.Popen([str(api.docker_bin), "run", "-i", "--name", "held", "busybox",
+                             "cat"], env=api.env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"ping\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"ping\n"
+        assert api.oc("ps", "--format", "{{.Names}}").stdout.split() == ["held"]
+        stop = api.oc("stop", "-t", "1", "held")
+        assert stop.returncode == 0, stop.stderr
+        assert proc.wait(30) in (137, 143)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    info = json.loads(api.docker("inspect", "held").stdout)[0]
+    assert info["State"]["Status"] == "exited"
+    assert api.docker("rm", "held").returncode == 0
+
+
+def test_docker_cp_both_ways_and_the_sdk_archives(api: Api, sdk: Any, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    assert api.docker("pull", "busybox").returncode == 0
+    assert api.docker("run", "-d", "--name", "box", "busybox", "sleep", "300").returncode == 0
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "hello.txt").write_text("hello from the host\n")
+    (src / "sub" / "deep.txt").write_text("deep\n")
+    res = api.docker("cp", str(src / "hello.txt"), "box:/tmp/")
+    assert res.returncode == 0, res.stderr
+    res = api.docker("cp", str(src), "box:/srv")  # a folder that does not exist yet: created
+    assert res.returncode == 0, res.stderr
+    shown = api.docker("exec", "box", "sh", "-c", "cat /tmp/hello.txt /srv/sub/deep.txt")
+    assert shown.stdout == "hello from the host\ndeep\n", shown.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    res = api.docker("cp", "box:/etc/passwd", str(out / "passwd"))
+    assert res.returncode == 0, res.stderr
+    assert (out / "passwd").read_text().startswith("root:")
+    res = api.docker("cp", "box:/srv", str(out / "srv"))
+    assert res.returncode == 0, res.stderr
+    assert (out / "srv" / "sub" / "deep.txt").read_text() == "deep\n"
+    missing = api.docker("cp", "box:/nosuch", str(out))
+    assert missing.returncode == 1 and "No such container:path: box:/nosuch" in missing.stderr
+    # the SDK: put_archive, get_archive (with the path's stat)
+    c = sdk.containers.get("box")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"#!/bin/sh\necho from-sdk\n"
+        info = tarfile.TarInfo("run.sh")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    assert c.put_archive("/bin", buf.getvalue()) is True
+    assert c.exec_run(["run.sh"]).output == b"from-sdk\n"
+    chunks, st = c.get_archive("/bin/run.sh")
+    assert st["name"] == "run.sh" and st["size"] == len(data) and st["mode"] & 0o777 == 0o755
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        member = tar.getmember("run.sh")
+        extracted = tar.extractfile(member)
+        assert extracted is not None and extracted.read() == data
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def test_docker_port_volume_and_network(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    port = _free_port()
+    res = api.docker("run", "-d", "--name", "pub", "-p", f"127.0.0.1:{port}:80", "-v",
+                     "shared:/data", "busybox", "sh", "-c", "echo kept > /data/f; sleep 300")
+    assert res.returncode == 0, res.stderr
+    shown = api.docker("port", "pub")
+    assert shown.stdout.strip() == f"80/tcp -> 127.0.0.1:{port}", shown.stderr
+    assert api.docker("port", "pub", "80").stdout.strip() == f"127.0.0.1:{port}"
+    # volumes: the container's named volume, one made by docker volume create
+    made = api.docker("volume", "create", "--label", "team=a", "made")
+    assert (made.returncode, made.stdout.strip()) == (0, "made"), made.stderr
+    names = api.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert {"shared", "made"} <= set(names)
+    info = json.loads(api.docker("volume", "inspect", "made").stdout)[0]
+    assert info["Labels"] == {"team": "a"} and info["Driver"] == "local"
+    mount = json.loads(api.docker("volume", "inspect", "shared").stdout)[0]["Mountpoint"]
+    _until(lambda: (Path(mount) / "f").exists())
+    assert (Path(mount) / "f").read_text() == "kept\n"
+    busy = api.docker("volume", "rm", "shared")
+    assert busy.returncode == 1 and "volume is in use" in busy.stderr
+    assert api.docker("volume", "rm", "made").returncode == 0
+    assert "made" not in api.docker("volume", "ls", "-q").stdout.split()
+    # networks: the predefined ones, one created, inspected, removed
+    nets = api.docker("network", "ls", "--format", "{{.Name}} {{.Driver}}").stdout
+    assert {"host host", "bridge bridge", "none null"} <= set(nets.splitlines())
+    created = api.docker("network", "create", "--label", "x=y", "backend")
+    assert created.returncode == 0 and len(created.stdout.strip()) == 64, created.stderr
+    net = json.loads(api.docker("network", "inspect", "backend").stdout)[0]
+    assert (net["Name"], net["Driver"], net["Labels"]) == ("backend", "bridge", {"x": "y"})
+    dup = api.docker("network", "create", "backend")
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert api.docker("network", "rm", "backend").returncode == 0
+    host = api.docker("network", "rm", "host")
+    assert host.returncode == 1 and "pre-defined" in host.stderr
+    assert api.docker("rm", "-f", "pub").returncode == 0
+    assert api.docker("volume", "rm", "shared").returncode == 0
+
+
+# -- testcontainers-python ----------------------------------------------------------------------
+def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import redis
+        try:
+            from testcontainers.community.redis import RedisContainer
+        except ImportError:  # before 4.14
+            from testcontainers.redis import RedisContainer
+    except ImportError:
+        _missing("testcontainers 4.x and redis-py are not installed")
+        raise
+    test_images["redis"]  # pushed to the test registry (docker.io/library/redis:7)
+    for key, value in api.env.items():
+        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    with RedisContainer("redis:7") as rc:
+        client = rc.get_client()
+        assert client.ping() is True
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+        assert isinstance(client, redis.Redis)
+        assert api.docker("ps", "-q").stdout.split() == [rc.get_wrapped_container().id[:12]]
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
 # -- without a client ----------------------------------------------------------------------------
 def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> None:
     from opencontainer.api.docker.common import ApiError

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from aiohttp import web
 
 from ...engine.containers import Host
+
+if TYPE_CHECKING:
+    from .hosted import Hosted
 
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
@@ -44,6 +47,8 @@ class ServerState:
     # container ID -> (exits seen, last exit code), from the supervisors' events
     exits: dict[str, tuple[int, int]] = attrs.field(factory=dict)
     tasks: set[asyncio.Future[Any]] = attrs.field(factory=set)
+    # container ID -> a container supervised in the service (attached at start: hosted.py)
+    hosted: dict[str, Hosted] = attrs.field(factory=dict)
 
 
 STATE_KEY = web.AppKey("opencontainer", ServerState)

@@ -17,7 +17,7 @@ import shlex
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -34,6 +34,9 @@ from .common import (
     state_of,
 )
 from .streams import MULTIPLEXED_STREAM, RAW_STREAM, STDERR, STDOUT, frame, hijack
+
+if TYPE_CHECKING:
+    from .hosted import Hosted
 
 RUNNING = ("running", "starting", "restarting", "stopping")
 
@@ -256,6 +259,10 @@ async def start(request: web.Request) -> web.Response:
     if entry.state.one_off:
         raise conflict(f"{entry.name} is a one-off container of 'compose run': it cannot be "
                        "started again.")
+    h = server.hosted.get(entry.id)
+    if h is not None and h.task is None:  # its stdin is attached: supervised here
+        await _start_hosted(server, h, entry)
+        return web.Response(status=204)
     fresh = await asyncio.to_thread(_start_blocking, entry, server.host)
     if fresh:
         watcher = asyncio.ensure_future(_watch(server, entry))
@@ -264,6 +271,40 @@ async def start(request: web.Request) -> web.Response:
         await asyncio.sleep(0.05)  # subscribed before the container starts
         await asyncio.to_thread(_up_blocking, entry)
     return web.Response(status=204)
+
+
+async def _start_hosted(server: ServerState, h: Hosted, entry: Any) -> None:
+    from .hosted import run_hosted
+
+    h.started = asyncio.get_running_loop().create_future()
+    task = h.task = asyncio.ensure_future(run_hosted(h, entry, server.host, server.exits))
+    server.tasks.add(task)
+
+    def done(task: asyncio.Future[Any]) -> None:
+        server.tasks.discard(task)
+        if server.hosted.get(h.id) is h:
+            del server.hosted[h.id]
+
+    task.add_done_callback(done)
+    await asyncio.shield(h.started)
+
+
+async def resize(request: web.Request) -> web.Response:
+    """The terminal's size, for a container with a TTY supervised here (else ignored)."""
+    from ...runtime.process import set_winsize
+
+    server = state_of(request)
+    entry = await find(request)
+    try:
+        h, w = int(request.query.get("h") or 0), int(request.query.get("w") or 0)
+    except ValueError:
+        raise bad_request("h and w must be numbers.") from None
+    hosted = server.hosted.get(entry.id)
+    master = hosted.tty_master if hosted is not None else None
+    if master is not None and h and w:
+        with contextlib.suppress(OSError):
+            set_winsize(master, h, w)
+    return web.Response(status=200)
 
 
 async def stop(request: web.Request) -> web.Response:
@@ -379,6 +420,26 @@ def _filters_from(text: str | None) -> list[str]:
     return out
 
 
+def _endpoints(networks: Any, existing: Any = None) -> dict[str, Any]:
+    """``NetworkSettings.Networks``: every container shares the host's network, so its
+    address and gateway are the loopback's (testcontainers connects through them); ``host``
+    is always there (the ``NetworkMode``)."""
+    out: dict[str, Any] = {}
+    for n in dict.fromkeys(["host", *(networks or ())]):
+        if n.startswith("container:"):
+            continue
+        base = dict((existing or {}).get(n) or {})
+        for key, value in (("NetworkID", n), ("EndpointID", ""), ("Gateway", "127.0.0.1"),
+                           ("IPAddress", "127.0.0.1"), ("IPPrefixLen", 8),
+                           ("IPv6Gateway", ""), ("GlobalIPv6Address", ""),
+                           ("GlobalIPv6PrefixLen", 0), ("MacAddress", ""),
+                           ("Aliases", None), ("Links", None)):
+            if not base.get(key):
+                base[key] = value
+        out[n] = base
+    return out
+
+
 def summary_dict(e: Any) -> dict[str, Any]:
     from ...cli.containers import _command_text
 
@@ -397,7 +458,7 @@ def summary_dict(e: Any) -> dict[str, Any]:
         "State": s.status,
         "Status": e.status_text,
         "HostConfig": {"NetworkMode": "host"},
-        "NetworkSettings": {"Networks": {n: {"NetworkID": n} for n in s.networks}},
+        "NetworkSettings": {"Networks": _endpoints(s.networks)},
         "Mounts": [{"Name": m.name, "Source": m.source, "Destination": m.destination,
                     "Type": "volume" if m.name else "bind", "RW": True}
                    for m in s.mounts],
@@ -443,6 +504,13 @@ async def inspect(request: web.Request) -> web.Response:
         cfg["StopTimeout"] = int(cfg["StopTimeout"])
     hc = data.setdefault("HostConfig", {})
     hc.setdefault("NetworkMode", "host")
+    ns = data.setdefault("NetworkSettings", {})
+    nets = ns.get("Networks") or {}
+    mode = str(hc.get("NetworkMode") or "host")
+    ns["Networks"] = _endpoints([*nets, "bridge" if mode == "default" else mode], nets)
+    for key, value in (("Gateway", "127.0.0.1"), ("IPAddress", "127.0.0.1")):
+        if not ns.get(key):
+            ns[key] = value
     hc.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     data.setdefault("LogPath", str(entry.project.state.log_file(entry.name)))
     return json_response(data)
@@ -469,6 +537,16 @@ def _tty(entry: Any) -> bool:
     except Exception:
         return False
     return bool(spec.tty)
+
+
+def _tty_stdin(entry: Any) -> tuple[bool, bool]:
+    from ...cli.containers import _spec_and_root
+
+    try:
+        spec, _ = _spec_and_root(entry)
+    except Exception:
+        return False, False
+    return bool(spec.tty), bool(spec.stdin_open)
 
 
 def _since(text: str | None) -> float | None:
@@ -563,7 +641,15 @@ async def attach(request: web.Request) -> web.StreamResponse:
     server = state_of(request)
     entry = await find(request)
     want = {s for s in ("stdout", "stderr") if flag(request, s)}
-    tty = await asyncio.to_thread(_tty, entry)
+    tty, stdin_open = await asyncio.to_thread(_tty_stdin, entry)
+    h = server.hosted.get(entry.id)
+    if h is None and (want or (stdin_open and flag(request, "stdin"))) and \
+            flag(request, "stream", True) and await asyncio.to_thread(_hostable, entry):
+        from .hosted import Hosted
+
+        h = server.hosted[entry.id] = Hosted(id=entry.id, name=entry.name, tty=tty)
+    if h is not None:
+        return await _attach_hosted(request, h, want, flag(request, "stdin"))
     path = entry.project.state.log_file(entry.name)
     try:
         offset = path.stat().st_size
@@ -574,6 +660,48 @@ async def attach(request: web.Request) -> web.StreamResponse:
     if flag(request, "stream", True) and want:
         await _follow(conn.write, entry, path, offset, want, tty, False, started, server)
     conn.close()
+    return conn.response
+
+
+def _hostable(entry: Any) -> bool:
+    """A stopped standalone container that no supervisor holds: a client attaching to it
+    before its start gets its output (and gives its input) through the service, which then
+    supervises it (hosted.py)."""
+    return (entry.kind == "standalone" and not entry.running and not entry.state.one_off
+            and not entry.project.state.supervisor_alive())
+
+
+async def _attach_hosted(request: web.Request, h: Hosted, want: set[str],
+                         stdin: bool) -> web.StreamResponse:
+    """Attached to a container supervised here: its output as it comes, the connection's
+    input to its stdin."""
+    server = state_of(request)
+    q = h.fanout.subscribe()
+    ids = {STDOUT: "stdout", STDERR: "stderr"}
+    conn = await hijack(request, RAW_STREAM if h.tty else MULTIPLEXED_STREAM)
+
+    async def feed() -> None:
+        while True:
+            data = await conn.read()
+            if not data:
+                h.close_stdin()
+                return
+            await h.write_stdin(data)
+
+    feeder = asyncio.ensure_future(feed()) if stdin else None
+    try:
+        while (item := await q.get()) is not None:
+            sid, data = item
+            if ids.get(sid) in want:
+                await conn.write(data if h.tty else frame(sid, data))
+    finally:
+        h.fanout.unsubscribe(q)
+        if feeder is not None:
+            feeder.cancel()
+        conn.close()
+        if h.task is None and server.hosted.get(h.id) is h and not h.fanout.queues:
+            del server.hosted[h.id]  # attached, never started
+            h.close()
     return conn.response
 
 
@@ -751,6 +879,7 @@ def routes() -> list[tuple[str, str, Any]]:
         ("DELETE", "/containers/{id}", remove),
         ("GET", "/containers/{id}/logs", logs),
         ("POST", "/containers/{id}/attach", attach),
+        ("POST", "/containers/{id}/resize", resize),
         ("POST", "/containers/{id}/exec", exec_create),
         ("POST", "/exec/{id}/start", exec_start),
         ("POST", "/exec/{id}/resize", exec_resize),

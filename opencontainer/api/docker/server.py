@@ -106,16 +106,26 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def make_app(env: Mapping[str, str]) -> web.Application:
     from ...engine.containers import Host
-    from . import containers, images, system
+    from . import archive, containers, images, resources, system
 
     app = web.Application(middlewares=[errors], client_max_size=1 << 30,
                           handler_args={"auto_decompress": False})
     app[STATE_KEY] = ServerState(host=Host.from_env(env))
-    for module in (system, containers, images):
+    app.on_shutdown.append(_stop_hosted)
+    for module in (system, containers, archive, images, resources):
         for method, path, handler in module.routes():
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
     return app
+
+
+async def _stop_hosted(app: web.Application) -> None:
+    """The containers supervised here (stdin attached) stop with the service."""
+    tasks = [h.task for h in app[STATE_KEY].hosted.values() if h.task is not None]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=15)
 
 
 class _Idle:
