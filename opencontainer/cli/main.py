@@ -128,7 +128,7 @@ COMPOSE_COMMANDS: CommandTable = {
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
 UNKNOWN_COMMAND = 1  # `docker frobnicate`: not a usage error, a plain failure
-COMPOSE_FLAGS = ("--compatibility",)  # the compose options without a value
+COMPOSE_FLAGS = ("--compatibility", "--dry-run")  # the compose options without a value
 
 
 class CliContext:
