@@ -43,11 +43,9 @@ class Ci:
         return r.stdout
 
 
-@pytest.fixture(scope="module")
-def ci(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path, proot_54: Path,
-       test_images: Any, registry: Any) -> Iterator[Ci]:
-    test_images["redis"]  # skips (fails in CI) when the Debian service image is unavailable
-    root = tmp_path_factory.mktemp("ci-scripts")
+def docker_env(root: Path, registries_conf: Path, proot: Path) -> dict[str, str]:
+    """The environment of a CI job whose ``docker`` is ``opencontainer``: a fresh home under
+    ``root``, the test registries, ``proot``, and a ``docker`` shim first on PATH."""
     bindir = root / "bin"
     bindir.mkdir()
     shim = bindir / "docker"
@@ -62,9 +60,18 @@ def ci(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path, proot_54
         HOME=str(root / "home"),
         OPENCONTAINER_HOME=str(root / "oc-home"),
         OPENCONTAINER_REGISTRIES_CONF=str(registries_conf),
-        OPENCONTAINER_PROOT=str(proot_54),
+        OPENCONTAINER_PROOT=str(proot),
         PYTHONPATH=str(Path(__file__).resolve().parents[1]),
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def ci(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path, proot_54: Path,
+       test_images: Any, registry: Any) -> Iterator[Ci]:
+    test_images["redis"]  # skips (fails in CI) when the Debian service image is unavailable
+    root = tmp_path_factory.mktemp("ci-scripts")
+    env = docker_env(root, registries_conf, proot_54)
     ci = Ci(env, root, registry.host, free_port())
     try:
         yield ci
