@@ -7,7 +7,7 @@ else is a bug and is reported as one.
 ::
 
     OpenContainerError                 (exit 1)
-    ├── ConfigError                    bad settings, environment or command-line usage (exit 2)
+    ├── ConfigError                    bad settings, environment or command-line usage (exit 125)
     ├── ComposeError                   a compose file is wrong: names file, line and key
     ├── ImageError
     │   ├── ReferenceError_            an image reference that does not parse
@@ -42,9 +42,9 @@ class OpenContainerError(Exception):
 
 
 class ConfigError(OpenContainerError):
-    """Bad settings, environment variables or command-line usage."""
+    """Bad settings, environment variables or command-line usage: docker's usage status."""
 
-    exit_code = 2
+    exit_code = 125
 
 
 class ComposeError(OpenContainerError):

@@ -84,7 +84,9 @@ def test_compose_commands_roundtrip(cli) -> None:  # type: ignore[no-untyped-def
     assert ps["app"]["Publishers"] == [{"URL": "127.0.0.1", "TargetPort": port,
                                         "PublishedPort": port, "Protocol": "tcp"}]
     assert cli("compose", "ps", "--services").stdout.split() == ["app", "db"]
-    assert cli("compose", "ps", "-q").stdout.split() == ["proj-app-1", "proj-db-1"]
+    ids = cli("compose", "ps", "-q").stdout.split()  # docker compose: the full IDs
+    assert ids == [ps["app"]["ID"], ps["db"]["ID"]]
+    assert all(len(i) == 64 and int(i, 16) >= 0 for i in ids)
     assert cli("compose", "port", "app", str(port)).stdout.strip() == f"127.0.0.1:{port}"
     assert "proj" in cli("compose", "ls").stdout
     logs = cli("compose", "logs", "--no-log-prefix", "init").stdout

@@ -277,7 +277,16 @@ def _command_text(st: ContainerState) -> str:
     return " ".join(shlex.quote(a) for a in st.command)
 
 
-def ps_json(st: ContainerState, project: str) -> dict[str, Any]:
+def container_id(st: ContainerState, state_dir: Path | None) -> str:
+    """The container's 64-hex ID (derived, as the index derives it, for old records)."""
+    if st.id or state_dir is None:
+        return st.id or st.name
+    from ..engine.index import compose_id
+
+    return compose_id(state_dir, st.name, st.created_at)
+
+
+def ps_json(st: ContainerState, project: str, state_dir: Path | None = None) -> dict[str, Any]:
     created = time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(st.created_at))
     state = "running" if st.status in ("starting", "stopping") else st.status
     return {
@@ -285,7 +294,7 @@ def ps_json(st: ContainerState, project: str) -> dict[str, Any]:
         "CreatedAt": created,
         "ExitCode": st.exit_code or 0,
         "Health": st.health if state == "running" else "",
-        "ID": st.name,
+        "ID": container_id(st, state_dir),
         "Image": st.image,
         "Labels": f"com.docker.compose.project={project},com.docker.compose.service={st.service}",
         "LocalVolumes": "0",
@@ -342,13 +351,13 @@ def run_ps(args: argparse.Namespace, ctx: Any) -> int:
         for s in dict.fromkeys(r.service for r in rows):
             ctx.out(s)
         return 0
-    if args.quiet:
+    if args.quiet:  # docker compose ps -q: the full IDs
         for r in rows:
-            ctx.out(r.name)
+            ctx.out(container_id(r, loc.state.root))
         return 0
     from .format import is_table, render
 
-    data = [ps_json(r, loc.name) for r in rows]
+    data = [ps_json(r, loc.name, loc.state.root) for r in rows]
     if is_table(args.format):
         for d in data:
             d["Command"] = d["Command"][:40]
@@ -1314,11 +1323,29 @@ def run_images(args: argparse.Namespace, ctx: Any) -> int:
         out_json.append({"ContainerName": st.name, "Repository": repo, "Tag": tag, "ID": iid})
     if args.quiet:
         return 0
-    if args.format == "json":
-        ctx.out(json.dumps(out_json))
-        return 0
-    ctx.out(_table(rows, ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID"]))
+    _listing(ctx, args.format, out_json, rows, COMPOSE_IMAGES_HEADERS)
     return 0
+
+
+COMPOSE_IMAGES_HEADERS = {"ContainerName": "CONTAINER", "Repository": "REPOSITORY",
+                          "Tag": "TAG", "ID": "IMAGE ID"}
+COMPOSE_LS_HEADERS = {"Name": "NAME", "Status": "STATUS", "ConfigFiles": "CONFIG FILES"}
+
+
+def _listing(ctx: Any, fmt: str, data: list[dict[str, Any]], rows: list[list[str]],
+             headers: dict[str, str]) -> None:
+    """``compose ls``/``compose images``: ``json`` is one JSON array (as docker compose
+    prints it), ``table`` compose's table, anything else the shared Go-template engine."""
+    if fmt == "json":
+        ctx.out(json.dumps(data))
+    elif fmt in ("table", "", "pretty"):
+        ctx.out(_table(rows, list(headers.values())))
+    else:
+        from .format import render
+
+        table = "\t".join("{{." + k + "}}" for k in headers)
+        ctx.stdout.write(render(fmt, data, table=table, headers=headers))
+        ctx.stdout.flush()
 
 
 def configure_top(parser: argparse.ArgumentParser) -> None:
@@ -1416,10 +1443,7 @@ def run_ls(args: argparse.Namespace, ctx: Any) -> int:
         for r in rows:
             ctx.out(r[0])
         return 0
-    if args.format == "json":
-        ctx.out(json.dumps(out_json))
-        return 0
-    ctx.out(_table(rows, ["NAME", "STATUS", "CONFIG FILES"]))
+    _listing(ctx, args.format, out_json, rows, COMPOSE_LS_HEADERS)
     return 0
 
 

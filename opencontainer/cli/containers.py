@@ -467,7 +467,27 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     _add_create_options(parser)
 
 
+class _DaemonErrors:
+    """``docker run``/``create`` exit 125 for whatever fails before the container's command
+    runs (a name in use, an image that cannot be pulled, a bad option), 126/127 when that
+    command cannot be run or found: errors raised inside get that exit status."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        from ..errors import OpenContainerError
+
+        if isinstance(exc, OpenContainerError) and exc.exit_code not in (126, 127):
+            exc.exit_code = 125
+
+
 def run_run(args: argparse.Namespace, ctx: Any) -> int:
+    with _DaemonErrors():
+        return _run_run(args, ctx)
+
+
+def _run_run(args: argparse.Namespace, ctx: Any) -> int:
     if args.detach:
         if args.attach:
             from ..errors import ConfigError
@@ -519,7 +539,8 @@ def run_create(args: argparse.Namespace, ctx: Any) -> int:
             _, c = await _create(engine, args, ctx)
             return str(c.state.id)
 
-    ctx.out(_run_async(main))
+    with _DaemonErrors():
+        ctx.out(_run_async(main))
     return 0
 
 

@@ -127,7 +127,8 @@ COMPOSE_COMMANDS: CommandTable = {
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
-COMPOSE_FLAGS = ("--compatibility",)  # the compose options without a value
+UNKNOWN_COMMAND = 1  # `docker frobnicate`: not a usage error, a plain failure
+COMPOSE_FLAGS = ("--compatibility", "--dry-run")  # the compose options without a value
 
 
 class CliContext:
@@ -447,7 +448,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
                 if cmd_args and cmd_args[0] not in ("-h", "--help"):
                     ctx.err(f"Error: unknown command {name} {cmd_args[0]!r}. "
                             f"See '{prog} {name} --help'.")
-                    return 2
+                    return UNKNOWN_COMMAND
                 ctx.out(_group_help(prog, name, group))
                 return 0
             target, first = group[cmd_args[0]]
@@ -460,7 +461,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
         return USAGE_ERROR
     if name not in table:
         ctx.err(f"Error: unknown command {name!r}. See '{prog} --help'.")
-        return 2
+        return UNKNOWN_COMMAND
 
     configure_logging(ctx.verbose, ctx.log_format, ctx.stderr)
     from ..errors import OpenContainerError

@@ -68,20 +68,10 @@ def run_system(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _info(args: argparse.Namespace, ctx: Any) -> int:
-    """``info``, where another module provides it (``opencontainer.cli.info``)."""
-    import importlib
+    """``system info`` is ``info``."""
+    from .version import run_info
 
-    from ..errors import ConfigError
-
-    try:
-        module = importlib.import_module("opencontainer.cli.info")
-    except ImportError:
-        raise ConfigError("'system info' is not available in this version; try "
-                          "'opencontainer doctor'.") from None
-    parser = argparse.ArgumentParser(prog="opencontainer system info", allow_abbrev=False)
-    module.configure_info(parser)
-    argv = ["--format", args.format] if args.format else []
-    return int(module.run_info(parser.parse_args(argv), ctx))
+    return run_info(args, ctx)
 
 
 # -- df -------------------------------------------------------------------------------------------
