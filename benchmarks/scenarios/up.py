@@ -16,7 +16,8 @@ engine's, not an application's start-up), all under one ``OPENCONTAINER_HOME``:
 user: 15 running, 20 in all); ``compose ps`` beside ``benchstack``'s file; ``images``,
 ``version`` and ``info`` from there too. Targets: supervisor RSS <= 60 MB (issue 12); ``ps``,
 ``ps -a``, ``images``, ``version`` and ``info`` <= 100 ms (issue 14; issue 12 had ``ps``
-<= 150). Ours only: there is no peer that runs compose files without a daemon (udocker has no compose).
+<= 150). Ours only: there is no peer that runs compose files without a daemon (udocker
+has no compose).
 """
 
 from __future__ import annotations
