@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the real types for type checkers; imported lazily at run ti
         LayerDone,
         LayerProgress,
         LogLine,
+        Paused,
         ProjectDown,
         ProjectEvent,
         ProjectUp,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # the real types for type checkers; imported lazily at run ti
         Starting,
         Stopped,
         Stopping,
+        Unpaused,
     )
     from .engine.plugins import Plugin
     from .engine.supervisor import UpOptions, UpResult
@@ -88,6 +90,8 @@ _LAZY: dict[str, str] = {
     "LayerDone": "opencontainer.engine.events",
     "LayerProgress": "opencontainer.engine.events",
     "LogLine": "opencontainer.engine.events",
+    "Paused": "opencontainer.engine.events",
+    "Unpaused": "opencontainer.engine.events",
     "ProjectDown": "opencontainer.engine.events",
     "ProjectEvent": "opencontainer.engine.events",
     "ProjectUp": "opencontainer.engine.events",
@@ -144,6 +148,7 @@ __all__ = [
     "LoadOptions",
     "LogLine",
     "OpenContainerError",
+    "Paused",
     "Plugin",
     "Project",
     "ProjectDown",
@@ -161,6 +166,7 @@ __all__ = [
     "Stopped",
     "Stopping",
     "UnpackError",
+    "Unpaused",
     "UpOptions",
     "UpResult",
     "__version__",
