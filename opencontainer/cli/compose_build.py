@@ -117,7 +117,6 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no build output")
     parser.add_argument("--build-arg", action="append", default=[],
                         help="set a build-time variable for the services (KEY=VALUE)")
-    parser.add_argument("--progress", default=None, help="(plain output in every case)")
     parser.add_argument("services", nargs="*", metavar="SERVICE")
 
 
