@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ComposeError, ImageNotFound
+from ..errors import BuildError, ComposeError, ImageNotFound
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -82,7 +82,7 @@ def build_services(project: Any, names: Sequence[str], ctx: Any, *, force: bool 
     ones whose image is missing); the images built."""
     import anyio
 
-    from ..build.executor import Progress, build, stream_writer
+    from ..build.executor import Builder, Progress, stream_writer
 
     every = {**project.disabled_services, **project.services}
     built: list[str] = []
@@ -97,12 +97,18 @@ def build_services(project: Any, names: Sequence[str], ctx: Any, *, force: bool 
             raise ImageNotFound(f"service {name} has no image {ref} and --no-build forbids "
                                 "building it.")
         opts = build_options(project, svc, ctx.env, no_cache=no_cache, pull=pull)
+        progress = Progress(None if quiet else stream_writer(ctx.stderr))
+        builder = Builder(ctx.paths, ctx.env, opts, progress)
+        try:  # a missing or broken Dockerfile: one error line, nothing else
+            builder.load()
+        except BuildError as exc:
+            where = f"{project.files[0]}: " if getattr(project, "files", None) else ""
+            raise BuildError(f"{where}service {name}: {exc}") from None
         if not quiet:
             ctx.err(f"[+] Building {name} ({ref})")
-        progress = Progress(None if quiet else stream_writer(ctx.stderr))
 
-        async def main(opts: Any = opts, progress: Progress = progress) -> Any:
-            return await build(ctx.paths, ctx.env, opts, progress=progress)
+        async def main(builder: Builder = builder) -> Any:
+            return await builder.build()
 
         anyio.run(main, backend="asyncio")
         if not quiet:
