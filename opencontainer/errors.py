@@ -102,6 +102,11 @@ class UnpackError(ImageError):
     """A layer cannot be applied, e.g. it tries to write outside the root filesystem."""
 
 
+class BuildError(ImageError):
+    """A Dockerfile that does not parse, or a build step that fails (names file, line and
+    instruction where it can)."""
+
+
 class RuntimeBackendError(OpenContainerError):
     """The container runtime (proot) cannot do what is asked."""
 
@@ -124,6 +129,7 @@ class StateError(OpenContainerError):
 
 __all__ = [
     "AuthError",
+    "BuildError",
     "ComposeError",
     "ConfigError",
     "ContainerError",

@@ -45,11 +45,9 @@ def _error(project: Project, *names: str, **kw: bool) -> ComposeError:
     return info.value
 
 
-def test_build_only_service_is_refused_with_its_location(tmp_path: Path) -> None:
-    exc = _error(load(tmp_path), "builder")
-    assert exc.line == 6 and exc.key == "services.builder.build"
-    assert str(exc).endswith("build is not supported; give the service an image")
-    assert f"{tmp_path / 'compose.yaml'}:6 at 'services.builder.build'" in str(exc)
+def test_build_only_service_is_runnable(tmp_path: Path) -> None:
+    # built by up / compose build (issue 16), so nothing to refuse
+    assert load(tmp_path).check_runnable(["builder"], deps=False) == ("builder",)
 
 
 def test_service_without_image_is_refused(tmp_path: Path) -> None:
@@ -66,8 +64,9 @@ def test_missing_env_file_is_refused(tmp_path: Path) -> None:
 
 def test_dependencies_are_checked_unless_no_deps(tmp_path: Path) -> None:
     project = load(tmp_path)
-    assert _error(project, "web").key == "services.builder.build"
-    assert project.check_runnable(["web"], deps=False) == ("web",)
+    assert project.check_runnable(["web"]) == ("web", "builder")
+    assert _error(project, "tools").key == "services.bare"
+    assert project.check_runnable(["tools"], deps=False) == ("tools",)
     assert project.check_runnable(["plain"]) == ("plain",)
     # a service of an inactive profile, named explicitly, and what it depends on
     assert _error(project, "tools").key == "services.bare"
@@ -75,7 +74,7 @@ def test_dependencies_are_checked_unless_no_deps(tmp_path: Path) -> None:
 
 def test_whole_project_and_unknown_names(tmp_path: Path) -> None:
     project = load(tmp_path)
-    assert _error(project).key == "services.builder.build"  # first problem in file order
+    assert _error(project).key == "services.bare"  # first problem in file order
     assert str(_error(project, "nosuch")) == "no such service: nosuch"
     ok = load(tmp_path, "services:\n  a:\n    image: busybox\n  b:\n    image: busybox\n"
                         "    depends_on: [a]\n")

@@ -179,8 +179,8 @@ def test_compose_rm_parses(args: tuple[str, ...], cli: Runner, tmp_path: Path) -
 UP_REFUSALS = [
     # (compose.yaml, words the one error line must contain)
     pytest.param("services:\n  web:\n    build: .\n",
-                 ("compose.yaml:3", "services.web.build", "build is not supported"),
-                 id="build-only"),
+                 ("Dockerfile", "no such file or directory"),
+                 id="build-without-dockerfile"),
     pytest.param("services:\n  web: {}\n", ("compose.yaml:2", "services.web", "image"),
                  id="no-image"),
     pytest.param("services:\n  web:\n    image: 127.0.0.1:1/busybox\n"

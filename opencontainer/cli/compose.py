@@ -171,7 +171,15 @@ def load_runnable(args: argparse.Namespace, ctx: Any, services: Sequence[str], *
     project = load_compose(args, ctx, for_run=True)
     names = project.check_runnable(list(services) or None, deps=deps)
     every = {**project.disabled_services, **project.services}
-    images = list(dict.fromkeys(every[n].image for n in names if every[n].image))
+    if any(every[n].build for n in names) and ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
+        from .compose_build import build_services
+
+        # up --build builds them all; up builds what is missing; --no-build never builds
+        build_services(project, names, ctx, force=bool(getattr(args, "build", False)),
+                       no_build=bool(getattr(args, "no_build", False)),
+                       quiet=bool(getattr(args, "quiet_pull", False)))
+    images = list(dict.fromkeys(every[n].image for n in names
+                                if every[n].image and not every[n].build))
     return to_model(project, ctx.env), images
 
 

@@ -57,6 +57,7 @@ IMAGE_COMMANDS: CommandTable = {
     "history": ("opencontainer.cli.image_ops", "Show the history of an image"),
     "commit": ("opencontainer.cli.image_ops", "Create a new image from a container's changes"),
     "diff": ("opencontainer.cli.image_ops", "Inspect changes to files on a container's filesystem"),
+    "build": ("opencontainer.cli.build", "Build an image from a Dockerfile"),
 }
 # command groups (``volume ls``): the module's configure_<group> adds the subcommands
 GROUP_COMMANDS: CommandTable = {
@@ -64,6 +65,7 @@ GROUP_COMMANDS: CommandTable = {
     "network": ("opencontainer.cli.networks", "Manage networks"),
     "system": ("opencontainer.cli.system",
                "Manage OpenContainer (df, prune, events, info, service)"),
+    "builder": ("opencontainer.cli.build", "Manage the build cache (prune)"),
 }
 MORE_CONTAINER_COMMANDS: CommandTable = {
     "stats": ("opencontainer.cli.stats", "Display a live stream of resource usage"),
@@ -86,7 +88,8 @@ CONTAINER_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
     "prune": ("container-prune", ()),
 }
 IMAGE_GROUP: dict[str, tuple[str, tuple[str, ...]]] = {
-    **{n: (n, ()) for n in ("pull", "push", "save", "load", "import", "tag", "history")},
+    **{n: (n, ()) for n in ("pull", "push", "save", "load", "import", "tag", "history",
+                            "build")},
     "ls": ("images", ()), "list": ("images", ()),
     "rm": ("rmi", ()), "remove": ("rmi", ()),
     "inspect": ("inspect", ("--type", "image")),
@@ -124,6 +127,7 @@ COMPOSE_COMMANDS: CommandTable = {
     "scale": ("opencontainer.cli.compose", "Scale services"),
     "cp": ("opencontainer.cli.compose", "Copy files between a service container and the host"),
     "version": ("opencontainer.cli.compose", "Show the Docker Compose version information"),
+    "build": ("opencontainer.cli.compose_build", "Build or rebuild services"),
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse

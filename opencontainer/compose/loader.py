@@ -778,15 +778,13 @@ class _Loader:
 
     def _run_problems(self, sname: str, svc: Mapping[str, Any]) -> list[RunProblem]:
         """What keeps a service from running (kept for ``check_runnable``; ``config`` only
-        warns): no image (OpenContainer does not build images)."""
+        warns): no image and nothing to build it from."""
         if svc.get("image") is not None and n.scalar_str(svc["image"]).strip():
             return []
         if svc.get("build") is not None:
-            path: Path = ("services", sname, "build")
-            message = "build is not supported; give the service an image"
-        else:
-            path = ("services", sname, "image") if "image" in svc else ("services", sname)
-            message = f"service {sname!r} has no image; give the service an image"
+            return []  # built by up / compose build (opencontainer.cli.compose_build)
+        path: Path = ("services", sname, "image") if "image" in svc else ("services", sname)
+        message = f"service {sname!r} has no image; give the service an image"
         file, line = self.locs.find(path)
         return [RunProblem(message=message, file=file, line=line, key=key_path_str(path))]
 

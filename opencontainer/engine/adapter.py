@@ -61,11 +61,16 @@ def from_compose(project: Project) -> ProjectModel:
     )
 
 
+def built_image_name(project: str, service: str) -> str:
+    """The image docker compose builds for a service with ``build:`` and no ``image:``."""
+    return f"{project}-{service}"
+
+
 def service_config(svc: Service, project: Project, working_dir: Path) -> ServiceConfig:
     """One compose service as the engine's :class:`ServiceConfig`."""
     return ServiceConfig(
         name=svc.name,
-        image=svc.image or "",
+        image=svc.image or (built_image_name(project.name, svc.name) if svc.build else ""),
         command=svc.command,
         entrypoint=svc.entrypoint,
         environment={k: "" if v is None else v for k, v in svc.environment.items()},

@@ -1,0 +1,206 @@
+"""``build``, ``builder prune`` and compose's builds, as the unprivileged user, FROM the registry
+fixtures (busybox, the Debian python image), run with the real proot."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+MULTI = """\
+ARG GREETING=hello
+FROM busybox AS builder
+ARG GREETING
+WORKDIR /src
+COPY src/ .
+RUN echo "$GREETING from builder" > made.txt && ls > listing.txt
+
+FROM busybox AS unused
+RUN exit 3
+
+FROM busybox
+ENV APP_HOME=/app
+WORKDIR $APP_HOME
+COPY --from=builder --chown=app:app /src/made.txt /src/listing.txt ./
+COPY --chown=1000:1000 data.txt ./
+USER app
+HEALTHCHECK --interval=30s --retries=2 CMD test -f /app/made.txt
+CMD ["sh", "-c", "cat made.txt listing.txt data.txt; echo user=$(id -u) pwd=$(pwd) home=$APP_HOME"]
+"""
+
+
+def ok(r: subprocess.CompletedProcess[str]) -> str:
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return r.stdout
+
+
+def built(r: subprocess.CompletedProcess[str]) -> str:
+    ok(r)
+    return r.stderr
+
+
+def steps(stderr: str) -> dict[str, bool]:
+    """instruction shown -> whether it was CACHED, from --progress plain output."""
+    shown: dict[str, str] = {}
+    cached: set[str] = set()
+    for line in stderr.splitlines():
+        m = re.match(r"#(\d+) \[[^\]]+\] (.*)", line)
+        if m:
+            shown[m.group(1)] = m.group(2)
+        m = re.match(r"#(\d+) CACHED$", line)
+        if m:
+            cached.add(m.group(1))
+    return {text: n in cached for n, text in shown.items()}
+
+
+@pytest.fixture
+def multi(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    (ctx / "src").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text(MULTI)
+    (ctx / "src" / "one.c").write_text("int main;\n")
+    (ctx / "src" / "debug.log").write_text("ignored\n")
+    (ctx / "data.txt").write_text("data v1\n")
+    (ctx / "notes.md").write_text("ignored\n")
+    (ctx / ".dockerignore").write_text("*.md\n**/*.log\n")
+    return ctx
+
+
+def test_multi_stage_build_runs_and_rebuilds_from_cache(oc: Any, test_images: Any,
+                                                        multi: Path, tmp_path: Path) -> None:
+    iid = tmp_path / "iid"
+    r = oc("build", "--progress", "plain", "-t", "mine/app:1", "-t", "mine/app:latest",
+           "--build-arg", "GREETING=hi", "--iidfile", str(iid), str(multi), timeout=300)
+    ok(r)
+    first = steps(r.stderr)
+    assert not any(first.values()), r.stderr  # a cold build
+    assert "RUN exit 3" not in r.stderr  # the target does not need that stage
+    image_id = iid.read_text()
+    assert image_id.startswith("sha256:")
+
+    out = ok(oc("run", "--rm", "mine/app:1", timeout=120))
+    assert out.splitlines() == ["hi from builder", "listing.txt", "made.txt", "one.c", "data v1",
+                                "user=1000 pwd=/app home=/app"], out
+    info = json.loads(ok(oc("image", "inspect", "mine/app:latest")))[0]
+    cfg = info["Config"]
+    assert cfg["User"] == "app" and cfg["WorkingDir"] == "/app"
+    assert "APP_HOME=/app" in cfg["Env"]
+    assert cfg["Healthcheck"]["Test"] == ["CMD-SHELL", "test -f /app/made.txt"]
+    assert cfg["Healthcheck"]["Retries"] == 2
+    assert info["Id"] == image_id
+    history = ok(oc("history", "--no-trunc", "--format", "json", "mine/app:1"))
+    assert "HEALTHCHECK" in history and "COPY --chown=1000:1000 data.txt ./" in history
+
+    # nothing changed (an ignored file does not count): every step is reused
+    (multi / "notes.md").write_text("changed, but ignored\n")
+    r = oc("build", "--progress", "plain", "--build-arg", "GREETING=hi", str(multi),
+           timeout=300)
+    again = steps(built(r))
+    fs = {k: v for k, v in again.items() if k.startswith(("RUN", "COPY"))}
+    assert len(fs) == 4 and all(fs.values()), r.stderr
+    assert f"writing image {image_id}" in r.stderr, r.stderr
+    r = oc("build", "-q", "-t", "mine/app:1", "--build-arg", "GREETING=hi", str(multi),
+           timeout=300)
+    assert ok(r).strip() == image_id
+
+    # one COPY'd file changes: that step and what follows it are built again
+    (multi / "data.txt").write_text("data v2\n")
+    r = oc("build", "--progress", "plain", "-t", "mine/app:1", "--build-arg", "GREETING=hi",
+           str(multi), timeout=300)
+    after = steps(built(r))
+    assert after["COPY --chown=1000:1000 data.txt ./"] is False, r.stderr
+    assert after["COPY src/ ."] and after[
+        'RUN echo "$GREETING from builder" > made.txt && ls > listing.txt'], r.stderr
+    assert "data v2" in ok(oc("run", "--rm", "mine/app:1", timeout=120))
+
+    # a build-arg changes the RUN and everything after it
+    r = oc("build", "--progress", "plain", "--build-arg", "GREETING=hey", "-t", "mine/app:2",
+           str(multi), timeout=300)
+    changed = steps(built(r))
+    assert changed["COPY src/ ."] is True
+    assert changed['RUN echo "$GREETING from builder" > made.txt && ls > listing.txt'] is False
+    assert ok(oc("run", "--rm", "mine/app:2", timeout=120)).startswith("hey from builder")
+
+    pruned = ok(oc("builder", "prune", "-f"))
+    assert "Deleted build cache objects:" in pruned
+    r = oc("build", "--progress", "plain", "--build-arg", "GREETING=hi", str(multi),
+           timeout=300)
+    assert not any(steps(built(r)).values()), r.stderr
+    assert ok(oc("run", "--rm", "mine/app:1", timeout=120)).startswith("hi from builder")
+
+
+def test_build_errors_name_the_line(oc: Any, test_images: Any, tmp_path: Path) -> None:
+    ctx = tmp_path / "bad"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo fine\nRUN exit 7\n")
+    r = oc("build", str(ctx), timeout=300)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: Dockerfile:3: RUN:") and "exit code: 7" in last, r.stderr
+    r = oc("build", "-f", "-", str(ctx), input="FROM busybox\nCOPY missing /x\n", timeout=300)
+    assert r.returncode == 1 and "Dockerfile:2: COPY:" in r.stderr and "missing" in r.stderr
+
+
+def test_debian_run_adds_a_user_and_chowns(oc: Any, test_images: Any, tmp_path: Path) -> None:
+    test_images["python"]
+    ctx = tmp_path / "deb"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM python:3.11-slim\n"
+        "RUN useradd -m -u 1234 appuser && mkdir -p /data && echo hi > /data/f \\\n"
+        "    && chown -R appuser:appuser /data && id appuser\n"
+        "USER appuser\n"
+        'CMD ["sh", "-c", "id -un; id -u; cat /data/f; test -d /home/appuser && echo home"]\n')
+    r = oc("build", "--progress", "plain", "-t", "deb:user", str(ctx), timeout=600)
+    ok(r)
+    assert "uid=1234(appuser)" in r.stderr
+    out = ok(oc("run", "--rm", "deb:user", timeout=180))
+    assert out.split() == ["appuser", "1234", "hi", "home"], out
+
+
+def test_compose_up_build_two_services(oc: Any, test_images: Any, tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    (proj / "web").mkdir(parents=True)
+    (proj / "web" / "Dockerfile").write_text(
+        "FROM busybox\nARG MSG\nRUN echo \"$MSG\" > /msg\n"
+        'CMD ["sh", "-c", "cat /msg; sleep 300"]\n')
+    (proj / "compose.yaml").write_text(
+        "name: duo\n"
+        "services:\n"
+        "  web:\n"
+        "    build:\n"
+        "      context: ./web\n"
+        "      args:\n"
+        "        MSG: built-ok\n"
+        "  cache:\n"
+        "    image: busybox\n"
+        "    command: [sh, -c, 'echo pulled-ok; sleep 300']\n")
+    try:
+        r = oc("up", "-d", "--build", cwd=proj, timeout=300)
+        ok(r)
+        assert "Building web" in r.stderr
+        deadline = time.time() + 30
+        logs = ""
+        while time.time() < deadline:
+            logs = oc("compose", "logs", cwd=proj).stdout
+            if "built-ok" in logs and "pulled-ok" in logs:
+                break
+            time.sleep(0.5)
+        assert "built-ok" in logs and "pulled-ok" in logs, logs
+        assert "duo-web" in ok(oc("images", "--format", "{{.Repository}}"))
+        # up again: the image is there, nothing is built; compose build rebuilds from cache
+        r = oc("up", "-d", cwd=proj, timeout=300)
+        assert "Building" not in ok(r) + r.stderr
+        r = oc("compose", "build", "web", cwd=proj, timeout=300)
+        assert "CACHED" in ok(r) + r.stderr
+        r = oc("up", "-d", "--no-build", cwd=proj, timeout=300)
+        ok(r)
+    finally:
+        oc("down", cwd=proj, timeout=120)
