@@ -104,7 +104,8 @@ def test_top_level_help_is_dockers_layout() -> None:
     # docker's columns: names padded to 12, options as pflag prints them
     assert "  run         Create and run a new container from an image" in lines
     assert "      --version             Print version information and quit" in lines
-    assert lines[-1] == "Run 'opencontainer COMMAND --help' for more information on a command."
+    assert [ln for ln in lines if ln][-1] == ("Run 'opencontainer COMMAND --help' for more "
+                                              "information on a command.")
 
 
 def test_command_help_is_dockers_layout() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 FOREVER = "trap 'exit 0' TERM; while :; do sleep 0.05; done"
-TICKS = "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done"
+TICKS = "trap 'exit 0' TERM; i=0; while :; do i=$$((i+1)); echo tick $$i; sleep 0.1; done"
 COMPOSE = f"""
 services:
   app:
@@ -88,18 +88,18 @@ def test_compose_pause_unpause(cli: Any) -> None:
 
 def test_compose_attach_follows_until_stop(cli: Any) -> None:
     cli("up")
-    attach = subprocess.Popen([sys.executable, "-m", "opencontainer", "compose", "attach", "app"],
-                              cwd=cli.proj, env=cli.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        assert attach.stdout is not None
-        first = attach.stdout.readline()
-        assert first.startswith("tick "), first
-        cli("compose", "stop", "app")
-        out, _ = attach.communicate(timeout=30)
-    finally:
-        if attach.poll() is None:
-            attach.kill()
+    with subprocess.Popen([sys.executable, "-m", "opencontainer", "compose", "attach", "app"],
+                          cwd=cli.proj, env=cli.env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as attach:
+        try:
+            assert attach.stdout is not None
+            first = attach.stdout.readline()
+            assert first.startswith("tick "), first
+            cli("compose", "stop", "app")
+            out, _ = attach.communicate(timeout=30)
+        finally:
+            if attach.poll() is None:
+                attach.kill()
     assert attach.returncode == 0  # the container's exit code (its TERM trap exits 0)
     assert all(ln.startswith("tick ") for ln in out.splitlines())
     r = cli("compose", "attach", "--index", "2", "db", ok=False)
