@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,70 @@ def test_logging_configured_when_structlog_is_imported_late(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "a"
     assert "NOPE" in proc.stderr and "not set" in proc.stderr
+
+
+def test_top_level_help_is_dockers_layout() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    lines = out.splitlines()
+    assert "Usage:  opencontainer [OPTIONS] COMMAND" in lines
+    heads = [ln for ln in lines if ln and not ln.startswith(" ") and ln.endswith(":")]
+    assert heads == ["Common Commands:", "Management Commands:", "Commands:", "Global Options:"]
+
+    def section(title: str) -> list[str]:
+        i = lines.index(title) + 1
+        block = lines[i:lines.index("", i)]
+        return [ln.split()[0] for ln in block]
+
+    assert section("Common Commands:")[:3] == ["run", "exec", "ps"]
+    assert section("Management Commands:") == ["compose", "container", "image", "network",
+                                               "system", "volume"]
+    rest = section("Commands:")
+    assert rest == sorted(rest) and {"attach", "commit", "up", "down", "wait"} <= set(rest)
+    assert "supervise" not in rest and "run" not in rest
+    # docker's columns: names padded to 12, options as pflag prints them
+    assert "  run         Create and run a new container from an image" in lines
+    assert "      --version             Print version information and quit" in lines
+    assert [ln for ln in lines if ln][-1] == ("Run 'opencontainer COMMAND --help' for more "
+                                              "information on a command.")
+
+
+def test_command_help_is_dockers_layout() -> None:
+    code, out, _ = run("run", "--help")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1] == "Usage:  opencontainer run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    assert lines[3] == "Create and run a new container from an image"
+    assert "  opencontainer container run, opencontainer run" in lines
+    opts = lines[lines.index("Options:") + 1:]
+    opts = opts[:opts.index("")] if "" in opts else opts
+    detach = next(ln for ln in opts if "--detach" in ln)
+    name = next(ln for ln in opts if "--name" in ln)
+    env = next(ln for ln in opts if "--env " in ln)
+    assert detach.startswith("  -d, --detach ") and name.startswith("      --name string ")
+    assert env.startswith("  -e, --env list ")
+    column = {re.search(r"\S {3,}(\S)", ln).start(1) for ln in (detach, name, env)}  # type: ignore[union-attr]
+    assert len(column) == 1  # descriptions aligned
+    longs = [ln[6:].split()[0].lstrip("-") for ln in opts]
+    assert longs == sorted(longs)  # pflag's order
+    assert "--help" not in out
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["pause"], "Usage:  opencontainer pause CONTAINER [CONTAINER...]"),
+    (["compose", "stats"], "Usage:  opencontainer compose stats [OPTIONS] [SERVICE...]"),
+    (["compose", "attach"], "Usage:  opencontainer compose attach [OPTIONS] SERVICE"),
+    (["volume"], "Usage:  opencontainer volume COMMAND"),
+])
+def test_help_usage_lines(argv: list[str], usage: str) -> None:
+    code, out, _ = run(*argv, "--help")
+    assert code == 0
+    assert out.splitlines()[1] == usage
+
+
+def test_compose_help_lists_parity_commands() -> None:
+    _, out, _ = run("compose", "--help")
+    names = [ln.split()[0] for ln in out.splitlines()[out.splitlines().index("Commands:") + 1:]
+             if ln.startswith("  ")]
+    assert names == sorted(names)
+    assert {"pause", "unpause", "attach", "stats", "push"} <= set(names)

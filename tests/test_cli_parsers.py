@@ -84,10 +84,10 @@ def test_an_abbreviated_option_is_a_usage_error(argv: tuple[str, ...],
     assert out == ""
 
 
-def test_usage_error_and_help_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_and_help_exit_statuses() -> None:
     assert run("ps", "--no-such-option")[0] == 125
-    assert run("ps", "--help")[0] == 0
-    assert "usage:" in capsys.readouterr().out
+    code, out, _ = run("ps", "--help")  # docker's layout, on the command's stdout
+    assert code == 0 and "Usage:  opencontainer ps [OPTIONS]" in out
 
 
 def test_short_options_still_combine() -> None:

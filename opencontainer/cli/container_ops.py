@@ -182,13 +182,17 @@ def configure_attach(parser: argparse.ArgumentParser) -> None:
 
 
 def run_attach(args: argparse.Namespace, ctx: Any) -> int:
+    return attach_entry(_one(ctx, args.container), args.sig_proxy == "true", ctx)
+
+
+def attach_entry(e: Any, sig_proxy: bool, ctx: Any) -> int:
+    """Follow the container ``e`` (an index entry) until it stops; its exit code."""
     import signal
 
     from ..engine.state import effective, follow_log
     from ..errors import ContainerError
     from .containers import _binary
 
-    e = _one(ctx, args.container)
     state = e.project.state
     if e.summary.status not in ("running", "paused", "restarting"):
         raise ContainerError("you cannot attach to a stopped container, start it first.")
@@ -200,7 +204,7 @@ def run_attach(args: argparse.Namespace, ctx: Any) -> int:
     pending: list[int] = []
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
     old_handlers = {}
-    if args.sig_proxy == "true":
+    if sig_proxy:
         for s in forwarded:
             old_handlers[s] = signal.signal(s, lambda n, _f: pending.append(n))
     out, err = _binary(ctx.stdout), _binary(ctx.stderr)

@@ -18,9 +18,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._version import __version__
+
+if TYPE_CHECKING:
+    from .helpfmt import DockerParser
 
 # name -> (module, help). The module defines configure_<name>(parser) and run_<name>(args, ctx).
 CommandTable = dict[str, tuple[str, str]]
@@ -128,6 +131,14 @@ COMPOSE_COMMANDS: CommandTable = {
     "cp": ("opencontainer.cli.compose", "Copy files between a service container and the host"),
     "version": ("opencontainer.cli.compose", "Show the Docker Compose version information"),
     "build": ("opencontainer.cli.compose_build", "Build or rebuild services"),
+    "pause": ("opencontainer.cli.compose_ops", "Pause services"),
+    "unpause": ("opencontainer.cli.compose_ops", "Unpause services"),
+    "attach": ("opencontainer.cli.compose_ops",
+               "Attach local standard input, output, and error streams to a service's running "
+               "container"),
+    "stats": ("opencontainer.cli.compose_ops",
+              "Display a live stream of container(s) resource usage statistics"),
+    "push": ("opencontainer.cli.compose_ops", "Push service images"),
 }
 TOP_LEVEL_COMPOSE = ("up", "down", "config")
 USAGE_ERROR = 125  # docker's exit status for a command line it cannot parse
@@ -168,57 +179,76 @@ class CliContext:
         self.stderr.flush()
 
 
+COMMON_COMMANDS = ("run", "exec", "ps", "pull", "push", "images", "login", "logout", "version",
+                   "info")
+
+
 def _help_text(prog: str) -> str:
+    """``docker --help``'s layout, generated from the command tables."""
+    from .helpfmt import command_table
+
+    every = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS, **MORE_CONTAINER_COMMANDS,
+             **OTHER_COMMANDS, **{n: COMPOSE_COMMANDS[n] for n in TOP_LEVEL_COMPOSE}}
+    management = {"compose": "Define and run multi-container applications (docker compose)",
+                  "container": "Manage containers", "image": "Manage images",
+                  **{n: h for n, (_, h) in GROUP_COMMANDS.items()}}
+    rest = sorted(n for n in every if n not in COMMON_COMMANDS and "-" not in n
+                  and n != "supervise")
     lines = [
+        "",
         f"Usage:  {prog} [OPTIONS] COMMAND",
         "",
-        "Rootless, Docker-compatible containers and Compose stacks on PRoot.",
+        "Rootless, Docker-compatible containers and Compose stacks on PRoot",
         "",
-        "Global options:",
-        "  -v, --verbose            more log output (repeat for debug)",
-        "      --log-format FORMAT  console (default) or json",
-        "      --version            print the version and exit",
+        "Common Commands:",
+        *command_table((n, every[n][1]) for n in COMMON_COMMANDS),
         "",
-        "Compose (docker compose):",
+        "Management Commands:",
+        *command_table(sorted(management.items())),
+        "",
+        "Commands:",
+        *command_table((n, every[n][1]) for n in rest),
+        "",
+        "Global Options:",
+        "  -h, --help                Print usage",
+        "      --log-format string   Log format: \"console\" (default) or \"json\"",
+        "  -v, --verbose             More log output (repeat for debug)",
+        "      --version             Print version information and quit",
+        "",
+        f"Run '{prog} COMMAND --help' for more information on a command.",
+        "",
     ]
-    width = 10
-    for name in ("compose", *TOP_LEVEL_COMPOSE):
-        helptext = COMPOSE_COMMANDS[name][1] if name != "compose" else "Manage compose stacks"
-        lines.append(f"  {name:<{width}} {helptext}")
-    lines += ["", "Containers:"]
-    lines += [f"  {n:<{width}} {h}" for n, (_, h) in CONTAINER_COMMANDS.items()]
-    lines += ["", "Images:"]
-    lines += [f"  {n:<{width}} {h}" for n, (_, h) in IMAGE_COMMANDS.items()]
-    lines += [f"  {n:<{width}} {h}" for n, (_, h) in MORE_CONTAINER_COMMANDS.items()
-              if "-" not in n]
-    lines += ["", "Management commands:"]
-    lines += [f"  {n:<{width}} {h}" for n, (_, h) in GROUP_COMMANDS.items()]
-    lines += [f"  {'container':<{width}} Manage containers (ls, rm, prune, ... as above)",
-              f"  {'image':<{width}} Manage images (ls, pull, rm, inspect, prune, ...)"]
-    lines += ["", "Other:"]
-    lines += [
-        f"  {n:<{width}} {h}" for n, (_, h) in OTHER_COMMANDS.items() if n != "supervise"
-    ]
-    lines += ["", f"Run '{prog} COMMAND --help' for more information on a command."]
     return "\n".join(lines)
 
 
 def _compose_help(prog: str) -> str:
+    from .helpfmt import command_table
+
     lines = [
+        "",
         f"Usage:  {prog} compose [OPTIONS] COMMAND",
         "",
-        "Define and run multi-container applications (as docker compose).",
+        "Define and run multi-container applications (as docker compose)",
         "",
         "Options:",
-        "  -f, --file FILE             compose configuration files (repeatable)",
-        "  -p, --project-name NAME     project name",
-        "      --profile PROFILE       enable a profile (repeatable)",
-        "      --env-file FILE         alternate environment file (repeatable)",
-        "      --project-directory DIR alternate working directory",
+        "      --ansi string                Control when to print ANSI control characters "
+        "(\"never\"|\"always\"|\"auto\")",
+        "      --compatibility              Run compose in backward compatibility mode",
+        "      --dry-run                    Execute command in dry run mode",
+        "      --env-file list              Specify an alternate environment file",
+        "  -f, --file list                  Compose configuration files",
+        "      --profile list               Specify a profile to enable",
+        "      --progress string            Set type of progress output "
+        "(auto, tty, plain, json, quiet)",
+        "      --project-directory string   Specify an alternate working directory",
+        "  -p, --project-name string        Project name",
         "",
         "Commands:",
+        *command_table((n, h) for n, (_, h) in sorted(COMPOSE_COMMANDS.items())),
+        "",
+        f"Run '{prog} compose COMMAND --help' for more information on a command.",
+        "",
     ]
-    lines += [f"  {n:<9} {h}" for n, (_, h) in COMPOSE_COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -345,13 +375,22 @@ class _ConfigureOnImport:
 def _build_command_parser(
     prog: str, name: str, module_name: str, helptext: str, compose: bool,
     display: str | None = None,
-) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
+) -> tuple[DockerParser, Callable[..., int]]:
+    from .helpfmt import DockerParser
+
     module = importlib.import_module(module_name)
     fname = name.replace("-", "_")
+    aliases: list[str] = []
+    if not compose:
+        for group, table in (("container", CONTAINER_GROUP), ("image", IMAGE_GROUP)):
+            aliases += [f"{prog} {group} {n}" for n, (t, first) in table.items()
+                        if t == name and not first]
+        if aliases:
+            aliases.append(f"{prog} {name}")
     # allow_abbrev=False: no prefix matching (``--attach`` must not become
     # ``--attach-foreground``); a subparser must be given it too (see test_cli_parsers.py)
-    parser = argparse.ArgumentParser(prog=f"{prog} {display or name}", description=helptext,
-                                     allow_abbrev=False)
+    parser = DockerParser(prog=f"{prog} {display or name}", description=helptext,
+                          allow_abbrev=False, aliases=aliases)
     if compose:
         add_compose_globals(parser)
     getattr(module, f"configure_{fname}")(parser)
@@ -474,6 +513,7 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
         module_name, helptext = table[name]
         parser, runner = _build_command_parser(prog, name, module_name, helptext, compose,
                                                display)
+        parser.direct_help(ctx.stdout)
         _gc_ready(program)
         try:
             args = parser.parse_args(compose_pre + cmd_args)

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -172,13 +173,18 @@ def _print(ctx: Any, fmt: str, data: list[dict[str, str]]) -> None:
 
 
 def run_stats(args: argparse.Namespace, ctx: Any) -> int:
+    return show_stats(args, ctx, lambda: _chosen(args, ctx))
+
+
+def show_stats(args: argparse.Namespace, ctx: Any, chosen: Callable[[], list[Any]]) -> int:
+    """``stats`` of the containers ``chosen()`` (an index entry list, asked at each sample)."""
     if args.no_stream:
-        _print(ctx, args.format, rows(_chosen(args, ctx), 0.5, not args.no_trunc))
+        _print(ctx, args.format, rows(chosen(), 0.5, not args.no_trunc))
         return 0
     tty = hasattr(ctx.stdout, "isatty") and ctx.stdout.isatty()
     try:
         while True:
-            data = rows(_chosen(args, ctx), 1.0, not args.no_trunc)
+            data = rows(chosen(), 1.0, not args.no_trunc)
             if tty:
                 ctx.stdout.write("\033[2J\033[H")
             _print(ctx, args.format, data)
