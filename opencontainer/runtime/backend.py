@@ -112,6 +112,8 @@ def native_args(spec: ContainerSpec, etc_dir: Path | None = None, *,
     out.append((("--idmap", idmap), _idmap.describe(idmap)))
     out.append((("--uid", str(spec.uid), "--gid", str(spec.gid)), "run as uid:gid"))
     out.append((("--cwd", spec.cwd), "working directory"))
+    if "LC_CTYPE" not in spec.env:
+        out.append((("--unset", "LC_CTYPE"), "Python's locale coercion sets it, not the image"))
     succeed = _idmap.fake_root_calls(idmap, spec.uid)
     if succeed:
         out.append((("--succeed", ",".join(succeed)), "fake root: chown and set*id succeed"))

@@ -567,7 +567,7 @@ def _fail(msg: str) -> int:
 
 
 OPTIONS = ("--root", "--lower", "--upper", "--work", "--pidfile", "--join", "--hostname",
-           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind")
+           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind", "--unset")
 # also: --userns-only (no value), see run_userns_only
 
 
@@ -614,6 +614,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 binds.append(parse_bind(value))
             else:
                 opts[key[2:]] = value
+        for name in filter(None, opts.pop("unset", "").split(",")):
+            # Python's start-up coerces a C locale by setting LC_CTYPE=C.UTF-8 in its own
+            # environment; the container's processes must not inherit what it did not set
+            os.environ.pop(name, None)
         if args and args[0] == "--":
             args.pop(0)
         if not args:
