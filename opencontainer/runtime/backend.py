@@ -64,12 +64,15 @@ def native_possible(image_arch: str = "", env: Mapping[str, str] | None = None,
     return True, ""
 
 
-def choose(image_arch: str = "", env: Mapping[str, str] | None = None) -> str:
-    """``native`` or ``proot`` for a new container of an image built for ``image_arch``."""
+def choose(image_arch: str = "", env: Mapping[str, str] | None = None,
+           *, userns: bool | None = None) -> str:
+    """``native`` or ``proot`` for a new container of an image built for ``image_arch``
+    (``userns``: whether user namespaces are known to work, e.g. the overlay root was just
+    mounted in one; None: probe)."""
     mode = mode_from_env(env)
     if mode == "proot":
         return "proot"
-    ok, why = native_possible(image_arch, env)
+    ok, why = native_possible(image_arch, env, userns=userns)
     if ok:
         return "native"
     if mode == "native":
