@@ -24,6 +24,23 @@ log = structlog.get_logger()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROOT_51 = Path("/usr/bin/proot")
+#: the unprivileged user the native backend's sides run as when the harness runs as root
+DEFAULT_BENCH_USER = "ocuser"
+
+
+def bench_user() -> str | None:
+    """Who runs the sides that need an unprivileged user (the native backend: user namespaces
+    with the user's subordinate ids): ``OPENCONTAINER_BENCH_USER`` (default ``ocuser``) when
+    the harness runs as root; None (the harness's own user) otherwise."""
+    if os.geteuid() != 0:
+        return None
+    return os.environ.get("OPENCONTAINER_BENCH_USER") or DEFAULT_BENCH_USER
+
+
+def as_user(argv: list[str], user: str | None) -> list[str]:
+    """``argv`` run as ``user`` (``runuser -u USER --``, which keeps the environment but
+    HOME, SHELL, USER and LOGNAME); unchanged for None."""
+    return argv if user is None else ["runuser", "-u", user, "--", *argv]
 
 
 def proot_54() -> Path | None:
@@ -169,6 +186,35 @@ class BenchContext:
             raise self._proot_distro
         return self._proot_distro
 
+    def user_dir(self, name: str) -> Path:
+        """``workdir/name`` for the sides that run as :func:`bench_user`: owned by that user
+        (and the work dir made traversable for it) when the harness runs as root. Raises
+        NotAvailable when that user does not exist."""
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        user = bench_user()
+        if user is not None:
+            import pwd
+
+            try:
+                entry = pwd.getpwnam(user)
+            except KeyError as exc:
+                raise NotAvailable(f"no user {user} to run the native backend as (set "
+                                   "OPENCONTAINER_BENCH_USER)") from exc
+            self.workdir.chmod(0o711)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return path
+
+    def user_env(self, home: Path, runtime: str) -> dict[str, str]:
+        """:meth:`oc_env` for a side of ``OPENCONTAINER_RUNTIME=runtime`` run as
+        :func:`bench_user`: without root's per-user directories (XDG_*, TMPDIR)."""
+        env = self.oc_env(home)
+        if bench_user() is not None:
+            for key in [k for k in env if k.startswith("XDG_") or k == "TMPDIR"]:
+                del env[key]
+        env["OPENCONTAINER_RUNTIME"] = runtime
+        return env
+
     def fresh_dir(self, name: str) -> Path:
         """An empty directory ``workdir/name`` (an old one is moved into the trash first)."""
         path = self.workdir / name
@@ -182,7 +228,7 @@ class BenchContext:
             self.trash.discard(path)
 
     def oc_env(self, home: Path, proot: Path | None = None) -> dict[str, str]:
-        """Environment for our CLI with its own ``OPENCONTAINER_HOME``."""
+        """Environment for our CLI with its own ``OPENCONTAINER_HOME``, on the proot backend."""
         env = dict(os.environ)
         env["OPENCONTAINER_HOME"] = str(home)
         env["PYTHONPATH"] = str(REPO_ROOT) + (
@@ -190,6 +236,8 @@ class BenchContext:
         )
         if proot is not None:
             env["OPENCONTAINER_PROOT"] = str(proot)
+        # the proot backend, whatever the default: the native sides say so (user_env)
+        env["OPENCONTAINER_RUNTIME"] = "proot"
         return env
 
 

@@ -104,6 +104,18 @@ def oc(
     return run_cmd(oc_argv(*args), env, cwd, timeout, what=f"opencontainer {args[0]}")
 
 
+def oc_as(
+    user: str | None, *args: str, env: Mapping[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """:func:`oc` run as ``user`` (``runuser``; None: as ourselves)."""
+    if args and args[0] in _CLI:
+        require_cli(args[0])
+    argv = oc_argv(*args)
+    if user is not None:
+        argv = ["runuser", "-u", user, "--", *argv]
+    return run_cmd(argv, env, None, timeout, what=f"opencontainer {args[0]}")
+
+
 def container_dir(home: Path, name: str) -> Path:
     """The folder of standalone container ``name`` with ``OPENCONTAINER_HOME=home``: all there
     is of it (``opencontainer rm -f NAME`` without ``-v`` deletes just this folder)."""

@@ -9,7 +9,11 @@ Sides: native (``chroot ROOT`` as root, else the same busybox loop on the host a
 unpacked tree), raw ``proot -0 -r ROOT`` with 5.1.0 and 5.4.0, ``opencontainer run --rm`` with
 each proot (``OPENCONTAINER_PROOT``), ``udocker run`` (proot 5.1.0 through the -k wrapper), and
 ``proot-distro login busybox -- /bin/sh -c LOOPS`` with each proot (``PD_PROOT_BIN``; the
-container is installed once, before timing).
+container is installed once, before timing), and ``opencontainer run --rm`` on the native
+backend (``OPENCONTAINER_RUNTIME=native``: no proot), as an unprivileged user (the harness's
+own, or ``OPENCONTAINER_BENCH_USER``/``ocuser`` through ``runuser`` when it runs as root); that
+one is compared with ``host``, the same loop with the image's static busybox run directly on
+the host (target for the fork loop: <= 1.3x, issue 13), and with the proot sides.
 A failing command ends the loop with exit 1 (the side is then reported as failed).
 The loop times itself with ``/proc/uptime`` (10 ms resolution) where /proc is there, so a
 container's start-up is not counted; otherwise (chroot without /proc) wall time is used.
@@ -23,9 +27,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..context import PROOT_51, BenchContext, proot_54
+from ..context import PROOT_51, BenchContext, as_user, bench_user, proot_54
 from ..core import Metrics, NotAvailable, RowSpec, Side, SideFailed
-from ..ours import module_missing, oc, run_cmd
+from ..ours import module_missing, oc, oc_as, run_cmd
 from .base import Plan
 
 SCENARIO = "6"
@@ -87,6 +91,10 @@ def plan(ctx: BenchContext) -> Plan:
         bb = str(root / "bin" / "busybox")
         return _timed_loops(lambda s: [bb, "sh", "-c", s], env, n, m, bb, str(root / "bin"))
 
+    def host() -> Metrics:
+        bb = str(root / "bin" / "busybox")
+        return _timed_loops(lambda s: [bb, "sh", "-c", s], env, n, m, bb, str(root / "bin"))
+
     def raw(proot: Path | None) -> Callable[[], Metrics]:
         def measure() -> Metrics:
             if proot is None or not proot.exists():
@@ -116,6 +124,22 @@ def plan(ctx: BenchContext) -> Plan:
             oenv = dict(env, OPENCONTAINER_PROOT=str(proot))
             return _timed_loops(lambda s: [*_oc_run(ref), s], oenv, n, m, "/bin/busybox", "/bin")
         return measure
+
+    user = bench_user()
+    native_setup: list[Exception] = list(ours_setup)
+    nenv: dict[str, str] = {}
+    if not native_setup:
+        try:
+            nenv = ctx.user_env(ctx.user_dir("s6-native-home"), "native")
+            oc_as(user, "pull", ref, env=nenv)
+        except (SideFailed, NotAvailable) as exc:
+            native_setup.append(exc)
+
+    def ours_native() -> Metrics:
+        if native_setup:
+            raise native_setup[0]
+        return _timed_loops(lambda s: as_user([*_oc_run(ref), s], user), nenv, n, m,
+                            "/bin/busybox", "/bin")
 
     udir = ctx.workdir / "s6-udocker"
     udocker_setup: list[Exception] = []
@@ -158,6 +182,8 @@ def plan(ctx: BenchContext) -> Plan:
 
     sides = [
         Side("native", native),
+        Side("host", host),
+        Side("ours-native", ours_native),
         Side("proot-5.1.0", raw(PROOT_51)),
         Side("proot-5.4.0", raw(p54)),
         Side("ours-5.1.0", ours(PROOT_51)),
@@ -167,8 +193,22 @@ def plan(ctx: BenchContext) -> Plan:
         Side("proot-distro-5.4.0", proot_distro(p54)),
     ]
     native_label = "native (chroot)" if os.geteuid() == 0 else "native (host busybox)"
+    notes.append("6: native backend as " + (f"user {user} (runuser)" if user else "this user")
+                 + "; host = the image's static busybox run on the host")
     rows: list[RowSpec] = []
     for w in WORKLOADS:
+        nat = ("ours-native", w)
+        label = f"{w} loop: opencontainer run, native backend"
+        rows += [
+            RowSpec(SCENARIO, label, nat, ("host", w), "host (same loop)",
+                    target_max=1.3 if w == "fork" else None, target_ratio=True),
+            RowSpec(SCENARIO, label, nat, ("ours-5.1.0", w), "ours, proot 5.1.0"),
+            RowSpec(SCENARIO, label, nat, ("ours-5.4.0", w), "ours, proot 5.4.0"),
+            RowSpec(SCENARIO, label, nat, ("proot-distro-5.1.0", w),
+                    "proot-distro login (5.1.0)"),
+            RowSpec(SCENARIO, label, nat, ("proot-distro-5.4.0", w),
+                    "proot-distro login (5.4.0)"),
+        ]
         rows += [
             RowSpec(SCENARIO, f"{w} loop: raw proot 5.1.0", ("proot-5.1.0", w), ("native", w),
                     native_label),
@@ -191,7 +231,8 @@ def plan(ctx: BenchContext) -> Plan:
         ]
 
     return Plan(sides, rows, notes,
-                teardown=lambda: ctx.discard(udir, pdir, ctx.workdir / "s6-home"))
+                teardown=lambda: ctx.discard(udir, pdir, ctx.workdir / "s6-home",
+                                                ctx.workdir / "s6-native-home"))
 
 
 def _oc_run(ref: str) -> list[str]:

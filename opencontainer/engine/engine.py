@@ -187,8 +187,15 @@ class Engine:
         return self._supervisors.get(name)
 
     def port_map_supported(self) -> bool:
-        """The proot in use maps ports itself (``-p``), so no relay is needed."""
+        """The proot in use maps ports itself (``-p``), so no relay is needed. Not when new
+        containers may run on the native backend (no proot, so no ``-p``): their published
+        ports are relayed, and so are those of the proot containers beside them."""
         if isinstance(self.runner, ProotRunner):
+            from ..runtime import backend
+
+            if backend.mode_from_env(self.env) != "proot" and \
+                    backend.native_possible("", self.env)[0]:
+                return False
             return bool(self.runner.caps().port_map)
         return False
 

@@ -489,7 +489,9 @@ class ProotRunner:
         """``spec`` with the backend (and, native, the id mapping) chosen for it here."""
         from ..runtime import backend, idmap
 
-        if backend.choose(image_arch, self.env) != "native":
+        # an overlay root was just checked to work in a user namespace: no second probe
+        userns = True if spec.overlay is not None else None
+        if backend.choose(image_arch, self.env, userns=userns) != "native":
             return attrs.evolve(spec, backend="proot")
         ids = idmap.choose(spec.uid, spec.gid, self.env)
         if idmap.is_single(ids) and spec.uid == 0 and backend.mode_from_env(self.env) == "auto":
@@ -528,9 +530,11 @@ class ProotRunner:
                 "store: remove the container and create it again.")
         check_command(spec)  # docker's 127/126 before anything starts
         if spec.backend == "native":
-            shell = "bash" if shutil.which("bash") else "/bin/sh"
-            return await NativeProcess.spawn([shell, str(ctx.dir / "run.sh")], env=host_env(),
-                                             cwd=ctx.dir, **_stdio(ctx, attach))
+            # what run.sh execs, without a shell in front (run.sh stays the reproduction)
+            from ..runtime.backend import build_native_command
+
+            return await NativeProcess.spawn(build_native_command(spec, ctx.dir),
+                                             env=host_env(), cwd=ctx.dir, **_stdio(ctx, attach))
         return await SupervisedProcess.spawn(self.run_command(spec, ctx.dir), env=host_env(),
                                              cwd=ctx.dir, **_stdio(ctx, attach))
 

@@ -64,12 +64,15 @@ def native_possible(image_arch: str = "", env: Mapping[str, str] | None = None,
     return True, ""
 
 
-def choose(image_arch: str = "", env: Mapping[str, str] | None = None) -> str:
-    """``native`` or ``proot`` for a new container of an image built for ``image_arch``."""
+def choose(image_arch: str = "", env: Mapping[str, str] | None = None,
+           *, userns: bool | None = None) -> str:
+    """``native`` or ``proot`` for a new container of an image built for ``image_arch``
+    (``userns``: whether user namespaces are known to work, e.g. the overlay root was just
+    mounted in one; None: probe)."""
     mode = mode_from_env(env)
     if mode == "proot":
         return "proot"
-    ok, why = native_possible(image_arch, env)
+    ok, why = native_possible(image_arch, env, userns=userns)
     if ok:
         return "native"
     if mode == "native":
@@ -112,6 +115,8 @@ def native_args(spec: ContainerSpec, etc_dir: Path | None = None, *,
     out.append((("--idmap", idmap), _idmap.describe(idmap)))
     out.append((("--uid", str(spec.uid), "--gid", str(spec.gid)), "run as uid:gid"))
     out.append((("--cwd", spec.cwd), "working directory"))
+    if "LC_CTYPE" not in spec.env:
+        out.append((("--unset", "LC_CTYPE"), "Python's locale coercion sets it, not the image"))
     succeed = _idmap.fake_root_calls(idmap, spec.uid)
     if succeed:
         out.append((("--succeed", ",".join(succeed)), "fake root: chown and set*id succeed"))

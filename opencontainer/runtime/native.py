@@ -313,16 +313,27 @@ def _map_helper(sub: list[int]) -> tuple[int, int]:
         if not os.read(r, 1):
             os._exit(1)
         uid, gid, subuid, subgid, count = sub
-        import subprocess
-
+        # both tools at once, spawned without importing subprocess (~20 ms at every start)
+        err_r, err_w = os.pipe()
+        null = os.open(os.devnull, os.O_RDWR)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                   (os.POSIX_SPAWN_DUP2, err_w, 2), (os.POSIX_SPAWN_CLOSE, err_r)]
+        dirs = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        pids = []
         for tool, own, first in (("newuidmap", uid, subuid), ("newgidmap", gid, subgid)):
+            path = next((f"{d}/{tool}" for d in dirs if d and os.access(f"{d}/{tool}", os.X_OK)),
+                        tool)
             argv = [tool, str(target), "0", str(own), "1", "1", str(first), str(count)]
-            res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, check=False)
-            if res.returncode != 0:
-                err = res.stderr.decode(errors="replace").strip().splitlines()
-                sys.stderr.write(f"opencontainer: {tool}: {err[-1] if err else 'failed'}\n")
-                os._exit(1)
+            pids.append(os.posix_spawn(path, argv, os.environ, file_actions=actions))
+        os.close(err_w)
+        err = b""
+        while chunk := os.read(err_r, 4096):
+            err += chunk
+        failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+        if failed:
+            lines = err.decode(errors="replace").strip().splitlines()
+            sys.stderr.write(f"opencontainer: {lines[-1] if lines else 'newuidmap failed'}\n")
+            os._exit(1)
         os._exit(0)
     except BaseException:
         os._exit(1)
@@ -567,7 +578,7 @@ def _fail(msg: str) -> int:
 
 
 OPTIONS = ("--root", "--lower", "--upper", "--work", "--pidfile", "--join", "--hostname",
-           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind")
+           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind", "--unset")
 # also: --userns-only (no value), see run_userns_only
 
 
@@ -614,6 +625,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 binds.append(parse_bind(value))
             else:
                 opts[key[2:]] = value
+        for name in filter(None, opts.pop("unset", "").split(",")):
+            # Python's start-up coerces a C locale by setting LC_CTYPE=C.UTF-8 in its own
+            # environment; the container's processes must not inherit what it did not set
+            os.environ.pop(name, None)
         if args and args[0] == "--":
             args.pop(0)
         if not args:
