@@ -12,7 +12,6 @@ time (it changes when the container is re-created, as docker's does).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -73,6 +72,8 @@ class Entry:
 
 def compose_id(state_dir: Path, name: str, created_at: float) -> str:
     """The ID of a container recorded before IDs were stored (derived, stable)."""
+    import hashlib  # rarely needed: not imported by every ``ps``
+
     return hashlib.sha256(f"{state_dir}\0{name}\0{created_at!r}".encode()).hexdigest()
 
 
