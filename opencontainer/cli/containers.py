@@ -30,7 +30,7 @@ SHORT = 12
 def _cwd_project(ctx: Any) -> Any:
     """The compose project beside the current directory (``Located``), or None."""
     from ..errors import OpenContainerError
-    from .compose import _locate
+    from .locate import _locate
 
     try:
         return _locate(argparse.Namespace(), ctx)
@@ -82,7 +82,7 @@ def _one(ctx: Any, ref: str) -> Any:
 
 
 def _located(entry: Any) -> Any:
-    from .compose import Located
+    from .locate import Located
 
     p = entry.project
     return Located(p.name, p.working_dir, p.state)
@@ -523,7 +523,8 @@ def _run_run(args: argparse.Namespace, ctx: Any) -> int:
 
 def _start_detached(state: Any, ctx: Any, name: str) -> None:
     """Start a standalone container under a detached supervisor of its own."""
-    from .compose import Located, _start_via_up
+    from .compose import _start_via_up
+    from .locate import Located
 
     _start_via_up(Located(name, state.root, state), ctx, [name], quiet=True)
 

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ..errors import ContainerError, ContainerNotFound
+from ..humanize import status_text
 from ..paths import Paths
 from .filters import ContainerSummary, Mount, Published
 from .state import ContainerState, ProjectState, effective, registered_projects
@@ -129,8 +130,6 @@ def _spec_of(cdir: Path) -> dict[str, Any]:
 
 
 def project_entries(project: Project, now: float) -> list[Entry]:
-    from ..cli.compose import status_text
-
     alive = project.state.supervisor_alive()
     services = project.model.get("services") or {}
     standalone = project.standalone
