@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine.state import ContainerState
 
 
 def human_duration(seconds: float) -> str:
@@ -53,3 +57,25 @@ def human_size(size: float) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.3g}{units[i]}"
+
+
+def _ago(seconds: float) -> str:
+    return human_duration(max(0.0, seconds))
+
+
+def status_text(st: ContainerState, now: float | None = None) -> str:
+    """A container's STATUS column, as docker's: ``Up 3 minutes (healthy)``, ``Exited (0) 2
+    hours ago``, ``Created``."""
+    now = now or time.time()
+    if st.status in ("running", "starting", "stopping", "paused"):
+        text = f"Up {_ago(now - (st.started_at or now))}"
+        if st.status == "paused":
+            return text + " (Paused)"
+        if st.health:
+            text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
+        return text
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
+    if st.status == "exited":
+        return f"Exited ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
+    return st.status.capitalize()

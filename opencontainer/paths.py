@@ -21,7 +21,6 @@ import contextlib
 import errno
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -139,6 +138,8 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, *,
     if isinstance(data, str):
         data = data.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # not at the top: it imports random (~1 ms of every command)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -252,6 +253,8 @@ def link_refused_everywhere(exc: OSError) -> bool:
 def hardlinks_work(directory: Path | str) -> bool:
     """Whether ``link()`` works inside ``directory`` (probed with a scratch file there, removed
     again; a few syscalls). False when the filesystem or policy refuses, as on Android."""
+    import tempfile
+
     fd, first = tempfile.mkstemp(prefix=".oc-linkprobe-", dir=directory)
     os.close(fd)
     second = first + ".2"

@@ -34,78 +34,19 @@ import attrs
 
 from ..engine.state import ContainerState, ProjectState, effective
 from ..errors import ComposeError, ConfigError, ContainerError, StateError
-from ..paths import project_state_dir
+from ..humanize import _ago, status_text
+from .locate import Located, _find_compose_dir, _locate
 
-COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
 
 
-# -- locating a project without loading it ----------------------------------------------------
-@attrs.frozen
-class Located:
-    name: str
-    working_dir: Path
-    state: ProjectState
-
-
-def _find_compose_dir(start: Path) -> Path | None:
-    d = start
-    while True:
-        if any((d / f).is_file() for f in COMPOSE_FILES):
-            return d
-        if d.parent == d:
-            return None
-        d = d.parent
-
-
-def _default_name(d: Path) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9_-]", "", d.name.lower()) or "default"
-
-
+# -- locating a project without loading it (cli/locate.py: ps imports it without this module)
 def locate(args: argparse.Namespace, ctx: Any, services: Iterable[str] = ()) -> Located:
     """Find the project's state directory the cheap way (no YAML); ``services`` named on the
     command line must exist (see :func:`check_services`)."""
     loc = _locate(args, ctx)
     check_services(loc, args, ctx, services)
     return loc
-
-
-def _locate(args: argparse.Namespace, ctx: Any) -> Located:
-    from ..engine.state import read_index
-
-    given = getattr(args, "located", None)  # a container command found the project already
-    if isinstance(given, Located):
-        return given
-    env = ctx.env
-    runtime = ctx.paths.runtime
-    name = getattr(args, "project_name", None) or env.get("COMPOSE_PROJECT_NAME")
-    files = getattr(args, "files", None)
-    pdir = getattr(args, "project_directory", None)
-    if name and not files and not pdir:
-        entry = read_index(ctx.paths).get(name)
-        if entry:
-            return Located(name, Path(entry["working_dir"]),
-                           ProjectState(Path(entry["state_dir"]), runtime))
-    if pdir:
-        wd = Path(pdir).absolute()
-    elif files and files[0] != "-":
-        wd = Path(files[0]).absolute().parent
-    else:
-        found = _find_compose_dir(Path(os.getcwd()))
-        if found is None:
-            if name:
-                raise StateError(f"no project named {name!r} is known.")
-            raise ConfigError(
-                "no configuration file provided: not found (compose.yaml or "
-                "docker-compose.yml in this directory or a parent)."
-            )
-        wd = found
-    state = ProjectState(project_state_dir(wd, env), runtime)
-    data = state.read_project()
-    pname = name or (data or {}).get("name") or _default_name(wd)
-    return Located(str(pname), wd, state)
 
 
 def check_services(loc: Located, args: argparse.Namespace, ctx: Any,
@@ -250,29 +191,6 @@ def _short(st: ContainerState) -> str:
     if st.name.startswith(prefix) and st.name != prefix:
         return st.name[len(prefix):]
     return st.name
-
-
-# -- status text --------------------------------------------------------------------------------
-def _ago(seconds: float) -> str:
-    from ..humanize import human_duration
-
-    return human_duration(max(0.0, seconds))
-
-
-def status_text(st: ContainerState, now: float | None = None) -> str:
-    now = now or time.time()
-    if st.status in ("running", "starting", "stopping", "paused"):
-        text = f"Up {_ago(now - (st.started_at or now))}"
-        if st.status == "paused":
-            return text + " (Paused)"
-        if st.health:
-            text += f" ({st.health})" if st.health != "starting" else " (health: starting)"
-        return text
-    if st.status == "restarting":
-        return f"Restarting ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
-    if st.status == "exited":
-        return f"Exited ({st.exit_code}) {_ago(now - (st.finished_at or now))} ago"
-    return st.status.capitalize()
 
 
 def _ports_text(st: ContainerState) -> str:

@@ -10,15 +10,15 @@ docker's, and its header row is the template run over the column titles (``heade
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .gotemplate import HEADER_FUNCS, Template, TemplateError, go_string, to_json
-
-__all__ = ["TemplateError", "go_string", "is_table", "render", "render_one", "tabwrite",
-           "to_json"]
+__all__ = ["is_table", "render", "render_one", "tabwrite"]
 
 JSON_FORMAT = "{{json .}}"
+# ``{{.Field}}``: the only action of the default tables (and of most custom ones)
+_FIELD = re.compile(r"\{\{ *\.(\w+) *\}\}")
 
 
 def is_table(fmt: str | None) -> bool:
@@ -61,6 +61,14 @@ def render(fmt: str | None, rows: Sequence[Mapping[str, Any]], *, table: str,
         body = JSON_FORMAT
     else:
         body = _prepare(fmt)
+    quick = _plain_fields(body, rows)
+    if quick is not None:
+        out = [_fill(quick, row) + "\n" for row in rows]
+        if not tabular:
+            return "".join(out)
+        return tabwrite(_fill(quick, _titles(quick, headers)) + "\n" + "".join(out))
+    from .gotemplate import HEADER_FUNCS, Template, TemplateError
+
     tmpl = Template(body)
     out = [tmpl.execute(row, strict=strict, type_name=type_name) + "\n" for row in rows]
     if not tabular:
@@ -72,8 +80,36 @@ def render(fmt: str | None, rows: Sequence[Mapping[str, Any]], *, table: str,
     return tabwrite(head + "\n" + "".join(out))
 
 
+def _plain_fields(body: str, rows: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """``body`` split into literal text and field names (text, field, text, ..., text) when
+    it is only text and ``{{.Field}}`` actions and every row has every field as a string:
+    what the template would print, without the template interpreter (``ps`` and ``images``
+    with their default table need nothing else). None otherwise."""
+    parts = _FIELD.split(body)
+    if any("{{" in t or "}}" in t for t in parts[::2]):
+        return None
+    fields = parts[1::2]
+    for row in rows:
+        for f in fields:
+            if not isinstance(row.get(f), str):
+                return None
+    return parts
+
+
+def _fill(parts: list[str], row: Mapping[str, Any]) -> str:
+    return "".join(p if i % 2 == 0 else row[p] for i, p in enumerate(parts))
+
+
+def _titles(parts: list[str], headers: Mapping[str, str]) -> dict[str, str]:
+    """The header row's data, as :class:`_Headers` gives it to the template."""
+    return {f: str(headers[f]) if headers.get(f) is not None else f.upper()
+            for f in parts[1::2]}
+
+
 def render_one(fmt: str, value: Any, *, type_name: str = "struct", strict: bool = True) -> str:
     """One value through a template (``version``, ``info``, ``inspect``), with a newline."""
+    from .gotemplate import Template
+
     body = JSON_FORMAT if fmt == "json" else _prepare(fmt)
     return Template(body).execute(value, strict=strict, type_name=type_name) + "\n"
 

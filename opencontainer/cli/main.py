@@ -36,7 +36,7 @@ CONTAINER_COMMANDS: CommandTable = {
     "restart": ("opencontainer.cli.containers", "Restart one or more containers"),
     "kill": ("opencontainer.cli.containers", "Kill one or more running containers"),
     "rm": ("opencontainer.cli.containers", "Remove one or more containers"),
-    "ps": ("opencontainer.cli.containers", "List containers"),
+    "ps": ("opencontainer.cli.ps", "List containers"),
     "logs": ("opencontainer.cli.containers", "Fetch the logs of a container"),
     "exec": ("opencontainer.cli.containers", "Execute a command in a running container"),
     "inspect": ("opencontainer.cli.containers", "Low-level information on a container or image"),

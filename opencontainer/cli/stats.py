@@ -124,7 +124,8 @@ def _size(n: float) -> str:
 
 
 def _chosen(args: argparse.Namespace, ctx: Any) -> list[Any]:
-    from .containers import _entries, _resolve
+    from .containers import _resolve
+    from .ps import _entries
 
     if args.containers:
         out = []

@@ -169,7 +169,8 @@ def _df(args: argparse.Namespace, ctx: Any) -> int:
 def prune_containers(ctx: Any) -> tuple[list[str], int]:
     """Remove every stopped container (docker's ``container prune``): (IDs, bytes)."""
     from ..errors import OpenContainerError
-    from .containers import _entries, _rm
+    from .containers import _rm
+    from .ps import _entries
 
     removed, reclaimed = [], 0
     for e in _entries(ctx):

@@ -173,7 +173,7 @@ def _image_count(ctx: Any) -> int:
 
 def _container_counts(ctx: Any) -> tuple[int, int, int]:
     """(running, paused, stopped) over every container of this user, as ``ps -a`` lists."""
-    from .containers import _entries
+    from .ps import _entries
 
     running = paused = stopped = 0
     for e in _entries(ctx):

@@ -23,7 +23,7 @@ ALIASES = {"list": "ls", "remove": "rm"}
 def world(ctx: Any) -> tuple[list[Any], list[Any]]:
     """(projects, containers) of this user, the project beside the current directory too."""
     from ..engine import index
-    from .containers import _cwd_project
+    from .ps import _cwd_project
 
     here = _cwd_project(ctx)
     extra = [index.Project(name=here.name, working_dir=here.working_dir, state=here.state)

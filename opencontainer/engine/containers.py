@@ -77,7 +77,7 @@ async def create_standalone(engine: Engine, opts: ContainerOptions, host: Host, 
 
 
 def _located(entry: Entry) -> Any:
-    from ..cli.compose import Located
+    from ..cli.locate import Located
 
     p = entry.project
     return Located(p.name, p.working_dir, p.state)

@@ -12,7 +12,6 @@ time (it changes when the container is re-created, as docker's does).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import attrs
 
 from ..errors import ContainerError, ContainerNotFound
+from ..humanize import status_text
 from ..paths import Paths
 from .filters import ContainerSummary, Mount, Published
 from .state import ContainerState, ProjectState, effective, registered_projects
@@ -73,6 +73,8 @@ class Entry:
 
 def compose_id(state_dir: Path, name: str, created_at: float) -> str:
     """The ID of a container recorded before IDs were stored (derived, stable)."""
+    import hashlib  # rarely needed: not imported by every ``ps``
+
     return hashlib.sha256(f"{state_dir}\0{name}\0{created_at!r}".encode()).hexdigest()
 
 
@@ -128,8 +130,6 @@ def _spec_of(cdir: Path) -> dict[str, Any]:
 
 
 def project_entries(project: Project, now: float) -> list[Entry]:
-    from ..cli.compose import status_text
-
     alive = project.state.supervisor_alive()
     services = project.model.get("services") or {}
     standalone = project.standalone

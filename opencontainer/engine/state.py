@@ -15,17 +15,16 @@
 
 Everything here is readable without the supervisor: ``ps`` and ``logs`` work from these files
 when it is gone (a container whose supervisor is dead is shown as exited).
-This module imports only the standard library and attrs, so the CLI's ``ps`` path stays light.
+This module imports only the standard library and attrs, so the CLI's ``ps`` path stays light
+(what only some commands need -- hashlib, procfs, signal -- is imported where it is used).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,6 @@ import attrs
 
 from ..errors import StateError
 from ..paths import Paths, atomic_write, file_lock
-from ..runtime.procfs import start_time
 
 SOCKET_MAX = 100
 
@@ -107,6 +105,8 @@ class ProjectState:
         sock = self.root / "supervisor.sock"
         if len(str(sock)) < SOCKET_MAX or self.runtime_dir is None:
             return sock
+        import hashlib  # not at the top: loading OpenSSL costs ~2 ms of every ``ps``
+
         digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         return self.runtime_dir / f"sup-{digest}.sock"
 
@@ -187,6 +187,8 @@ def effective(st: ContainerState, supervisor_alive: bool) -> ContainerState:
 
 # -- processes ----------------------------------------------------------------------------------
 def same_process(pid: int | None, start: int | None) -> bool:
+    from ..runtime.procfs import start_time
+
     return pid is not None and start is not None and start_time(pid) == start
 
 
@@ -212,6 +214,8 @@ def kill_leftovers(state: ProjectState) -> list[str]:
     Only groups whose leader is still the recorded process (same start time) or that still
     have members are killed; returns the names of the containers cleaned up.
     """
+    import signal
+
     cleaned = []
     for st in state.containers():
         if st.pgid is None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -139,6 +138,8 @@ class ImageRecord:
 
 
 def digest_bytes(data: bytes) -> str:
+    import hashlib  # here, not at the top: loading OpenSSL costs every ``images`` ~2 ms
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -241,6 +242,8 @@ class ImageStore:
     @staticmethod
     def _user_key(container_dir: Path) -> tuple[str, str]:
         """(marker name, absolute path) for ``container_dir``."""
+        import hashlib
+
         absolute = os.path.abspath(container_dir)
         return hashlib.sha256(absolute.encode()).hexdigest()[:32], absolute
 

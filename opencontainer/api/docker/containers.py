@@ -441,7 +441,7 @@ def _endpoints(networks: Any, existing: Any = None) -> dict[str, Any]:
 
 
 def summary_dict(e: Any) -> dict[str, Any]:
-    from ...cli.containers import _command_text
+    from ...cli.ps import _command_text
 
     s = e.summary
     ports = [{"IP": p.host_ip or "0.0.0.0", "PrivatePort": p.container_port,
@@ -466,7 +466,7 @@ def summary_dict(e: Any) -> dict[str, Any]:
 
 
 def _list(host: Host, all_: bool, filters_text: str | None, limit: int) -> list[dict[str, Any]]:
-    from ...cli.containers import _image_resolver
+    from ...cli.ps import _image_resolver
     from ...engine.filters import Filters
 
     filters = Filters.parse(_filters_from(filters_text))
