@@ -96,8 +96,8 @@ def test_top_level_help_is_dockers_layout() -> None:
         return [ln.split()[0] for ln in block]
 
     assert section("Common Commands:")[:3] == ["run", "exec", "ps"]
-    assert section("Management Commands:") == ["builder", "compose", "container", "image", "network",
-                                               "system", "volume"]
+    assert section("Management Commands:") == ["builder", "compose", "container", "image",
+                                               "network", "system", "volume"]
     rest = section("Commands:")
     assert rest == sorted(rest) and {"attach", "commit", "up", "down", "wait"} <= set(rest)
     assert "supervise" not in rest and "run" not in rest

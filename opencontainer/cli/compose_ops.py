@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .compose import DRY, Located, _alive, _containers, _request, locate
+from .compose import DRY, _alive, _containers, _request, locate
+from .locate import Located
 
 ACTIVE = ("running", "restarting", "starting", "stopping", "paused")
 
