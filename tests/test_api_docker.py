@@ -364,6 +364,22 @@ def test_docker_port_volume_and_network(api: Api) -> None:
 
 
 # -- testcontainers-python ----------------------------------------------------------------------
+def _testcontainers_env(api: Api, monkeypatch: pytest.MonkeyPatch, ryuk: bool) -> None:
+    """testcontainers reads its settings from the environment (once, at import: the Ryuk
+    switch is set on its config object too)."""
+    for key, value in api.env.items():
+        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "false" if ryuk else "true")
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import Reaper
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", not ryuk)
+    monkeypatch.setattr(testcontainers_config, "ryuk_docker_socket", str(api.sock))
+    monkeypatch.setattr(testcontainers_config, "ryuk_reconnection_timeout", "1s")
+    Reaper.delete_instance()
+
+
 def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     try:
@@ -376,10 +392,7 @@ def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
         _missing("testcontainers 4.x and redis-py are not installed")
         raise
     test_images["redis"]  # pushed to the test registry (docker.io/library/redis:7)
-    for key, value in api.env.items():
-        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    _testcontainers_env(api, monkeypatch, ryuk=False)
     with RedisContainer("redis:7") as rc:
         client = rc.get_client()
         assert client.ping() is True
@@ -388,6 +401,73 @@ def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
         assert isinstance(client, redis.Redis)
         assert api.docker("ps", "-q").stdout.split() == [rc.get_wrapped_container().id[:12]]
     assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
+def _psql(port: int, sql: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "test", "-d", "test",
+                           "-tAc", sql], env=dict(PGPASSWORD="test", PATH="/usr/bin:/bin"),
+                          capture_output=True, text=True, timeout=60)
+
+
+def _postgres_container() -> Any:
+    try:
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # before 4.14
+            from testcontainers.postgres import PostgresContainer
+    except ImportError:
+        _missing("testcontainers 4.x is not installed")
+        raise
+    if shutil.which("psql") is None:
+        _missing("psql (postgresql-client) is not installed")
+    return PostgresContainer("postgres:15", driver=None)
+
+
+def test_testcontainers_postgres_without_ryuk(api: Api, test_images: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    test_images["postgres"]  # docker.io/library/postgres:15 in the test registry
+    _testcontainers_env(api, monkeypatch, ryuk=False)
+    with _postgres_container() as pg:  # waits by running psql inside (exec)
+        url = pg.get_connection_url()
+        port = int(pg.get_exposed_port(5432))
+        assert url == f"postgresql://test:test@{pg.get_container_host_ip()}:{port}/test"
+        res = _psql(port, "create table t (x int); insert into t values (42); select x from t")
+        assert res.stdout.split()[-1] == "42", res.stderr
+        assert api.docker("ps", "-q").stdout.split() == [pg.get_wrapped_container().id[:12]]
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
+def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_images: Any,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Ryuk (the stand-in image, testcontainers/ryuk:0.8.1) bind-mounts the service's socket
+    as /var/run/docker.sock; the containers of a session that died without cleaning up (here:
+    one left running on purpose) are removed once the session's connection to Ryuk closes,
+    through the socket (ps, then rm -f), and Ryuk (AutoRemove) goes too."""
+    from testcontainers.core.container import DockerContainer, Reaper
+    from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
+
+    test_images["ryuk"]
+    test_images["postgres"]
+    _testcontainers_env(api, monkeypatch, ryuk=True)
+    with _postgres_container() as pg:
+        port = int(pg.get_exposed_port(5432))
+        assert _psql(port, "select 40 + 2").stdout.strip() == "42"
+        ryuk = api.docker("ps", "--filter", "name=testcontainers-ryuk", "--format",
+                          "{{.Names}} {{.Image}}").stdout.split()
+        assert ryuk == [f"testcontainers-ryuk-{SESSION_ID}", "testcontainers/ryuk:0.8.1"]
+    left = DockerContainer("busybox").with_command("sleep 300").start()  # never stopped
+    labels = left.get_wrapped_container().labels
+    assert labels[LABEL_SESSION_ID] == SESSION_ID
+    try:
+        assert len(api.docker("ps", "-q").stdout.split()) == 2  # Ryuk and the one left
+        assert Reaper._socket is not None
+        Reaper._socket.close()  # the test process died: its connection to Ryuk closes
+        Reaper._socket = None
+        # after RYUK_RECONNECTION_TIMEOUT Ryuk removes the session's containers, then itself
+        _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
+    finally:
+        Reaper.delete_instance()
 
 
 # -- without a client ----------------------------------------------------------------------------
