@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.fixtures import compose_v1
 from tests.fixtures.cache import FixtureCache
 from tests.fixtures.dockercli import CACHE_KEY, build_docker_cli
 from tests.fixtures.plugin import _missing
@@ -363,6 +364,53 @@ def test_docker_port_volume_and_network(api: Api) -> None:
     assert api.docker("volume", "rm", "shared").returncode == 0
 
 
+def test_docker_top_stats_rename_prune_and_system_df(api: Api, sdk: Any) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    res = api.docker("run", "-d", "--name", "busy", "busybox", "sh", "-c",
+                     "while :; do :; done")  # keeps a core busy
+    assert res.returncode == 0, res.stderr
+    top = api.docker("top", "busy")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.split()[:4] == ["UID", "PID", "PPID", "CMD"]
+    assert "while :; do :; done" in top.stdout
+    stats = api.docker("stats", "--no-stream", "--format",
+                       "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy")
+    assert stats.returncode == 0, stats.stderr
+    name, cpu, mem, *_, pids = stats.stdout.split()
+    assert name == "busy" and float(cpu.rstrip("%")) > 20 and int(pids) >= 1, stats.stdout
+    assert mem.endswith(("KiB", "MiB")), stats.stdout
+    c = sdk.containers.get("busy")
+    one = c.stats(stream=False, one_shot=True)
+    assert one["name"] == "/busy" and one["memory_stats"]["usage"] > 0
+    assert one["pids_stats"]["current"] >= 1
+    streamed = c.stats(stream=True, decode=True)
+    first, second = next(streamed), next(streamed)
+    assert second["precpu_stats"]["cpu_usage"]["total_usage"] == \
+        first["cpu_stats"]["cpu_usage"]["total_usage"]
+    assert c.top()["Titles"] == ["UID", "PID", "PPID", "CMD"]
+    busy_rename = api.docker("rename", "busy", "other")
+    assert busy_rename.returncode == 1 and "stop it first" in busy_rename.stderr
+    assert api.docker("stop", "-t", "1", "busy").returncode == 0
+    stopped_top = api.docker("top", "busy")
+    assert stopped_top.returncode == 1 and "is not running" in stopped_top.stderr
+    ren = api.docker("rename", "busy", "renamed")
+    assert ren.returncode == 0, ren.stderr
+    assert api.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["renamed"]
+    assert api.oc("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["renamed"]
+    assert api.docker("run", "-d", "--name", "keep", "busybox", "sleep", "300"
+                      ).returncode == 0
+    df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
+    assert df.returncode == 0, df.stderr
+    assert "Images 1 1" in df.stdout and "Containers 2 1" in df.stdout, df.stdout
+    verbose = api.docker("system", "df", "-v")
+    assert verbose.returncode == 0 and "renamed" in verbose.stdout, verbose.stderr
+    pruned = api.docker("container", "prune", "-f")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Deleted Containers:" in pruned.stdout and "Total reclaimed space:" in pruned.stdout
+    assert api.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["keep"]
+    assert api.docker("rm", "-f", "keep").returncode == 0
+
+
 # -- testcontainers-python ----------------------------------------------------------------------
 def _testcontainers_env(api: Api, monkeypatch: pytest.MonkeyPatch, ryuk: bool) -> None:
     """testcontainers reads its settings from the environment (once, at import: the Ryuk
@@ -468,6 +516,84 @@ def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_image
         _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
     finally:
         Reaper.delete_instance()
+
+
+# -- docker-compose v1 ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def compose_v1_argv(fixture_cache: FixtureCache) -> list[str]:
+    """docker-compose 1.29.2 (PyPI) in a venv of its own in the cache."""
+    try:
+        entry = fixture_cache.get_or_build(compose_v1.CACHE_KEY, compose_v1.build_compose_v1)
+    except Exception as exc:
+        _missing(f"docker-compose {compose_v1.VERSION} is unavailable: {exc}")
+        raise
+    return compose_v1.argv(entry)
+
+
+STACK = """\
+version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c "echo db-up; sleep 1; echo ok > /data/ready; exec sleep 300"
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 1s
+      timeout: 3s
+      retries: 30
+  app:
+    image: busybox
+    command: sh -c "echo app-up; cat /shared/ready; exec sleep 300"
+    volumes:
+      - data:/shared
+    depends_on:
+      db:
+        condition: service_healthy
+  worker:
+    image: busybox
+    command: sh -c "echo worker-up; exec sleep 300"
+    depends_on: [db]
+volumes:
+  data:
+"""
+
+
+def test_docker_compose_v1_up_ps_logs_down(api: Api, compose_v1_argv: list[str],
+                                           tmp_path: Path) -> None:
+    project = tmp_path / "stack"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(STACK)
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*compose_v1_argv, *args], cwd=project, env=api.env,
+                              capture_output=True, text=True, timeout=300)
+
+    up = compose("up", "-d")
+    assert up.returncode == 0, up.stderr
+    for name in ("stack_db_1", "stack_app_1", "stack_worker_1"):
+        assert f"Creating {name}" in up.stderr
+    ps = compose("ps")
+    assert ps.returncode == 0, ps.stderr
+    rows = {line.split()[0]: line for line in ps.stdout.splitlines()[2:]}
+    assert set(rows) == {"stack_db_1", "stack_app_1", "stack_worker_1"}, ps.stdout
+    assert all(" Up" in row for row in rows.values()), ps.stdout
+    assert "(healthy)" in rows["stack_db_1"], ps.stdout
+    names = api.oc("ps", "--format", "{{.Names}}").stdout.split()
+    assert sorted(names) == ["stack_app_1", "stack_db_1", "stack_worker_1"]
+    logs = _until(lambda: (r := compose("logs", "--no-color", "app")).stdout.count("\n") >= 2
+                  and r)
+    assert "app-up" in logs.stdout and "ok" in logs.stdout, logs.stdout
+    assert "db-up" in compose("logs", "--no-color").stdout
+    assert "stack_data" in api.docker("volume", "ls", "-q").stdout.split()
+    down = compose("down", "-v")
+    assert down.returncode == 0, down.stderr
+    assert "Removing stack_app_1" in down.stderr and "Removing volume stack_data" in down.stderr
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+    assert "stack_data" not in api.docker("volume", "ls", "-q").stdout.split()
+    assert "stack_default" not in api.docker("network", "ls", "--format", "{{.Name}}"
+                                             ).stdout.split()
 
 
 # -- without a client ----------------------------------------------------------------------------
