@@ -411,6 +411,63 @@ def test_docker_top_stats_rename_prune_and_system_df(api: Api, sdk: Any) -> None
     assert api.docker("rm", "-f", "keep").returncode == 0
 
 
+def test_docker_history_save_load_and_push(api: Api, registry: Any, tmp_path: Path) -> None:
+    import tarfile
+
+    from tests.fixtures.push import RegistryClient
+
+    assert api.docker("pull", "busybox").returncode == 0
+    hist = api.docker("history", "busybox")
+    assert hist.returncode == 0, hist.stderr
+    assert hist.stdout.split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"]
+    archive = tmp_path / "busybox.tar"
+    saved = api.docker("save", "-o", str(archive), "busybox")
+    assert saved.returncode == 0, saved.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["busybox:latest"]
+    assert api.docker("rmi", "busybox").returncode == 0
+    loaded = api.docker("load", "-i", str(archive))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Loaded image: busybox:latest" in loaded.stdout
+    assert api.docker("run", "--rm", "busybox", "echo", "back").stdout == "back\n"
+    target = f"{registry.host}/pushed/busybox:v1"
+    assert api.docker("tag", "busybox", target).returncode == 0
+    pushed = api.docker("push", target)
+    assert pushed.returncode == 0, pushed.stderr
+    assert f"The push refers to repository [{registry.host}/pushed/busybox]" in pushed.stdout
+    assert "v1: digest: sha256:" in pushed.stdout
+    got = RegistryClient(registry.url).get_manifest("pushed/busybox", "v1")
+    assert got.headers["docker-content-digest"] in pushed.stdout
+    missing = api.docker("push", f"{registry.host}/nosuch/image:1")
+    assert missing.returncode == 1 and "does not exist locally" in missing.stderr
+
+
+def test_docker_events_with_filters_ends_at_until(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    start = time.time()
+    proc = subprocess.Popen(
+        [str(api.docker_bin), "events", "--since", f"{start:.3f}", "--until",
+         f"{start + 10:.3f}", "--filter", "event=die", "--filter", "container=ev",
+         "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} "
+         "{{.Actor.Attributes.exitCode}}"],
+        env=api.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        assert api.docker("run", "-d", "--name", "other", "busybox", "sh", "-c",
+                          "sleep 1; exit 1").returncode == 0
+        assert api.docker("run", "-d", "--name", "ev", "busybox", "sh", "-c",
+                          "sleep 2; exit 7").returncode == 0
+        out, err = proc.communicate(timeout=30)  # ends by itself at --until
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["container die ev 7"], (out, err)
+    assert time.time() - start >= 9
+
+
 # -- testcontainers-python ----------------------------------------------------------------------
 def _testcontainers_env(api: Api, monkeypatch: pytest.MonkeyPatch, ryuk: bool) -> None:
     """testcontainers reads its settings from the environment (once, at import: the Ryuk
