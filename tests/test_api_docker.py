@@ -672,7 +672,10 @@ def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> Non
     assert (opts.name, opts.env, opts.workdir, opts.user) == ("web", ("A=1",), "/tmp", "1000")
     assert opts.tty and opts.interactive and opts.auto_remove
     assert opts.volumes == ("/src:/dst:ro", "data:/data")
-    assert opts.ports == ("127.0.0.1:8080:80/tcp", "53:53/udp")
+    fixed, published_all = opts.ports  # PublishAllPorts: a free ephemeral port, as docker's
+    assert fixed == "127.0.0.1:8080:80/tcp"
+    host_port, _, rest = published_all.partition(":")
+    assert rest == "53/udp" and 1024 < int(host_port) < 65536
     assert (opts.add_hosts, opts.labels, opts.restart) == (("db:10.0.0.2",), ("k=v",),
                                                             "on-failure:2")
     with pytest.raises(ApiError) as exc:
