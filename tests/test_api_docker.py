@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.fixtures import compose_v1
 from tests.fixtures.cache import FixtureCache
 from tests.fixtures.dockercli import CACHE_KEY, build_docker_cli
 from tests.fixtures.plugin import _missing
@@ -363,7 +364,127 @@ def test_docker_port_volume_and_network(api: Api) -> None:
     assert api.docker("volume", "rm", "shared").returncode == 0
 
 
+def test_docker_top_stats_rename_prune_and_system_df(api: Api, sdk: Any) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    res = api.docker("run", "-d", "--name", "busy", "busybox", "sh", "-c",
+                     "while :; do :; done")  # keeps a core busy
+    assert res.returncode == 0, res.stderr
+    top = api.docker("top", "busy")
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.split()[:4] == ["UID", "PID", "PPID", "CMD"]
+    assert "while :; do :; done" in top.stdout
+    stats = api.docker("stats", "--no-stream", "--format",
+                       "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy")
+    assert stats.returncode == 0, stats.stderr
+    name, cpu, mem, *_, pids = stats.stdout.split()
+    assert name == "busy" and float(cpu.rstrip("%")) > 20 and int(pids) >= 1, stats.stdout
+    assert mem.endswith(("KiB", "MiB")), stats.stdout
+    c = sdk.containers.get("busy")
+    one = c.stats(stream=False, one_shot=True)
+    assert one["name"] == "/busy" and one["memory_stats"]["usage"] > 0
+    assert one["pids_stats"]["current"] >= 1
+    streamed = c.stats(stream=True, decode=True)
+    first, second = next(streamed), next(streamed)
+    assert second["precpu_stats"]["cpu_usage"]["total_usage"] == \
+        first["cpu_stats"]["cpu_usage"]["total_usage"]
+    assert c.top()["Titles"] == ["UID", "PID", "PPID", "CMD"]
+    busy_rename = api.docker("rename", "busy", "other")
+    assert busy_rename.returncode == 1 and "stop it first" in busy_rename.stderr
+    assert api.docker("stop", "-t", "1", "busy").returncode == 0
+    stopped_top = api.docker("top", "busy")
+    assert stopped_top.returncode == 1 and "is not running" in stopped_top.stderr
+    ren = api.docker("rename", "busy", "renamed")
+    assert ren.returncode == 0, ren.stderr
+    assert api.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["renamed"]
+    assert api.oc("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["renamed"]
+    assert api.docker("run", "-d", "--name", "keep", "busybox", "sleep", "300"
+                      ).returncode == 0
+    df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}")
+    assert df.returncode == 0, df.stderr
+    assert "Images 1 1" in df.stdout and "Containers 2 1" in df.stdout, df.stdout
+    verbose = api.docker("system", "df", "-v")
+    assert verbose.returncode == 0 and "renamed" in verbose.stdout, verbose.stderr
+    pruned = api.docker("container", "prune", "-f")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Deleted Containers:" in pruned.stdout and "Total reclaimed space:" in pruned.stdout
+    assert api.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["keep"]
+    assert api.docker("rm", "-f", "keep").returncode == 0
+
+
+def test_docker_history_save_load_and_push(api: Api, registry: Any, tmp_path: Path) -> None:
+    import tarfile
+
+    from tests.fixtures.push import RegistryClient
+
+    assert api.docker("pull", "busybox").returncode == 0
+    hist = api.docker("history", "busybox")
+    assert hist.returncode == 0, hist.stderr
+    assert hist.stdout.split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"]
+    archive = tmp_path / "busybox.tar"
+    saved = api.docker("save", "-o", str(archive), "busybox")
+    assert saved.returncode == 0, saved.stderr
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["busybox:latest"]
+    assert api.docker("rmi", "busybox").returncode == 0
+    loaded = api.docker("load", "-i", str(archive))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Loaded image: busybox:latest" in loaded.stdout
+    assert api.docker("run", "--rm", "busybox", "echo", "back").stdout == "back\n"
+    target = f"{registry.host}/pushed/busybox:v1"
+    assert api.docker("tag", "busybox", target).returncode == 0
+    pushed = api.docker("push", target)
+    assert pushed.returncode == 0, pushed.stderr
+    assert f"The push refers to repository [{registry.host}/pushed/busybox]" in pushed.stdout
+    assert "v1: digest: sha256:" in pushed.stdout
+    got = RegistryClient(registry.url).get_manifest("pushed/busybox", "v1")
+    assert got.headers["docker-content-digest"] in pushed.stdout
+    missing = api.docker("push", f"{registry.host}/nosuch/image:1")
+    assert missing.returncode == 1 and "does not exist locally" in missing.stderr
+
+
+def test_docker_events_with_filters_ends_at_until(api: Api) -> None:
+    assert api.docker("pull", "busybox").returncode == 0
+    start = time.time()
+    proc = subprocess.Popen(
+        [str(api.docker_bin), "events", "--since", f"{start:.3f}", "--until",
+         f"{start + 10:.3f}", "--filter", "event=die", "--filter", "container=ev",
+         "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} "
+         "{{.Actor.Attributes.exitCode}}"],
+        env=api.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        assert api.docker("run", "-d", "--name", "other", "busybox", "sh", "-c",
+                          "sleep 1; exit 1").returncode == 0
+        assert api.docker("run", "-d", "--name", "ev", "busybox", "sh", "-c",
+                          "sleep 2; exit 7").returncode == 0
+        out, err = proc.communicate(timeout=30)  # ends by itself at --until
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["container die ev 7"], (out, err)
+    assert time.time() - start >= 9
+
+
 # -- testcontainers-python ----------------------------------------------------------------------
+def _testcontainers_env(api: Api, monkeypatch: pytest.MonkeyPatch, ryuk: bool) -> None:
+    """testcontainers reads its settings from the environment (once, at import: the Ryuk
+    switch is set on its config object too)."""
+    for key, value in api.env.items():
+        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "false" if ryuk else "true")
+    from testcontainers.core.config import testcontainers_config
+    from testcontainers.core.container import Reaper
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", not ryuk)
+    monkeypatch.setattr(testcontainers_config, "ryuk_docker_socket", str(api.sock))
+    monkeypatch.setattr(testcontainers_config, "ryuk_reconnection_timeout", "1s")
+    Reaper.delete_instance()
+
+
 def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     try:
@@ -376,10 +497,7 @@ def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
         _missing("testcontainers 4.x and redis-py are not installed")
         raise
     test_images["redis"]  # pushed to the test registry (docker.io/library/redis:7)
-    for key, value in api.env.items():
-        if key.startswith(("DOCKER_", "OPENCONTAINER_")) or key in ("HOME",):
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    _testcontainers_env(api, monkeypatch, ryuk=False)
     with RedisContainer("redis:7") as rc:
         client = rc.get_client()
         assert client.ping() is True
@@ -388,6 +506,151 @@ def test_testcontainers_redis_without_ryuk(api: Api, test_images: Any,
         assert isinstance(client, redis.Redis)
         assert api.docker("ps", "-q").stdout.split() == [rc.get_wrapped_container().id[:12]]
     assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
+def _psql(port: int, sql: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "test", "-d", "test",
+                           "-tAc", sql], env=dict(PGPASSWORD="test", PATH="/usr/bin:/bin"),
+                          capture_output=True, text=True, timeout=60)
+
+
+def _postgres_container() -> Any:
+    try:
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # before 4.14
+            from testcontainers.postgres import PostgresContainer
+    except ImportError:
+        _missing("testcontainers 4.x is not installed")
+        raise
+    if shutil.which("psql") is None:
+        _missing("psql (postgresql-client) is not installed")
+    return PostgresContainer("postgres:15", driver=None)
+
+
+def test_testcontainers_postgres_without_ryuk(api: Api, test_images: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    test_images["postgres"]  # docker.io/library/postgres:15 in the test registry
+    _testcontainers_env(api, monkeypatch, ryuk=False)
+    with _postgres_container() as pg:  # waits by running psql inside (exec)
+        url = pg.get_connection_url()
+        port = int(pg.get_exposed_port(5432))
+        assert url == f"postgresql://test:test@{pg.get_container_host_ip()}:{port}/test"
+        res = _psql(port, "create table t (x int); insert into t values (42); select x from t")
+        assert res.stdout.split()[-1] == "42", res.stderr
+        assert api.docker("ps", "-q").stdout.split() == [pg.get_wrapped_container().id[:12]]
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+
+
+def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_images: Any,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Ryuk (the stand-in image, testcontainers/ryuk:0.8.1) bind-mounts the service's socket
+    as /var/run/docker.sock; the containers of a session that died without cleaning up (here:
+    one left running on purpose) are removed once the session's connection to Ryuk closes,
+    through the socket (ps, then rm -f), and Ryuk (AutoRemove) goes too."""
+    from testcontainers.core.container import DockerContainer, Reaper
+    from testcontainers.core.labels import LABEL_SESSION_ID, SESSION_ID
+
+    test_images["ryuk"]
+    test_images["postgres"]
+    _testcontainers_env(api, monkeypatch, ryuk=True)
+    with _postgres_container() as pg:
+        port = int(pg.get_exposed_port(5432))
+        assert _psql(port, "select 40 + 2").stdout.strip() == "42"
+        ryuk = api.docker("ps", "--filter", "name=testcontainers-ryuk", "--format",
+                          "{{.Names}} {{.Image}}").stdout.split()
+        assert ryuk == [f"testcontainers-ryuk-{SESSION_ID}", "testcontainers/ryuk:0.8.1"]
+    left = DockerContainer("busybox").with_command("sleep 300").start()  # never stopped
+    labels = left.get_wrapped_container().labels
+    assert labels[LABEL_SESSION_ID] == SESSION_ID
+    try:
+        assert len(api.docker("ps", "-q").stdout.split()) == 2  # Ryuk and the one left
+        assert Reaper._socket is not None
+        Reaper._socket.close()  # the test process died: its connection to Ryuk closes
+        Reaper._socket = None
+        # after RYUK_RECONNECTION_TIMEOUT Ryuk removes the session's containers, then itself
+        _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
+    finally:
+        Reaper.delete_instance()
+
+
+# -- docker-compose v1 ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def compose_v1_argv(fixture_cache: FixtureCache) -> list[str]:
+    """docker-compose 1.29.2 (PyPI) in a venv of its own in the cache."""
+    try:
+        entry = fixture_cache.get_or_build(compose_v1.CACHE_KEY, compose_v1.build_compose_v1)
+    except Exception as exc:
+        _missing(f"docker-compose {compose_v1.VERSION} is unavailable: {exc}")
+        raise
+    return compose_v1.argv(entry)
+
+
+STACK = """\
+version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c "echo db-up; sleep 1; echo ok > /data/ready; exec sleep 300"
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 1s
+      timeout: 3s
+      retries: 30
+  app:
+    image: busybox
+    command: sh -c "echo app-up; cat /shared/ready; exec sleep 300"
+    volumes:
+      - data:/shared
+    depends_on:
+      db:
+        condition: service_healthy
+  worker:
+    image: busybox
+    command: sh -c "echo worker-up; exec sleep 300"
+    depends_on: [db]
+volumes:
+  data:
+"""
+
+
+def test_docker_compose_v1_up_ps_logs_down(api: Api, compose_v1_argv: list[str],
+                                           tmp_path: Path) -> None:
+    project = tmp_path / "stack"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(STACK)
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*compose_v1_argv, *args], cwd=project, env=api.env,
+                              capture_output=True, text=True, timeout=300)
+
+    up = compose("up", "-d")
+    assert up.returncode == 0, up.stderr
+    for name in ("stack_db_1", "stack_app_1", "stack_worker_1"):
+        assert f"Creating {name}" in up.stderr
+    ps = compose("ps")
+    assert ps.returncode == 0, ps.stderr
+    rows = {line.split()[0]: line for line in ps.stdout.splitlines()[2:]}
+    assert set(rows) == {"stack_db_1", "stack_app_1", "stack_worker_1"}, ps.stdout
+    assert all(" Up" in row for row in rows.values()), ps.stdout
+    assert "(healthy)" in rows["stack_db_1"], ps.stdout
+    names = api.oc("ps", "--format", "{{.Names}}").stdout.split()
+    assert sorted(names) == ["stack_app_1", "stack_db_1", "stack_worker_1"]
+    logs = _until(lambda: (r := compose("logs", "--no-color", "app")).stdout.count("\n") >= 2
+                  and r)
+    assert "app-up" in logs.stdout and "ok" in logs.stdout, logs.stdout
+    assert "db-up" in compose("logs", "--no-color").stdout
+    assert "stack_data" in api.docker("volume", "ls", "-q").stdout.split()
+    down = compose("down", "-v")
+    assert down.returncode == 0, down.stderr
+    assert "Removing stack_app_1" in down.stderr and "Removing volume stack_data" in down.stderr
+    assert api.docker("ps", "-a", "-q").stdout.split() == []
+    assert "stack_data" not in api.docker("volume", "ls", "-q").stdout.split()
+    assert "stack_default" not in api.docker("network", "ls", "--format", "{{.Name}}"
+                                             ).stdout.split()
 
 
 # -- without a client ----------------------------------------------------------------------------
@@ -409,7 +672,10 @@ def test_a_docker_container_config_becomes_create_options(tmp_path: Path) -> Non
     assert (opts.name, opts.env, opts.workdir, opts.user) == ("web", ("A=1",), "/tmp", "1000")
     assert opts.tty and opts.interactive and opts.auto_remove
     assert opts.volumes == ("/src:/dst:ro", "data:/data")
-    assert opts.ports == ("127.0.0.1:8080:80/tcp", "53:53/udp")
+    fixed, published_all = opts.ports  # PublishAllPorts: a free ephemeral port, as docker's
+    assert fixed == "127.0.0.1:8080:80/tcp"
+    host_port, _, rest = published_all.partition(":")
+    assert rest == "53/udp" and 1024 < int(host_port) < 65536
     assert (opts.add_hosts, opts.labels, opts.restart) == (("db:10.0.0.2",), ("k=v",),
                                                             "on-failure:2")
     with pytest.raises(ApiError) as exc:

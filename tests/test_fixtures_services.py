@@ -31,8 +31,8 @@ integration = [pytest.mark.integration, pytest.mark.slow]
 
 NAMES = {"postgres": "library/postgres:15", "redis": "library/redis:7",
          "nginx": "library/nginx:1.25", "node": "library/node:18-alpine",
-         "python": "library/python:3.11-slim"}
-OWN_LAYER = {"postgres", "redis", "nginx"}
+         "python": "library/python:3.11-slim", "ryuk": "testcontainers/ryuk:0.8.1"}
+OWN_LAYER = {"postgres", "redis", "nginx", "ryuk"}
 
 
 # --- unit level: configs and entry point scripts ------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..context import BenchContext
-from . import compose_load, create, pgbench, proot_overhead, pull, run, up
+from . import api, compose_load, create, pgbench, proot_overhead, pull, run, up
 from .base import Plan
 
 # key -> (number, title, plan function)
@@ -17,6 +17,7 @@ SCENARIOS: dict[str, tuple[str, str, Callable[[BenchContext], Plan]]] = {
     "compose": ("5", "compose load of the largest corpus file", compose_load.plan),
     "proot": ("6", "proot overhead for syscall-heavy loops", proot_overhead.plan),
     "pgbench": ("7", "PostgreSQL pgbench, native vs proot backend", pgbench.plan),
+    "api": ("8", "the Docker Engine API: docker run --rm, service RSS", api.plan),
 }
 
 

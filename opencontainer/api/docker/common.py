@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -49,6 +50,8 @@ class ServerState:
     tasks: set[asyncio.Future[Any]] = attrs.field(factory=set)
     # container ID -> a container supervised in the service (attached at start: hosted.py)
     hosted: dict[str, Hosted] = attrs.field(factory=dict)
+    # the socket served: what a bind of the Docker socket (/var/run/docker.sock) stands for
+    socket: Path | None = None
 
 
 STATE_KEY = web.AppKey("opencontainer", ServerState)

@@ -78,9 +78,36 @@ def _strings(value: Any, what: str) -> list[str]:
     raise bad_request(f"{what} must be a list of strings.")
 
 
-def options_from(body: dict[str, Any], name: str | None, cwd: Path) -> Any:
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+def _free_port(proto: str) -> int:
+    """An ephemeral host port nobody listens on now (docker's answer to an empty HostPort)."""
+    import socket
+
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _socket_source(src: str, docker_socket: Path | None) -> str:
+    """A bind of the Docker socket that this host lacks (``/var/run/docker.sock``, as
+    testcontainers' Ryuk, Portainer or Traefik ask for) binds the socket served here."""
+    if docker_socket is not None and src in DOCKER_SOCKETS and not Path(src).exists():
+        return str(docker_socket)
+    return src
+
+
+def _bind(spec: str, docker_socket: Path | None) -> str:
+    src, sep, rest = spec.partition(":")
+    return f"{_socket_source(src, docker_socket)}:{rest}" if sep else spec
+
+
+def options_from(body: dict[str, Any], name: str | None, cwd: Path,
+                 docker_socket: Path | None = None) -> Any:
     """docker's container config (``Config`` fields and ``HostConfig``) -> the options of
-    ``opencontainer create``."""
+    ``opencontainer create``. An empty ``HostPort`` is a free ephemeral port, as docker's."""
     from ...engine.standalone import ContainerOptions
 
     image = body.get("Image")
@@ -94,10 +121,12 @@ def options_from(body: dict[str, Any], name: str | None, cwd: Path) -> Any:
         ep = _strings(raw_ep, "Entrypoint")
         entrypoint = ep[0] if ep else ""
         cmd = ep[1:] + cmd
-    volumes = list(_strings(hc.get("Binds"), "HostConfig.Binds"))
+    volumes = [_bind(b, docker_socket) for b in _strings(hc.get("Binds"), "HostConfig.Binds")]
     for m in hc.get("Mounts") or ():
         kind, target = m.get("Type", "volume"), m.get("Target", "")
         source = m.get("Source", "")
+        if kind == "bind":
+            source = _socket_source(source, docker_socket)
         ro = ":ro" if m.get("ReadOnly") else ""
         if kind in ("bind", "volume") and target:
             volumes.append(f"{source}:{target}{ro}" if source else target)
@@ -108,14 +137,16 @@ def options_from(body: dict[str, Any], name: str | None, cwd: Path) -> Any:
     for key, binds in bindings.items():
         port, _, proto = str(key).partition("/")
         for b in binds or [{}]:
-            host_port = (b or {}).get("HostPort") or port
+            host_port = str((b or {}).get("HostPort") or "")
+            if host_port in ("", "0"):
+                host_port = str(_free_port(proto or "tcp"))
             ip = (b or {}).get("HostIp") or ""
             ports.append(f"{ip + ':' if ip else ''}{host_port}:{port}/{proto or 'tcp'}")
     if hc.get("PublishAllPorts"):
         for key in body.get("ExposedPorts") or {}:
             if key not in bindings:
                 port, _, proto = str(key).partition("/")
-                ports.append(f"{port}:{port}/{proto or 'tcp'}")
+                ports.append(f"{_free_port(proto or 'tcp')}:{port}/{proto or 'tcp'}")
     rp = hc.get("RestartPolicy") or {}
     restart = str(rp.get("Name") or "no")
     if restart == "on-failure" and rp.get("MaximumRetryCount"):
@@ -185,7 +216,7 @@ async def create(request: web.Request) -> web.Response:
     name = request.query.get("name") or None
     if name:
         name = name.lstrip("/")
-    opts = options_from(body, name, host.paths.containers)
+    opts = options_from(body, name, host.paths.containers, state_of(request).socket)
     try:
         await asyncio.to_thread(ImageStore(host.paths.store).resolve, opts.image)
     except ImageNotFound:

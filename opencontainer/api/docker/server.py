@@ -104,15 +104,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(500, f"internal error ({type(exc).__name__}: {exc}).")
 
 
-def make_app(env: Mapping[str, str]) -> web.Application:
+def make_app(env: Mapping[str, str], socket: Path | None = None) -> web.Application:
     from ...engine.containers import Host
-    from . import archive, containers, images, resources, system
+    from . import archive, containers, images, resources, system, transfer, usage
 
     app = web.Application(middlewares=[errors], client_max_size=1 << 30,
                           handler_args={"auto_decompress": False})
-    app[STATE_KEY] = ServerState(host=Host.from_env(env))
+    app[STATE_KEY] = ServerState(host=Host.from_env(env), socket=socket)
     app.on_shutdown.append(_stop_hosted)
-    for module in (system, containers, archive, images, resources):
+    for module in (system, containers, usage, archive, images, transfer, resources):
         for method, path, handler in module.routes():
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
@@ -178,7 +178,7 @@ async def serve(path: Path, env: Mapping[str, str], *, idle: float = 0.0,
                 ready: Callable[[], None] | None = None) -> None:
     """Serve the API on ``path`` until SIGINT/SIGTERM (or ``idle`` seconds without a
     request)."""
-    app = make_app(env)
+    app = make_app(env, path)
     tracker = _Idle(idle) if idle > 0 else None
     if tracker is not None:
         app.middlewares.insert(0, tracker.track)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import platform
 import socket
+import time
 from typing import Any
 
 from aiohttp import web
@@ -114,43 +115,57 @@ async def info(request: web.Request) -> web.Response:
     return json_response(await asyncio.to_thread(info_dict, request))
 
 
-_ACTIONS = {"create": "create", "start": "start", "die": "die", "destroy": "destroy",
-            "kill": "kill", "stop": "stop", "health": "health_status"}
+def _event_filters(text: str | None) -> dict[str, list[str]]:
+    import json
+
+    from .common import bad_request
+
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise bad_request(f"invalid filters {text!r}.") from None
+    out: dict[str, list[str]] = {}
+    for key, values in (data or {}).items():
+        items = [v for v, on in values.items() if on] if isinstance(values, dict) else \
+            list(values)
+        out[str(key)] = [str(v) for v in items]
+    return out
 
 
-def docker_event(event: dict[str, Any], ids: dict[str, str]) -> dict[str, Any] | None:
-    """A supervisor's event (its control socket's JSON form) as docker's ``/events`` line."""
-    kind = str(event.get("type") or "")
-    name = str(event.get("container") or "")
-    action = _ACTIONS.get(kind)
-    if action is None or not name:
+def _moment(text: str | None, what: str) -> float | None:
+    from ...cli.compose import parse_since
+    from .common import bad_request
+
+    if not text:
         return None
-    if kind == "health":
-        action = f"health_status: {event.get('status', '')}"
-    at = float(event.get("at") or 0)
-    cid = ids.get(name, "")
-    attributes = {"name": name}
-    if "exit_code" in event:
-        attributes["exitCode"] = str(event["exit_code"])
-    return {"status": action, "id": cid, "Type": "container", "Action": action,
-            "Actor": {"ID": cid, "Attributes": attributes}, "scope": "local",
-            "time": int(at), "timeNano": int(at * 1e9)}
+    try:
+        return parse_since(text)
+    except Exception:
+        raise bad_request(f"invalid {what} {text!r}: a Unix timestamp or a duration.") from None
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Container events, live: from the control socket of every supervisor that runs (a
-    supervisor that starts later is picked up within a second)."""
+    supervisor that starts later is picked up within a second). ``filters`` (container,
+    event, image, label, type), ``since`` (older events are left out: nothing is replayed)
+    and ``until`` (the stream ends then) as docker's."""
     import json
 
+    from ...cli.system import _docker_event, _matches
     from ...engine import index
 
     host = state_of(request).host
+    filters = _event_filters(request.query.get("filters"))
+    since = _moment(request.query.get("since"), "since")
+    until = _moment(request.query.get("until"), "until")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     await resp.write(b"")
     watched: dict[str, asyncio.Task[None]] = {}
-    ids: dict[str, str] = {}
+    names: dict[str, Any] = {}
     lines: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def follow(sock: str) -> None:
@@ -166,16 +181,22 @@ async def events(request: web.Request) -> web.StreamResponse:
                     raw = json.loads(line).get("event") or {}
                 except ValueError:
                     continue
-                item = docker_event(raw, ids)
-                if item is not None:
-                    lines.put_nowait(json.dumps(item).encode() + b"\n")
+                if not raw.get("container"):
+                    continue
+                item = _docker_event(raw, names)
+                if item is None or not _matches(item, filters):
+                    continue
+                at = float(raw.get("at") or 0)
+                if since is not None and at and at < since:
+                    continue
+                lines.put_nowait(json.dumps(item).encode() + b"\n")
         finally:
             writer.close()
 
     async def discover() -> None:
         while True:
             entries = await asyncio.to_thread(index.entries, host.paths)
-            ids.update({e.name: e.id for e in entries})
+            names.update({e.name: e for e in entries})
             for e in entries:
                 sock = str(e.project.state.socket)
                 fresh = sock not in watched or watched[sock].done()
@@ -186,11 +207,22 @@ async def events(request: web.Request) -> web.StreamResponse:
     finder = asyncio.ensure_future(discover())
     try:
         while True:
-            await resp.write(await lines.get())
+            if until is None:
+                await resp.write(await lines.get())
+                continue
+            left = until - time.time()
+            if left <= 0:
+                break
+            try:
+                await resp.write(await asyncio.wait_for(lines.get(), left))
+            except TimeoutError:
+                break
     finally:
         finder.cancel()
         for task in watched.values():
             task.cancel()
+    await resp.write_eof()
+    return resp
 
 
 def routes() -> list[tuple[str, str, Any]]:
