@@ -77,6 +77,11 @@ class Progress:
         self.line(f"#{self.n} {text}")
         return self.n
 
+    def instruction(self, label: str, index: int, total: int, text: str) -> int:
+        """Instruction ``index`` of ``total`` of stage ``label`` begins (1 is its FROM, 0 an
+        ONBUILD trigger)."""
+        return self.step(f"[{label} {index}/{total}] {text}" if index else f"[{label}] {text}")
+
     def cached(self) -> None:
         self.line(f"#{self.n} CACHED")
 
@@ -189,15 +194,28 @@ class Builder:
         self.context = Source.context(opts.context, opts.dockerfile)
         return self.dockerfile
 
+    def _target(self, d: df.Dockerfile) -> df.Stage:
+        if not self.opts.target:
+            return d.stages[-1]
+        found = d.stage(self.opts.target)
+        if found is None or found.name is None:
+            raise BuildError(f"failed to reach build target {self.opts.target} in "
+                             f"{d.file}: no stage of that name")
+        return found
+
+    def step_count(self) -> int:
+        """How many instructions the build runs, each stage's FROM included (ONBUILD
+        triggers aside): the classic builder's ``Step i/N``."""
+        d = self.dockerfile or self.load()
+        target = self._target(d)
+        used = set(self.used_args)
+        needed = self._needed(d, target, self._meta_args(d))
+        self.used_args = used
+        return sum(len(st.instructions) + 1 for st in d.stages if st.index in needed)
+
     async def build(self) -> ImageRecord:
         d = self.dockerfile or self.load()
-        target = d.stages[-1]
-        if self.opts.target:
-            found = d.stage(self.opts.target)
-            if found is None or found.name is None:
-                raise BuildError(f"failed to reach build target {self.opts.target} in "
-                                 f"{d.file}: no stage of that name")
-            target = found
+        target = self._target(d)
         meta = self._meta_args(d)
         needed = self._needed(d, target, meta)
         self.store.root.mkdir(parents=True, exist_ok=True)
@@ -277,7 +295,7 @@ class Builder:
         platform = ex.word(st.platform) if st.platform else self.opts.platform
         total = len(st.instructions) + 1
         label = st.name or f"stage-{st.index}"
-        self.progress.step(f"[{label} 1/{total}] FROM {base}")
+        self.progress.instruction(label, 1, total, f"FROM {base}")
         state = await self._from(st, base, platform)
         for trigger in state.onbuild:
             parsed = df.parse(f"FROM scratch\n{trigger}", f"{d.file} (ONBUILD of {base})")
@@ -339,7 +357,7 @@ class Builder:
         scope = {**state.args, **state.env()}
         ex = df.Expander(scope, d.escape, ins.error)
         shown = ins.original if len(ins.original) < 200 else ins.original[:197] + "..."
-        self.progress.step(f"[{label} {i}/{total}] {shown}" if i else f"[{label}] {shown}")
+        self.progress.instruction(label, i, total, shown)
         cmd = ins.cmd
         if cmd == "ARG":
             for key, value in df.key_values(ins, df.Expander(scope, d.escape, ins.error)):

@@ -106,13 +106,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def make_app(env: Mapping[str, str], socket: Path | None = None) -> web.Application:
     from ...engine.containers import Host
-    from . import archive, containers, images, resources, system, transfer, usage
+    from . import archive, build, containers, images, resources, system, transfer, usage
 
     app = web.Application(middlewares=[errors], client_max_size=1 << 30,
                           handler_args={"auto_decompress": False})
     app[STATE_KEY] = ServerState(host=Host.from_env(env), socket=socket)
     app.on_shutdown.append(_stop_hosted)
-    for module in (system, containers, usage, archive, images, transfer, resources):
+    for module in (system, containers, usage, archive, images, transfer, resources,
+                   build):
         for method, path, handler in module.routes():
             app.router.add_route(method, path, handler)
             app.router.add_route(method, r"/v{api_version:\d+\.\d+}" + path, handler)
