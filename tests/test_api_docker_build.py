@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_api_docker import Api, api, docker_cli, sdk  # noqa: F401 - the fixtures
+from tests import test_api_docker as _base
+from tests.test_api_docker import Api
 
 pytestmark = pytest.mark.integration
+
+# the service, the docker CLI and the SDK client of test_api_docker.py
+docker_cli, api, sdk = _base.docker_cli, _base.api, _base.sdk
 
 DOCKERFILE = """\
 FROM busybox

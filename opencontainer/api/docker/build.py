@@ -104,9 +104,20 @@ class ClassicProgress:
         self.stream(data.decode("utf-8", "replace"))
 
 
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
 async def _receive(request: web.Request, into: IO[bytes]) -> None:
+    """The body into ``into``; a plain tar archive gets its end blocks (docker 20.10's CLI
+    sends an archive without them, and no padding after the last file, when ``-f`` names a
+    Dockerfile outside the context)."""
+    first = b""
     while chunk := await request.content.read(1 << 20):
+        if len(first) < 6:
+            first += chunk[:6]
         await asyncio.to_thread(into.write, chunk)
+    if not first.startswith(_COMPRESSED) and "Content-Encoding" not in request.headers:
+        into.write(b"\0" * 1536)
     into.seek(0)
 
 
