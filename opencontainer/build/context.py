@@ -20,6 +20,7 @@ from pathlib import Path
 import attrs
 
 from ..errors import BuildError
+from ..image.commit import HashingWriter
 from .dockerignore import Matcher, read_dockerignore
 
 READ = 1 << 20
@@ -168,35 +169,15 @@ def archive_checksum(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-class _HashingWriter:
-    def __init__(self, out: io.BufferedWriter | io.BytesIO | None) -> None:
-        self.out = out
-        self.hasher = hashlib.sha256()
-        self.count = 0
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.count += len(data)
-        if self.out is not None:
-            self.out.write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        if self.out is not None:
-            self.out.flush()
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self.hasher.hexdigest()
 
 
 def write_entries(entries: Sequence[Entry], out: io.BufferedWriter) -> tuple[str, str, int]:
     """``entries`` as a gzip layer; (digest, diff_id, compressed size)."""
-    compressed = _HashingWriter(out)
+    compressed = HashingWriter(out)
     archives: dict[Path, tarfile.TarFile] = {}
     try:
         with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
-            plain = _HashingWriter(gz)  # type: ignore[arg-type]
+            plain = HashingWriter(gz)
             with tarfile.open(fileobj=plain, mode="w|",  # type: ignore[call-overload]
                               format=tarfile.PAX_FORMAT) as tf:
                 for e in entries:

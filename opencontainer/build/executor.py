@@ -31,7 +31,7 @@ import anyio.to_thread
 import attrs
 
 from ..errors import BuildError, ContainerError, ImageNotFound, OpenContainerError
-from ..image.store import ImageRecord, ImageStore, LayerInfo, remove_tree
+from ..image.store import ImageRecord, ImageStore, LayerInfo
 from ..paths import Paths
 from . import dockerfile as df
 from .cache import BuildCache, chain
@@ -811,41 +811,10 @@ class Builder:
 
     async def _tree(self, source: ImageRecord | None, config_digest: str,
                     blob: str | None) -> int:
-        from ..image.pull import _flock
-        from ..image.unpack import Applier, apply_layer
-        from ..runtime.rootfs import copy_rootfs
+        from ..image.commit import build_tree
 
-        store = self.store
-        rootfs = store.rootfs_path(config_digest)
-        hexpart = config_digest.split(":", 1)[1]
-        size_file = store.rootfs_dir / f".{hexpart}.size"
-        base_size = source.size if source is not None else 0
-        async with _flock(store.lock_path(f"rootfs-{hexpart}")):
-            if rootfs.is_dir():
-                with contextlib.suppress(OSError, ValueError):
-                    return int(size_file.read_text())
-                return base_size
-            store.sweep_rootfs_tmp(config_digest)
-            tmp = store.new_rootfs_tmp(config_digest)
-            try:
-                if source is not None:
-                    tmp.rmdir()
-                    await copy_rootfs(source.rootfs, tmp)
-                added = 0
-                if blob is not None:
-                    def apply() -> int:
-                        with open(store.blob_path(blob), "rb") as fh, Applier(tmp) as applier:
-                            return apply_layer(applier, fh, name="the build step's layer")[1]
-
-                    added = await anyio.to_thread.run_sync(apply)
-                os.rename(tmp, rootfs)
-            except BaseException:
-                remove_tree(tmp)
-                raise
-            total = base_size + added
-            with contextlib.suppress(OSError):
-                size_file.write_text(str(total))
-            return total
+        return await build_tree(self.store, source, config_digest, blob,
+                                what="the build step's layer")
 
 
 async def build(paths: Paths, env: Mapping[str, str], options: BuildOptions, *,

@@ -67,9 +67,9 @@ def _located(entry: Any) -> Any:
 
 def _request(entry: Any, op: str, **kw: Any) -> dict[str, Any]:
     """``op`` for this one container, through its project's supervisor."""
-    from .compose import _request as request
+    from ..engine.containers import request
 
-    return request(_located(entry), op, containers=[entry.name], **kw)
+    return request(entry, op, **kw)
 
 
 def _binary(stream: Any) -> BinaryIO:
@@ -267,60 +267,24 @@ def _attachment(ctx: Any, *, interactive: bool, tty: bool,
 async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
                   attach: Any = None) -> tuple[Any, Any]:
     """A new standalone container (a project of one) in ``engine``: its supervisor and its
-    container. Everything the user can get wrong is refused before anything is pulled or
-    written; a failure half-way leaves nothing behind."""
-    from ..engine import standalone
+    container (``engine.containers.create_standalone``, as the Engine API's); docker's
+    "Unable to find image" line when it will be pulled."""
+    from ..engine.containers import create_standalone
     from ..errors import ImageNotFound
     from ..image.store import ImageStore
-    from ..paths import remove_tree
 
-    opts = _container_options(args, ctx)
-    standalone.service_of("probe", opts, ctx.env)  # every option checked first
-    cidfile = Path(args.cidfile) if args.cidfile else None
-    if cidfile is not None and cidfile.exists():
-        from ..errors import ConfigError
+    def missing() -> None:
+        if args.pull == "never" or getattr(args, "quiet", False):
+            return
+        try:
+            ImageStore(ctx.paths.store).resolve(args.image)
+        except ImageNotFound:
+            ctx.err(f"Unable to find image '{args.image}' locally")
+        except Exception:
+            pass
 
-        raise ConfigError(f"container ID file found, make sure the other container isn't "
-                          f"running or delete {cidfile}.")
-    if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
-        from ..runtime.create import check_proot
-
-        check_proot(ctx.paths, ctx.env)
-    skipped = standalone.unenforced(opts)
-    if skipped:
-        ctx.err(f"WARNING: {', '.join(skipped)} accepted but not enforced: proot containers "
-                "have no cgroups, capabilities or network namespace of their own here.")
-    name = standalone.reserve(ctx.paths, opts.name)
-    try:
-        svc = standalone.service_of(name, opts, ctx.env)
-
-        def missing() -> None:
-            if args.pull != "never" and not args.quiet:
-                try:
-                    ImageStore(ctx.paths.store).resolve(args.image)
-                except ImageNotFound:
-                    ctx.err(f"Unable to find image '{args.image}' locally")
-                except Exception:
-                    pass
-
-        if args.publish_all:  # the image's exposed ports: the image first
-            missing()
-            svc = standalone.publish_all(svc, await _exposed(ctx, args))
-        model = standalone.model_of(ctx.paths, name, svc, opts.cwd or Path.cwd())
-        sup = await engine.open(model)
-        sup.plan_with(svc)  # the ports, before pulling anything
-        if not args.publish_all:
-            missing()
-        c = await sup.create_container(svc, name, attach=attach)
-        _warn_root_mode(ctx, c, svc)
-        if cidfile is not None:
-            from ..paths import atomic_write
-
-            atomic_write(cidfile, str(c.state.id))
-    except BaseException:
-        remove_tree(standalone.state_dir(ctx.paths, name), ignore_errors=True)
-        raise
-    return sup, c
+    return await create_standalone(engine, _container_options(args, ctx), ctx, attach=attach,
+                                   before_pull=missing)
 
 
 async def _exposed(ctx: Any, args: argparse.Namespace) -> tuple[str, ...]:
@@ -428,12 +392,9 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
 
 def _forget(ctx: Any, name: str) -> None:
     """A removed standalone container's project folder goes too."""
-    from ..engine.standalone import state_dir
-    from ..paths import remove_tree
+    from ..engine.containers import forget
 
-    d = state_dir(ctx.paths, name)
-    if d.is_dir() and not any(p.is_dir() for p in d.iterdir()):
-        remove_tree(d, ignore_errors=True)
+    forget(ctx.paths, name)
 
 
 # -- run / create ------------------------------------------------------------------------------
@@ -551,19 +512,9 @@ def _start_attached(entry: Any, ctx: Any, interactive: bool) -> int:
 
 
 def _start(entry: Any, ctx: Any) -> None:
-    from ..errors import ContainerError
-    from .compose import _check_result, _start_via_up
+    from ..engine.containers import start
 
-    st = entry.state
-    if st.status in ("running", "starting", "restarting"):
-        return
-    if st.one_off:
-        raise ContainerError(f"{entry.name} is a one-off container of 'compose run': "
-                             "it cannot be started again.")
-    if entry.project.state.supervisor_alive():
-        _check_result(_request(entry, "start"))
-    else:
-        _start_via_up(_located(entry), ctx, [st.service], quiet=True)
+    start(entry, ctx)
 
 
 def run_start(args: argparse.Namespace, ctx: Any) -> int:
@@ -590,14 +541,9 @@ def configure_stop(parser: argparse.ArgumentParser) -> None:
 
 
 def _stop(entry: Any, timeout: float | None, sig: str | None = None) -> None:
-    from ..engine.state import kill_leftovers
+    from ..engine.containers import stop
 
-    if entry.state.one_off:  # supervised by its `compose run`, not by the project's
-        _signal_group(entry.state, 15)
-    elif entry.project.state.supervisor_alive():
-        _request(entry, "stop", timeout=timeout, **({"signal": sig} if sig else {}))
-    else:  # nothing runs without its supervisor; end what a dead one left behind
-        kill_leftovers(entry.project.state)
+    stop(entry, timeout, sig)
 
 
 def run_stop(args: argparse.Namespace, ctx: Any) -> int:
@@ -617,15 +563,11 @@ def configure_restart(parser: argparse.ArgumentParser) -> None:
 
 
 def run_restart(args: argparse.Namespace, ctx: Any) -> int:
-    from .compose import _check_result, _start_via_up
+    from ..engine.containers import restart
 
     for ref in args.containers:
         for e in _resolve(ctx, ref):
-            if e.project.state.supervisor_alive() and not e.state.one_off:
-                _check_result(_request(e, "restart", timeout=args.time))
-            else:
-                _stop(e, args.time, args.signal)
-                _start_via_up(_located(e), ctx, [e.state.service], quiet=True)
+            restart(e, ctx, args.time, args.signal)
         ctx.out(ref)
     return 0
 
@@ -636,18 +578,13 @@ def configure_kill(parser: argparse.ArgumentParser) -> None:
 
 
 def run_kill(args: argparse.Namespace, ctx: Any) -> int:
-    from ..errors import ContainerError
+    from ..engine.containers import kill
     from ..runtime.signals import parse_signal
 
-    signo = parse_signal(args.signal)
+    parse_signal(args.signal)  # a bad one is a usage error, before anything is asked
     for ref in args.containers:
         for e in _resolve(ctx, ref):
-            if not e.running or not e.project.state.supervisor_alive():
-                raise ContainerError(f"cannot kill container {e.name}: it is not running.")
-            if e.state.one_off:
-                _signal_group(e.state, signo)
-            else:
-                _request(e, "kill", signal=args.signal)
+            kill(e, args.signal)
         ctx.out(ref)
     return 0
 
@@ -692,38 +629,11 @@ def run_rm(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _rm(entry: Any, force: bool, ctx: Any) -> None:
-    from ..engine.state import kill_leftovers
-    from ..errors import ContainerError
-    from .compose import _remove_container_dir
+    from ..engine.containers import remove
 
-    state = entry.project.state
-    if entry.running and not force:
-        raise ContainerError(f"cannot remove running container {entry.name}: stop it first "
-                             "or use rm -f.")
-    if state.supervisor_alive():
-        if entry.state.one_off:  # `compose run`'s: not the project supervisor's
-            _signal_group(entry.state, 9)
-        elif entry.kind == "standalone":  # its supervisor goes with it
-            _request(entry, "down", timeout=0 if force else None)
-        else:
-            _request(entry, "rm", force=True)
-    else:
-        kill_leftovers(state)
-    _remove_container_dir(state.container_dir(entry.name))
-    if entry.kind == "standalone":
-        _forget(ctx, entry.name)
+    remove(entry, ctx.paths, force=force)
 
 
-def _signal_group(st: Any, signo: int) -> None:
-    """Signal a container's process group (a ``compose run`` one-off: supervised by its own
-    ``compose run``, not by the project's supervisor)."""
-    import signal as _signal
-
-    from ..engine.state import group_members, same_process
-
-    if st.pgid and (same_process(st.pid, st.pid_start) or group_members(st.pgid)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(st.pgid, _signal.Signals(signo))
 
 
 # -- ps ----------------------------------------------------------------------------------------
@@ -777,14 +687,8 @@ def configure_exec(parser: argparse.ArgumentParser) -> None:
 
 
 def run_exec(args: argparse.Namespace, ctx: Any) -> int:
-    import attrs
-
-    from ..engine.standalone import new_id
+    from ..engine.containers import exec_script
     from ..errors import ConfigError, ContainerError
-    from ..paths import atomic_write, proot_binary
-    from ..runtime.proot import ProotCapabilities
-    from ..runtime.runscript import render_run_sh
-    from ..runtime.spec import parse_env_list, resolve_user
 
     if not args.command:
         raise ConfigError("exec needs a command to run in the container.")
@@ -796,34 +700,9 @@ def run_exec(args: argparse.Namespace, ctx: Any) -> int:
         from .compose import exec_in
 
         return exec_in(_located(entry), entry.state, list(args.command), args, ctx)
-    spec, _ = _spec_and_root(entry)
-    env = dict(spec.env)
-    env.update(parse_env_list(args.env, ctx.env))
-    user = spec.user
-    if args.user:
-        u = resolve_user(spec.layers(), args.user)
-        user = u.spec
-        if "HOME" not in dict(parse_env_list(args.env)):
-            env["HOME"] = u.home
-    if args.tty:
-        env.setdefault("TERM", "xterm")
-    espec = attrs.evolve(spec, argv=tuple(args.command), env=env, user=user,
-                         cwd=args.workdir or spec.cwd, tty=args.tty)
-    from ..runtime.create import check_command
-
-    check_command(espec)
-    execs = cdir / "execs"
-    execs.mkdir(exist_ok=True)
-    script = execs / f"exec-{new_id()[:12]}.sh"
-    if espec.backend == "native":
-        from ..runtime.backend import render_native_run_sh
-
-        text = render_native_run_sh(espec, cdir, join=True)
-    else:
-        binary = proot_binary(ctx.env)
-        caps = ProotCapabilities.detect(binary, cache_dir=ctx.paths.cache)
-        text = render_run_sh(espec, caps, binary, cdir, join=True)
-    atomic_write(script, text, mode=0o755)
+    script = exec_script(entry, ctx, list(args.command), env=list(args.env), user=args.user,
+                         workdir=args.workdir, tty=args.tty)
+    execs = script.parent
     try:
         if args.detach:
             shell = 'exec bash "$0" </dev/null >/dev/null 2>&1'

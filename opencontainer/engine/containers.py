@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal as _signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,9 @@ class Host:
 
 
 async def create_standalone(engine: Engine, opts: ContainerOptions, host: Host, *,
-                            attach: Attachment | None = None) -> tuple[Supervisor, Container]:
+                            attach: Attachment | None = None,
+                            before_pull: Callable[[], None] | None = None,
+                            ) -> tuple[Supervisor, Container]:
     """A new standalone container (a project of one) in ``engine``: its supervisor and its
     container. Every option is checked before anything is pulled or written; a failure
     half-way leaves nothing behind."""
@@ -69,6 +71,8 @@ async def create_standalone(engine: Engine, opts: ContainerOptions, host: Host, 
         model = standalone.model_of(host.paths, name, svc, opts.cwd or Path.cwd())
         sup = await engine.open(model)
         sup.plan_with(svc)  # the ports, before pulling anything
+        if before_pull is not None:
+            before_pull()
         c = await sup.create_container(svc, name, attach=attach)
     except BaseException:
         remove_tree(standalone.state_dir(host.paths, name), ignore_errors=True)
@@ -87,8 +91,9 @@ def request(entry: Entry, op: str, **kw: Any) -> dict[str, Any]:
     """``op`` for this one container, through its project's supervisor."""
     from ..api.control import ControlClient
 
-    reply: dict[str, Any] = ControlClient(entry.project.state.socket, timeout=None).request(
-        op, containers=[entry.name], **kw)
+    client = ControlClient(entry.project.state.socket, timeout=None)
+    client.connect_wait = 2.0  # callers saw it alive: it may be opening its socket
+    reply: dict[str, Any] = client.request(op, containers=[entry.name], **kw)
     if not reply.get("ok"):
         raise ContainerError(str(reply.get("error")))
     return reply
@@ -138,13 +143,14 @@ def stop(entry: Entry, timeout: float | None = None, sig: str | None = None) -> 
         kill_leftovers(entry.project.state)
 
 
-def restart(entry: Entry, host: Host, timeout: float | None = None) -> None:
+def restart(entry: Entry, host: Host, timeout: float | None = None,
+            sig: str | None = None) -> None:
     from ..cli.compose import _start_via_up
 
     if entry.project.state.supervisor_alive() and not entry.state.one_off:
         _check_result(request(entry, "restart", timeout=timeout))
     else:
-        stop(entry, timeout)
+        stop(entry, timeout, sig)
         _start_via_up(_located(entry), host, [entry.state.service], quiet=True)
 
 
@@ -218,8 +224,6 @@ def exec_script(entry: Entry, host: Host, argv: list[str], *, env: list[str] | N
     except (OSError, ValueError, KeyError, TypeError):
         raise ContainerError(f"container {entry.name} has no root filesystem "
                              "(not a proot container).") from None
-    binary = proot_binary(host.env)
-    caps = ProotCapabilities.detect(binary, cache_dir=host.paths.cache)
     environ = dict(spec.env)
     environ.update(parse_env_list(env or [], host.env))
     spec_user = spec.user
@@ -236,5 +240,13 @@ def exec_script(entry: Entry, host: Host, argv: list[str], *, env: list[str] | N
     execs = cdir / "execs"
     execs.mkdir(exist_ok=True)
     script = execs / f"exec-{new_id()[:12]}.sh"
-    atomic_write(script, render_run_sh(espec, caps, binary, cdir, join=True), mode=0o755)
+    if espec.backend == "native":  # join its namespaces directly, no proot
+        from ..runtime.backend import render_native_run_sh
+
+        text = render_native_run_sh(espec, cdir, join=True)
+    else:
+        binary = proot_binary(host.env)
+        caps = ProotCapabilities.detect(binary, cache_dir=host.paths.cache)
+        text = render_run_sh(espec, caps, binary, cdir, join=True)
+    atomic_write(script, text, mode=0o755)
     return script

@@ -228,7 +228,7 @@ def diff_lines(changes: Iterable[Change]) -> list[str]:
 
 
 # -- the layer ---------------------------------------------------------------------------------
-class _HashingWriter:
+class HashingWriter:
     """A write-only file that hashes and counts what goes through it."""
 
     def __init__(self, out: Any) -> None:
@@ -275,9 +275,9 @@ def _entry(tf: tarfile.TarFile, host: Path, arcname: str) -> None:
 def write_layer(changes: Sequence[Change], out: IO[bytes]) -> tuple[str, str, int, int]:
     """Write ``changes`` as a gzip OCI layer to ``out``; returns (digest, diff_id, compressed
     size, uncompressed size)."""
-    compressed = _HashingWriter(out)
+    compressed = HashingWriter(out)
     with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
-        plain = _HashingWriter(gz)
+        plain = HashingWriter(gz)
         with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for ch in changes:
                 rel = ch.path.lstrip("/")
@@ -476,15 +476,18 @@ async def commit(
                        {"mediaType": layer.media_type, "digest": digest, "size": size}],
         }
         manifest_digest = store.write_blob(json.dumps(manifest, separators=(",", ":")).encode())
-        total = await _tree(store, base, config_digest, digest)
+        total = await build_tree(store, base, config_digest, digest)
         return store.add_image(
             reference=reference, digest=manifest_digest, config_digest=config_digest,
             layers=layers, size=total, media_type=str(manifest["mediaType"]),
         )
 
 
-async def _tree(store: ImageStore, base: ImageRecord, config_digest: str, blob: str) -> int:
-    """``rootfs/<config>``: a copy of the base tree with the new layer applied."""
+async def build_tree(store: ImageStore, base: ImageRecord | None, config_digest: str,
+                     blob: str | None, *, what: str = "the committed layer") -> int:
+    """``rootfs/<config>``: a copy of ``base``'s tree (an empty one without a base) with the
+    layer ``blob`` applied (none: the copy alone); its size. Once per config, under the
+    tree's lock; a failure leaves nothing half-made."""
     from ..runtime.rootfs import copy_rootfs
     from .pull import _flock
     from .unpack import Applier, apply_layer
@@ -492,27 +495,30 @@ async def _tree(store: ImageStore, base: ImageRecord, config_digest: str, blob: 
     rootfs = store.rootfs_path(config_digest)
     hexpart = config_digest.split(":", 1)[1]
     size_file = store.rootfs_dir / f".{hexpart}.size"
+    base_size = base.size if base is not None else 0
     async with _flock(store.lock_path(f"rootfs-{hexpart}")):
         if rootfs.is_dir():
             with contextlib.suppress(OSError, ValueError):
                 return int(size_file.read_text())
-            return base.size
+            return base_size
         store.sweep_rootfs_tmp(config_digest)
         tmp = store.new_rootfs_tmp(config_digest)
-        tmp.rmdir()
         try:
-            await copy_rootfs(base.rootfs, tmp)
+            if base is not None:
+                tmp.rmdir()
+                await copy_rootfs(base.rootfs, tmp)
+            added = 0
+            if blob is not None:
+                def apply() -> int:
+                    with open(store.blob_path(blob), "rb") as fh, Applier(tmp) as applier:
+                        return apply_layer(applier, fh, name=what)[1]
 
-            def apply() -> int:
-                with open(store.blob_path(blob), "rb") as fh, Applier(tmp) as applier:
-                    return apply_layer(applier, fh, name="the committed layer")[1]
-
-            added = await anyio.to_thread.run_sync(apply)
+                added = await anyio.to_thread.run_sync(apply)
             os.rename(tmp, rootfs)
         except BaseException:
             remove_tree(tmp)
             raise
-        total = base.size + added
+        total = base_size + added
         with contextlib.suppress(OSError):
             size_file.write_text(str(total))
         return total

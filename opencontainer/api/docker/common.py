@@ -57,6 +57,25 @@ class ServerState:
 STATE_KEY = web.AppKey("opencontainer", ServerState)
 
 
+def parse_filters(text: str | None) -> dict[str, list[str]]:
+    """The ``filters`` query parameter (docker's JSON: ``{"key": ["v"]}`` or the older
+    ``{"key": {"v": true}}``) as key -> values; bad JSON is a 400."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise bad_request(f"invalid filters {text!r}.") from None
+    if not isinstance(data, dict):
+        raise bad_request(f"invalid filters {text!r}.")
+    out: dict[str, list[str]] = {}
+    for key, values in data.items():
+        items = [v for v, on in values.items() if on] if isinstance(values, dict) else \
+            list(values or ())
+        out[str(key)] = [str(v) for v in items]
+    return out
+
+
 def state_of(request: web.Request) -> ServerState:
     return request.app[STATE_KEY]
 

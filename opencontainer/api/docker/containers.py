@@ -31,6 +31,7 @@ from .common import (
     flag,
     json_response,
     not_found,
+    parse_filters,
     state_of,
 )
 from .streams import MULTIPLEXED_STREAM, RAW_STREAM, STDERR, STDOUT, frame, hijack
@@ -438,17 +439,8 @@ async def wait_for(server: ServerState, entry: Any, condition: str) -> int:
 
 # -- list / inspect ----------------------------------------------------------------------------
 def _filters_from(text: str | None) -> list[str]:
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise bad_request(f"invalid filters {text!r}.") from None
-    out: list[str] = []
-    for key, values in (data or {}).items():
-        items = values.items() if isinstance(values, dict) else ((v, True) for v in values)
-        out += [f"{key}={v}" for v, on in items if on]
-    return out
+    """docker's JSON filters as ``ps --filter`` arguments (``key=value``)."""
+    return [f"{key}={v}" for key, values in parse_filters(text).items() for v in values]
 
 
 def _endpoints(networks: Any, existing: Any = None) -> dict[str, Any]:

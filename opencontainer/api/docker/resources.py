@@ -17,7 +17,15 @@ from typing import Any
 from aiohttp import web
 
 from ...engine.containers import Host
-from .common import ApiError, bad_request, body_json, json_response, not_found, state_of
+from .common import (
+    ApiError,
+    bad_request,
+    body_json,
+    json_response,
+    not_found,
+    parse_filters,
+    state_of,
+)
 
 _PREDEFINED = {"bridge": "bridge", "none": "null"}
 
@@ -29,19 +37,7 @@ def _world(host: Host) -> tuple[list[Any], list[Any]]:
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
-    text = request.query.get("filters")
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise bad_request(f"invalid filters {text!r}.") from None
-    out: dict[str, list[str]] = {}
-    for key, values in (data or {}).items():
-        items = [v for v, on in values.items() if on] if isinstance(values, dict) else \
-            list(values)
-        out[str(key)] = [str(v) for v in items]
-    return out
+    return parse_filters(request.query.get("filters"))
 
 
 def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:

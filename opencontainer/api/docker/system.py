@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ..._version import __version__
-from .common import API_VERSION, MIN_API_VERSION, json_response, state_of
+from .common import API_VERSION, MIN_API_VERSION, json_response, parse_filters, state_of
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
@@ -115,23 +115,6 @@ async def info(request: web.Request) -> web.Response:
     return json_response(await asyncio.to_thread(info_dict, request))
 
 
-def _event_filters(text: str | None) -> dict[str, list[str]]:
-    import json
-
-    from .common import bad_request
-
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise bad_request(f"invalid filters {text!r}.") from None
-    out: dict[str, list[str]] = {}
-    for key, values in (data or {}).items():
-        items = [v for v, on in values.items() if on] if isinstance(values, dict) else \
-            list(values)
-        out[str(key)] = [str(v) for v in items]
-    return out
 
 
 def _moment(text: str | None, what: str) -> float | None:
@@ -157,7 +140,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     from ...engine import index
 
     host = state_of(request).host
-    filters = _event_filters(request.query.get("filters"))
+    filters = parse_filters(request.query.get("filters"))
     since = _moment(request.query.get("since"), "since")
     until = _moment(request.query.get("until"), "until")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})

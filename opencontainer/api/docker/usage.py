@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .common import bad_request, conflict, flag, json_response, state_of
+from .common import bad_request, conflict, flag, json_response, parse_filters, state_of
 from .containers import RUNNING, find
 
 _NS = 1_000_000_000
@@ -174,7 +174,7 @@ def _prune(host: Any, filters_text: str | None) -> dict[str, Any]:
     from ...engine import index
     from .resources import _labels_match
 
-    filters = _parse_filters(filters_text)
+    filters = parse_filters(filters_text)
     until = _until(filters.get("until"))
     deleted: list[str] = []
     reclaimed = 0
@@ -197,19 +197,6 @@ def _prune(host: Any, filters_text: str | None) -> dict[str, Any]:
     return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
 
-def _parse_filters(text: str | None) -> dict[str, list[str]]:
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise bad_request(f"invalid filters {text!r}.") from None
-    out: dict[str, list[str]] = {}
-    for key, values in (data or {}).items():
-        items = [v for v, on in values.items() if on] if isinstance(values, dict) else \
-            list(values)
-        out[str(key)] = [str(v) for v in items]
-    return out
 
 
 def _until(values: list[str] | None) -> float | None:
