@@ -267,24 +267,60 @@ def _attachment(ctx: Any, *, interactive: bool, tty: bool,
 async def _create(engine: Any, args: argparse.Namespace, ctx: Any,
                   attach: Any = None) -> tuple[Any, Any]:
     """A new standalone container (a project of one) in ``engine``: its supervisor and its
-    container (``engine.containers.create_standalone``, as the Engine API's); docker's
-    "Unable to find image" line when it will be pulled."""
-    from ..engine.containers import create_standalone
+    container. Everything the user can get wrong is refused before anything is pulled or
+    written; a failure half-way leaves nothing behind."""
+    from ..engine import standalone
     from ..errors import ImageNotFound
     from ..image.store import ImageStore
+    from ..paths import remove_tree
 
-    def missing() -> None:
-        if args.pull == "never" or getattr(args, "quiet", False):
-            return
-        try:
-            ImageStore(ctx.paths.store).resolve(args.image)
-        except ImageNotFound:
-            ctx.err(f"Unable to find image '{args.image}' locally")
-        except Exception:
-            pass
+    opts = _container_options(args, ctx)
+    standalone.service_of("probe", opts, ctx.env)  # every option checked first
+    cidfile = Path(args.cidfile) if args.cidfile else None
+    if cidfile is not None and cidfile.exists():
+        from ..errors import ConfigError
 
-    return await create_standalone(engine, _container_options(args, ctx), ctx, attach=attach,
-                                   before_pull=missing)
+        raise ConfigError(f"container ID file found, make sure the other container isn't "
+                          f"running or delete {cidfile}.")
+    if ctx.env.get("OPENCONTAINER_RUNNER") != "shell":
+        from ..runtime.create import check_proot
+
+        check_proot(ctx.paths, ctx.env)
+    skipped = standalone.unenforced(opts)
+    if skipped:
+        ctx.err(f"WARNING: {', '.join(skipped)} accepted but not enforced: proot containers "
+                "have no cgroups, capabilities or network namespace of their own here.")
+    name = standalone.reserve(ctx.paths, opts.name)
+    try:
+        svc = standalone.service_of(name, opts, ctx.env)
+
+        def missing() -> None:
+            if args.pull != "never" and not args.quiet:
+                try:
+                    ImageStore(ctx.paths.store).resolve(args.image)
+                except ImageNotFound:
+                    ctx.err(f"Unable to find image '{args.image}' locally")
+                except Exception:
+                    pass
+
+        if args.publish_all:  # the image's exposed ports: the image first
+            missing()
+            svc = standalone.publish_all(svc, await _exposed(ctx, args))
+        model = standalone.model_of(ctx.paths, name, svc, opts.cwd or Path.cwd())
+        sup = await engine.open(model)
+        sup.plan_with(svc)  # the ports, before pulling anything
+        if not args.publish_all:
+            missing()
+        c = await sup.create_container(svc, name, attach=attach)
+        _warn_root_mode(ctx, c, svc)
+        if cidfile is not None:
+            from ..paths import atomic_write
+
+            atomic_write(cidfile, str(c.state.id))
+    except BaseException:
+        remove_tree(standalone.state_dir(ctx.paths, name), ignore_errors=True)
+        raise
+    return sup, c
 
 
 async def _exposed(ctx: Any, args: argparse.Namespace) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal as _signal
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +51,7 @@ class Host:
 
 
 async def create_standalone(engine: Engine, opts: ContainerOptions, host: Host, *,
-                            attach: Attachment | None = None,
-                            before_pull: Callable[[], None] | None = None,
-                            ) -> tuple[Supervisor, Container]:
+                            attach: Attachment | None = None) -> tuple[Supervisor, Container]:
     """A new standalone container (a project of one) in ``engine``: its supervisor and its
     container. Every option is checked before anything is pulled or written; a failure
     half-way leaves nothing behind."""
@@ -71,8 +69,6 @@ async def create_standalone(engine: Engine, opts: ContainerOptions, host: Host, 
         model = standalone.model_of(host.paths, name, svc, opts.cwd or Path.cwd())
         sup = await engine.open(model)
         sup.plan_with(svc)  # the ports, before pulling anything
-        if before_pull is not None:
-            before_pull()
         c = await sup.create_container(svc, name, attach=attach)
     except BaseException:
         remove_tree(standalone.state_dir(host.paths, name), ignore_errors=True)
