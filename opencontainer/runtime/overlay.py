@@ -95,7 +95,8 @@ def helper_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: bool = False,
                   enosys: Sequence[str] = (), succeed: Sequence[str] = (),
                   hostname: str | None = None,
-                  read_only: Sequence[tuple[str, str]] = (), pidfile: bool = True) -> list[str]:
+                  read_only: Sequence[tuple[str, str]] = (), pidfile: bool = True,
+                  netns: str = "") -> list[str]:
     """The wrapper that puts a command into the container's namespace (new or running);
     a new one can get its own ``hostname`` and read-only binds ``(source, at)`` for ``:ro``
     volumes (see :func:`ro_binds`)."""
@@ -106,6 +107,8 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
     if join:
         argv += ["--join-pidfile", layout.pidfile]
     else:
+        if netns:
+            argv += ["--netns", netns]
         argv += ["--lower", layout.lower, "--upper", layout.upper, "--work", layout.work,
                  "--merged", layout.merged]
         if pidfile:

@@ -378,6 +378,14 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     """What run.sh execs before ``env -i … proot``: the overlay namespace step (new, or
     ``join`` the running container's, for exec) with the ENOSYS filter folded in, or just the
     ENOSYS wrapper, or nothing."""
+    if spec.overlay is None and spec.netns:
+        from .overlay import nsexec_file
+
+        # no overlay root, but the project's network: nsexec joins it, then the filter
+        argv = [python or sys.executable, "-S", "-P", nsexec_file(), "--netns", spec.netns]
+        if caps.needs_seccomp_fallback:
+            argv += ["--enosys", ",".join(UNTRANSLATED_FALLBACK_SYSCALLS)]
+        return [*argv, "--"]
     if spec.overlay is None:
         return seccomp_prefix(caps, python)
     from .overlay import nsexec_prefix
@@ -388,7 +396,8 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     # kernel answers EPERM and proot -0 turns that into success
     succeed = syscalls.CHOWN_FAMILY if spec.uid == 0 else ()
     return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys, succeed=succeed,
-                         hostname=spec.hostname or None, read_only=_ro_binds(spec))
+                         hostname=spec.hostname or None, read_only=_ro_binds(spec),
+                         netns=spec.netns)
 
 
 def _ro_binds(spec: ContainerSpec) -> list[tuple[str, str]]:

@@ -116,6 +116,9 @@ class ContainerSpec:
     overlay: OverlayLayout | None = None
     # the container's filesystem refuses hard links (Android): proot --link2symlink when it can
     link2symlink: bool = False
+    # the pid file of the project's network holder (runtime/netns.py): the container joins
+    # that network namespace; "" = the host's network
+    netns: str = ""
 
     @property
     def uid(self) -> int:
