@@ -128,6 +128,8 @@ def _add_create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
     p.add_argument("--hostname", "-h", dest="hostname", help="container host name")
     p.add_argument("--add-host", action="append", default=[], help="add a custom host-to-IP")
+    p.add_argument("--network", "--net", default="",
+                   help="host: share the host's network (default: a network of its own)")
     p.add_argument("--dns", action="append", default=[], help="set custom DNS servers")
     p.add_argument("--pull", choices=["always", "missing", "never"], default="missing")
     p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
@@ -189,6 +191,7 @@ def _container_options(args: argparse.Namespace, ctx: Any) -> Any:
         ports=tuple(args.publish),
         hostname=args.hostname,
         add_hosts=tuple(args.add_host),
+        network=args.network,
         dns=tuple(args.dns),
         tty=args.tty,
         interactive=args.interactive,
@@ -1002,6 +1005,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
             "Binds": [f"{m.source}:{m.target}" + (":ro" if m.read_only else "")
                       for m in (spec.mounts if spec else ()) if m.kind == "bind"],
             "ExtraHosts": [f"{h}:{ip}" for h, ip in svc.get("extra_hosts") or ()],
+            # private: a network namespace of the project's own; host: the shared loopback
+            "NetworkMode": "private" if spec and spec.netns else "host",
         },
         "NetworkSettings": {"Ports": ports,
                             "Networks": {n: {"Aliases": [st.service]} for n in summ.networks}},
@@ -1009,6 +1014,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
         "OpenContainer": {"Dir": str(cdir), "Rootfs": str(rootfs or ""),
                           "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
+                          "Network": ({"Model": "private", "Holder": spec.netns}
+                                      if spec and spec.netns else {"Model": "host"}),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
 

@@ -163,6 +163,12 @@ def collect(ctx: Any) -> dict[str, Any]:
     report["containers"] = str(paths.containers)
     report["processes"] = PROCESS_COST
     report["rootfs"] = _rootfs_mode(ctx)
+    report["network"] = _network(ctx, ok)
+    if report["network"]["model"] == "host":
+        report["hints"].append(
+            "containers share the host's network (" + report["network"]["reason"] + "): "
+            "their ports can collide with the host's and other stacks'; with user namespaces, "
+            "slirp4netns (or pasta) and a usable /dev/net/tun each stack gets its own.")
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
         report["hints"].append(
@@ -176,6 +182,18 @@ def collect(ctx: Any) -> dict[str, Any]:
             "free some space or set OPENCONTAINER_HOME."
         )
     return report
+
+
+def _network(ctx: Any, userns: bool) -> dict[str, Any]:
+    """Which network model projects get here (engine/network.py choose_network), and why."""
+    from ..engine.network import choose_network
+    from ..errors import OpenContainerError
+
+    try:
+        choice = choose_network(ctx.env, userns=userns)
+    except OpenContainerError as exc:
+        return {"model": "host", "reason": str(exc), "forwarder": ""}
+    return {"model": choice.model, "reason": choice.reason, "forwarder": choice.forwarder}
 
 
 def _rootfs_mode(ctx: Any) -> dict[str, Any]:
@@ -247,6 +265,8 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
     ctx.out(f"hard links:        {report['hardlinks']['detail']} (in the image store)")
     ctx.out(f"containers:        {report['containers']}")
     ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
+    net = report["network"]
+    ctx.out(f"network:           {net['model']} ({net['reason']})")
     ctx.out(f"processes:         {report['processes']['text']}")
     if os.geteuid() == 0:
         ctx.out("note:              running as root; opencontainer is meant for normal users")

@@ -88,6 +88,7 @@ def service_config(svc: Service, project: Project, working_dir: Path) -> Service
         tty=svc.tty,
         labels=dict(svc.labels),
         networks=() if svc.network_mode else tuple(svc.networks),
+        network_mode="host" if svc.network_mode == "host" else "",
     )
 
 

@@ -103,13 +103,14 @@ class ServiceConfig:
     stdin_open: bool = False
     dns: tuple[str, ...] = ()
     auto_remove: bool = False  # `run --rm`: removed when it exits for good
+    network_mode: str = ""  # "host": the host's network even where projects get their own
 
     def config_hash(self) -> str:
         """Like compose's hash: everything but scale and depends_on."""
         data = to_jsonable(self)
         for key in ("scale", "depends_on"):
             data.pop(key, None)
-        for key in ("labels", "networks", "stdin_open", "dns", "auto_remove"):
+        for key in ("labels", "networks", "stdin_open", "dns", "auto_remove", "network_mode"):
             # empty: the hash of a model that had no such key
             if not data.get(key):
                 data.pop(key, None)
@@ -195,6 +196,7 @@ def service_from_dict(d: Mapping[str, Any]) -> ServiceConfig:
         stdin_open=bool(d.get("stdin_open", False)),
         dns=tuple(str(x) for x in d.get("dns") or ()),
         auto_remove=bool(d.get("auto_remove", False)),
+        network_mode=str(d.get("network_mode") or ""),
     )
 
 

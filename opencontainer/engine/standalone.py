@@ -81,6 +81,7 @@ class ContainerOptions:
     ports: tuple[str, ...] = ()
     hostname: str | None = None
     add_hosts: tuple[str, ...] = ()
+    network: str = ""  # --network: "host" shares the host's network
     dns: tuple[str, ...] = ()
     tty: bool = False
     interactive: bool = False
@@ -126,6 +127,17 @@ def parse_volume(text: str, cwd: Path | None = None) -> MountSpec:
                          read_only=ro)
     validate_name("volume", src)
     return MountSpec(type="volume", source=src, target=target, read_only=ro)
+
+
+def network_mode(value: str) -> str:
+    """``--network``: ``host`` (the host's network), else a network of the container's own
+    (``bridge``, ``default``, ``private``; Docker's user-defined networks are not made)."""
+    v = (value or "").strip().lower()
+    if v in ("", "bridge", "default", "private"):
+        return ""
+    if v == "host":
+        return "host"
+    raise ConfigError(f"--network {value!r} is not supported; use host or bridge.")
 
 
 def parse_hosts(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -213,6 +225,7 @@ def service_of(name: str, opts: ContainerOptions, host_env: Mapping[str, str]) -
         stop_grace_period=opts.stop_timeout if opts.stop_timeout is not None else 10.0,
         container_name=name,
         extra_hosts=parse_hosts(opts.add_hosts),
+        network_mode=network_mode(opts.network),
         tty=opts.tty,
         stdin_open=opts.interactive,
         dns=tuple(opts.dns),

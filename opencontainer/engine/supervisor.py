@@ -542,7 +542,7 @@ class Supervisor:
     # -- up ------------------------------------------------------------------------------------
     def _context(self, svc: ServiceConfig, name: str, number: int,
                  one_off: bool = False) -> ContainerContext:
-        netns, gateway, dns = self._net_info()
+        netns, gateway, dns = self._net_info() if svc.network_mode != "host" else ("", "", ())
         hosts_text = hosts_file(self.project, svc.name, name, host_gateway=gateway)
         hosts: list[tuple[str, tuple[str, ...]]] = []
         for line in hosts_text.splitlines()[2:]:
@@ -556,7 +556,10 @@ class Supervisor:
     # -- the project's network -----------------------------------------------------------------
     @property
     def private_network(self) -> bool:
-        return self.network is not None and self.network.private
+        """A network namespace of the project's own (unless every service says
+        ``network_mode: host``, ``run --network host``)."""
+        return self.network is not None and self.network.private and any(
+            s.network_mode != "host" for s in self.project.services.values())
 
     def _net_info(self) -> tuple[str, str, tuple[str, ...]]:
         """The network pid file, host gateway and resolvers of new containers ("" / ())."""
