@@ -68,7 +68,7 @@ def test_a_bad_network_setting_is_one_sentence() -> None:
 
 
 def _project(**services: tuple[PortSpec, ...]) -> ProjectModel:
-    return ProjectModel(name="p", services={
+    return ProjectModel(name="p", working_dir="/tmp", services={
         n: ServiceConfig(name=n, image="busybox", ports=ports) for n, ports in services.items()})
 
 
@@ -93,7 +93,7 @@ def test_private_plan_refuses_what_cannot_work() -> None:
 
 
 def test_hosts_file_names_the_host_gateway() -> None:
-    proj = ProjectModel(name="p", services={"web": ServiceConfig(
+    proj = ProjectModel(name="p", working_dir="/tmp", services={"web": ServiceConfig(
         name="web", image="busybox", extra_hosts=(("api.local", "host-gateway"),))})
     text = hosts_file(proj, "web", "p-web-1", host_gateway="10.0.2.2")
     assert "10.0.2.2\tapi.local" in text and "10.0.2.2\thost.docker.internal" in text
@@ -119,7 +119,7 @@ pytest_integration = pytest.mark.integration
 TWO_COPIES = """
 services:
   cache:
-    image: redis
+    image: redis:7
     ports: ["127.0.0.1:{redis}:6379"]
   web:
     image: busybox
@@ -206,8 +206,10 @@ def test_two_copies_of_a_stack_side_by_side(oc: Any, env54: dict[str, str], test
             assert r.stdout.strip() == f"copy-{name}", r.stderr
         # the containers' ports are not the host's: nothing listens on the host's 6379/80
         # for them (the host may have its own there: that is the point)
-        r = oc("compose", "exec", "-T", "web", "cat", "/proc/net/tcp", cwd=dirs[0], env=env54)
+        r = oc("compose", "exec", "-T", "web", "cat", "/proc/net/tcp", "/proc/net/tcp6",
+               cwd=dirs[0], env=env54)
         assert ":0050 " in r.stdout  # port 80 listens in the copy's own namespace
+        assert ":18EB " in r.stdout  # and redis's 6379, beside it
     finally:
         for d in dirs:
             oc("down", "-t", "1", cwd=d, env=env54, timeout=60)
@@ -262,7 +264,7 @@ def test_outbound_to_the_hosts_loopback(oc: Any, env54: dict[str, str], test_ima
         script = (f"echo 'deb [trusted=yes] http://host.docker.internal:{port}/ ./' "
                   "> /etc/apt/sources.list.d/local.list && rm -f /etc/apt/sources.list "
                   "/etc/apt/sources.list.d/debian.sources && apt-get update 2>&1")
-        r = oc("run", "--rm", "python", "sh", "-c", script, env=env54, timeout=180)
+        r = oc("run", "--rm", "python:3.11-slim", "sh", "-c", script, env=env54, timeout=180)
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"host.docker.internal:{port}" in r.stdout and "Reading package lists" in r.stdout
 

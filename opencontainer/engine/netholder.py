@@ -68,7 +68,7 @@ class NetHolder:
 
     @property
     def api_socket(self) -> str:
-        return str(self.pidfile) + ".slirp.sock"
+        return netns.api_socket(str(self.pidfile))
 
     @property
     def running(self) -> bool:

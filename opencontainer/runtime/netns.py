@@ -182,6 +182,18 @@ def join_net_of(pid: int) -> None:
 
 
 # -- the forwarders ----------------------------------------------------------------------------
+def api_socket(pidfile: str) -> str:
+    """Where slirp4netns's API socket for the holder of ``pidfile`` goes: a short path (a unix
+    socket's path has at most 107 bytes, project folders can be deeper) private to us."""
+    import hashlib
+
+    base = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp",
+                        f"opencontainer-net-{os.getuid()}")
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    digest = hashlib.sha256(os.path.abspath(pidfile).encode()).hexdigest()[:20]
+    return os.path.join(base, f"{digest}.sock")
+
+
 def _split_port(spec: str) -> tuple[str, int, int]:
     """``HOST_IP/HOST_PORT:CONTAINER_PORT`` (HOST_IP may be empty: every address)."""
     addr, _, ports = spec.rpartition("/")
@@ -350,11 +362,11 @@ def main(argv: list[str] | None = None) -> int:
             fwd_pid = _spawn(argv_, log_fd)
             gateway = _wait_gateway(child)
             if not gateway:
-                raise NetnsError(0, "pasta did not configure the namespace (see its log)")
+                raise NetnsError(0, "pasta did not configure the namespace")
             # the forwarded ports are bound once pasta has set the interface up: wait for them
             _wait_bound(fwd_pid, tcp)
         elif forwarder == "slirp4netns":
-            api = opts["pidfile"] + ".slirp.sock"
+            api = api_socket(opts["pidfile"])
             try:  # noqa: SIM105
                 os.unlink(api)
             except FileNotFoundError:
@@ -368,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = _read_with_timeout(ready_r, 5.0)
             os.close(ready_r)
             if not ok:
-                raise NetnsError(0, "slirp4netns did not start (see its log)")
+                raise NetnsError(0, "slirp4netns did not start")
             for s in tcp:
                 _slirp_hostfwd(api, "tcp", s)
             for s in udp:
@@ -381,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             _reap(fwd_pid)
         _reap(child)
         what = exc.strerror or str(exc)
-        return _fail(f"cannot connect the project's network: {what}.")
+        tail = _log_tail(opts.get("log", ""))
+        return _fail(f"cannot connect the project's network: {what}"
+                     + (f" ({tail})" if tail else "") + ".")
     _write_pidfile(opts["pidfile"], child)
     sys.stdout.write(f"ready {child} {gateway or '-'}\n")
     sys.stdout.flush()
@@ -396,11 +410,23 @@ def main(argv: list[str] | None = None) -> int:
     if fwd_pid:
         _reap(fwd_pid)
     _reap(child)
-    try:  # noqa: SIM105
-        os.unlink(opts["pidfile"])
-    except OSError:
-        pass
+    for path in (opts["pidfile"], *((api_socket(opts["pidfile"]),)
+                                     if forwarder == "slirp4netns" else ())):
+        try:  # noqa: SIM105
+            os.unlink(path)
+        except OSError:
+            pass
     return 0
+
+
+def _log_tail(path: str) -> str:
+    """The forwarder's last meaningful log line (not its syslog complaints)."""
+    try:
+        with open(path, errors="replace") as fh:
+            lines = [ln.strip() for ln in fh if ln.strip() and "syslog" not in ln]
+    except OSError:
+        return ""
+    return lines[-1].rstrip(".")[:300] if lines else ""
 
 
 def _spawn(argv: list[str], log_fd: int, keep: tuple[int, ...] = ()) -> int:
