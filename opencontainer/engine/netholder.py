@@ -230,3 +230,11 @@ def join_existing(pidfile: Path) -> tuple[str, str, tuple[str, ...]] | None:
         info = {}
     return (str(pidfile), str(info.get("gateway") or ""),
             dns_for(str(info.get("dns") or "")))
+
+
+async def wait_gone(pidfile: Path, timeout: float = 5.0) -> None:
+    """Until the holder of ``pidfile`` has ended (it removes the file once its forwarder is
+    gone and the ports are free), or ``timeout``."""
+    with anyio.move_on_after(timeout):
+        while netns.live_pid(str(pidfile)) is not None:
+            await anyio.sleep(0.02)

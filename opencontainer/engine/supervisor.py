@@ -48,7 +48,7 @@ from .execute import walk
 from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
 from .lifecycle import Status, TransitionError, recovered, transition
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
-from .netholder import NetHolder, dns_for, join_existing
+from .netholder import NetHolder, dns_for, join_existing, wait_gone
 from .network import NetworkChoice, PortPlan, forwards, hosts_file, plan_ports, plan_private
 from .planner import (
     Action,
@@ -501,9 +501,12 @@ class Supervisor:
                 if c.handle is not None:
                     c.handle.kill_all()
         self._tg.cancel_scope.cancel()
-        await self._exit_stack.__aexit__(None, None, None)
-        if self._net is not None:
-            await self._net.stop()
+        try:
+            await self._exit_stack.__aexit__(None, None, None)
+        finally:  # also when that raises the cancellation of the engine's task group
+            if self._net is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._net.stop()
 
     @property
     def tg(self) -> TaskGroup:
@@ -591,6 +594,9 @@ class Supervisor:
                 return
         if self._net is None:
             name = "network.pid" if self.exclusive else f"network-{os.getpid()}.pid"
+            # a holder of the project's that is ending (that of the `create` before this
+            # start, or of a dead supervisor: its stdin is closed) still has the ports
+            await wait_gone(self.state.root / name)
             self._net = NetHolder(directory=self.state.root, forwarder=self.network.forwarder,
                                   binary=self.network.binary, pidfile_name=name)
         mine = self._net.forwards
