@@ -231,7 +231,9 @@ PROCESS_COST = {
     "per_container": 1,
     "per_health_probe": 2,
     "text": "1 supervisor per stack + 1 proot per container + the container's own processes "
-            "(+2 while a health probe runs); a 5-service stack of single-process services is 11",
+            "(+2 while a health probe runs; +3 per stack with a private network: the network "
+            "holder, its namespace process, slirp4netns); a 5-service stack of single-process "
+            "services on the shared network is 11",
 }
 
 
