@@ -28,7 +28,7 @@ if [ $as_root = 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo); fi
 # ---------------------------------------------------------------------------------------------
 pkgs=(proot docker-registry busybox-static mmdebstrap skopeo umoci redis-tools
       postgresql-client apache2-utils libtalloc-dev uthash-dev build-essential dpkg-dev
-      python3 python3-venv curl openssl ca-certificates util-linux procps tini uidmap)
+      python3 python3-venv curl openssl ca-certificates util-linux procps tini uidmap slirp4netns)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -42,6 +42,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Private networks (slirp4netns) open /dev/net/tun. Distributions make it 0666 (udev's
+# rule); some container/VM images leave it 0600 root, and every project then falls back to
+# the shared host loopback. As root, give it the usual mode.
+if [ $as_root = 1 ] && [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 0666 /dev/net/tun || true
 fi
 
 # ---------------------------------------------------------------------------------------------

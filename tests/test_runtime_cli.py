@@ -193,7 +193,9 @@ def test_publish_low_container_port(occ: Any) -> None:
     host_port = free_port()
     res = occ("run", "-d", "--name", "web", "-p", f"{host_port}:80", "busybox", "sh", "-c",
               HTTPD.format(port=80))
-    if is_54(occ.proot):
+    private = json.loads(occ("doctor", "--format", "json").stdout)["network"]["model"] == \
+        "private"
+    if is_54(occ.proot) or private:  # mapped by proot, or bound in the container's own network
         assert res.returncode == 0, res.stderr
         wait_port(host_port)
         assert http_get(host_port) == "hello-web\n"

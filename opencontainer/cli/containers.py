@@ -144,7 +144,8 @@ def _add_create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cidfile", help="write the container ID to the file")
     p.add_argument("-q", "--quiet", action="store_true", help="suppress the pull output")
     p.add_argument("--network", "--net", dest="network",
-                   help="connect a container to a network (host, bridge, none, NAME)")
+                   help="connect a container to a network (host: the host's; default: the "
+                        "project's own where it can)")
     p.add_argument("--ulimit", action="append", default=[], help="ulimit options")
     p.add_argument("--shm-size", help="size of /dev/shm")
     p.add_argument("--device", action="append", default=[],
@@ -935,6 +936,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
                           "Runtime": spec.backend if spec else "proot",
                           **({"IdMap": spec.idmap} if spec and spec.idmap else {}),
+                          "Network": ({"Model": "private", "Holder": spec.netns}
+                                      if spec and spec.netns else {"Model": "host"}),
                           "SupervisorPid": e.project.state.supervisor_pid()},
     }
 

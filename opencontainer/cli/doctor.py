@@ -164,6 +164,12 @@ def collect(ctx: Any) -> dict[str, Any]:
     report["processes"] = PROCESS_COST
     report["rootfs"] = _rootfs_mode(ctx)
     report["runtime"] = _runtime(ctx, ok)
+    report["network"] = _network(ctx, ok)
+    if report["network"]["model"] == "host":
+        report["hints"].append(
+            "containers share the host's network (" + report["network"]["reason"] + "): "
+            "their ports can collide with the host's and other stacks'; with user namespaces, "
+            "slirp4netns (or pasta) and a usable /dev/net/tun each stack gets its own.")
     free = report["store"]["free_bytes"]
     if not report["rootfs"]["overlay"]:
         report["hints"].append(
@@ -204,6 +210,16 @@ def _runtime(ctx: Any, userns: bool) -> dict[str, Any]:
         detail = f"proot: native is not possible here ({why})"
     return {"mode": mode, "backend": chosen, "native": possible, "idmap": ids,
             "detail": detail}
+def _network(ctx: Any, userns: bool) -> dict[str, Any]:
+    """Which network model projects get here (engine/network.py choose_network), and why."""
+    from ..engine.network import choose_network
+    from ..errors import OpenContainerError
+
+    try:
+        choice = choose_network(ctx.env, userns=userns)
+    except OpenContainerError as exc:
+        return {"model": "host", "reason": str(exc), "forwarder": ""}
+    return {"model": choice.model, "reason": choice.reason, "forwarder": choice.forwarder}
 
 
 def _rootfs_mode(ctx: Any) -> dict[str, Any]:
@@ -241,7 +257,9 @@ PROCESS_COST = {
     "per_container": 1,
     "per_health_probe": 2,
     "text": "1 supervisor per stack + 1 proot per container + the container's own processes "
-            "(+2 while a health probe runs); a 5-service stack of single-process services is 11",
+            "(+2 while a health probe runs; +3 per stack with a private network: the network "
+            "holder, its namespace process, slirp4netns); a 5-service stack of single-process "
+            "services on the shared network is 11",
 }
 
 
@@ -277,6 +295,8 @@ def run_doctor(args: argparse.Namespace, ctx: Any) -> int:
     ctx.out(f"container roots:   {report['rootfs']['mode']} ({report['rootfs']['detail']})")
     ctx.out(f"runtime:           {report['runtime']['backend']} "
             f"({report['runtime']['detail']})")
+    net = report["network"]
+    ctx.out(f"network:           {net['model']} ({net['reason']})")
     ctx.out(f"processes:         {report['processes']['text']}")
     if os.geteuid() == 0:
         ctx.out("note:              running as root; opencontainer is meant for normal users")

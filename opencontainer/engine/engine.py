@@ -36,6 +36,7 @@ from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
 from .bus import EventBus
 from .model import ProjectModel
+from .network import NetworkChoice, choose_network
 from .runner import ProotRunner, Runner, ShellRunner
 from .state import ContainerState, ProjectState, register_project
 from .supervisor import Supervisor, UpOptions, UpResult
@@ -157,6 +158,7 @@ class Engine:
             "1", "true", "yes")
         self._plugin_dirs = plugin_dirs
         self._supervisors: dict[str, Supervisor] = {}
+        self._network: NetworkChoice | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self.plugin_host: PluginHost | None = None
@@ -205,6 +207,15 @@ class Engine:
             return bool(self.runner.caps().shifts_low_ports())
         return False
 
+    def network_choice(self) -> NetworkChoice | None:
+        """How this engine's containers are networked (engine/network.py): a private network
+        per project where it can work, for runners that run containers (not host processes)."""
+        if not getattr(self.runner, "private_networks", isinstance(self.runner, ProotRunner)):
+            return None
+        if self._network is None:
+            self._network = choose_network(self.env)
+        return self._network
+
     async def open(self, project: Project | ProjectModel, *, adopt: bool = True,
                    exclusive: bool = True) -> Supervisor:
         """The supervisor of ``project`` (created, locked and cleaned up on first use; its
@@ -223,7 +234,8 @@ class Engine:
         state.root.mkdir(parents=True, exist_ok=True)
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
                          port_map_supported=self.port_map_supported(),
-                         low_port_shift=self.low_port_shift(), exclusive=exclusive)
+                         low_port_shift=self.low_port_shift(), exclusive=exclusive,
+                         network=self.network_choice())
         # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
         # call up() from inside a task group that it leaves before the engine
         await self._tg.start(self._keep, sup, exclusive)

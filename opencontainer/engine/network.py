@@ -17,7 +17,7 @@ on 127.0.0.1 through a generated ``/etc/hosts``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -129,8 +129,11 @@ def plan_ports(project: ProjectModel, *, port_map: bool, privileged: bool = Fals
     )
 
 
-def hosts_file(project: ProjectModel, service: str, container: str) -> str:
-    """The ``/etc/hosts`` of one container: every service name, alias and container name."""
+def hosts_file(project: ProjectModel, service: str, container: str,
+               host_gateway: str = "") -> str:
+    """The ``/etc/hosts`` of one container: every service name, alias and container name;
+    ``host_gateway``: the address at which a private network reaches the host's loopback
+    (``host.docker.internal``, and ``extra_hosts: host-gateway``)."""
     lines = [
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -145,9 +148,119 @@ def hosts_file(project: ProjectModel, service: str, container: str) -> str:
     if container not in names:
         names.append(container)
     lines.append("127.0.0.1\t" + " ".join(names))
+    gateway = host_gateway or "127.0.0.1"
     own = project.services.get(service)
-    if own is not None:
-        for host, ip in own.extra_hosts:
-            addr = "127.0.0.1" if ip in ("host-gateway", "") else ip.strip("[]")
-            lines.append(f"{addr}\t{host}")
+    extra = list(own.extra_hosts) if own is not None else []
+    if host_gateway and "host.docker.internal" not in {h for h, _ in extra}:
+        extra.append(("host.docker.internal", "host-gateway"))
+    for host, ip in extra:
+        addr = gateway if ip in ("host-gateway", "") else ip.strip("[]")
+        lines.append(f"{addr}\t{host}")
     return "\n".join(lines) + "\n"
+
+
+# -- private networks (issue 13) -------------------------------------------------------------
+FORWARDERS = ("slirp4netns", "pasta")  # the default first: see docs/architecture.md
+TUN = "/dev/net/tun"
+
+
+@attrs.frozen(kw_only=True)
+class NetworkChoice:
+    """How a project's containers are networked. ``model``: ``private`` (a network namespace
+    of the project's own, ports forwarded by ``forwarder``) or ``host`` (the shared loopback
+    above); ``reason``: why, in a few words (``doctor``, ``inspect``)."""
+
+    model: str
+    reason: str
+    forwarder: str = ""
+    binary: str = ""
+
+    @property
+    def private(self) -> bool:
+        return self.model == "private"
+
+
+def _tun_usable(path: str = TUN) -> bool:
+    import os
+
+    return os.access(path, os.R_OK | os.W_OK)
+
+
+def choose_network(env: Mapping[str, str], *, userns: bool | None = None,
+                   which: Callable[[str], str | None] | None = None,
+                   tun_usable: Callable[[], bool] = _tun_usable) -> NetworkChoice:
+    """Private where it can work: user namespaces, a forwarder, a usable ``/dev/net/tun``;
+    ``OPENCONTAINER_NETWORK=host`` forces the shared loopback, ``OPENCONTAINER_NET_FORWARDER``
+    picks slirp4netns or pasta. ``userns``: None = probe now."""
+    import shutil
+
+    which = which or shutil.which
+    wanted = (env.get("OPENCONTAINER_NETWORK") or "auto").strip().lower()
+    if wanted in ("host", "shared"):
+        return NetworkChoice(model="host", reason=f"OPENCONTAINER_NETWORK={wanted}")
+    if wanted not in ("auto", "private"):
+        raise ProotError(f"OPENCONTAINER_NETWORK={wanted!r} is not one of auto, private, host.")
+    forced = (env.get("OPENCONTAINER_NET_FORWARDER") or "").strip().lower()
+    if forced and forced not in FORWARDERS:
+        raise ProotError(f"OPENCONTAINER_NET_FORWARDER={forced!r} is not one of "
+                         f"{', '.join(FORWARDERS)}.")
+    if userns is None:
+        from ..runtime.overlay import userns_works
+
+        userns = userns_works()
+    if not userns:
+        return NetworkChoice(model="host", reason="no unprivileged user namespaces here")
+    found = [(f, which(f)) for f in ((forced,) if forced else FORWARDERS)]
+    usable = [(f, b) for f, b in found if b]
+    if not usable:
+        return NetworkChoice(model="host", reason=(
+            f"{forced or 'neither slirp4netns nor pasta'} is not installed"))
+    if not tun_usable():
+        return NetworkChoice(model="host", reason=f"{TUN} cannot be opened by this user")
+    name, binary = usable[0]
+    return NetworkChoice(model="private", forwarder=name, binary=str(binary),
+                         reason=f"a network namespace per project, ports forwarded by {name}")
+
+
+def plan_private(project: ProjectModel, *, privileged: bool = False) -> PortPlan:
+    """The ports of ``project`` in a network namespace of its own: nothing to map or relay,
+    any container port binds (port 80 too); published ports are forwarded from the host.
+    Services still share one loopback, so two of them cannot listen on the same port."""
+    owners: dict[tuple[int, str], str] = {}
+    hosts: dict[tuple[int, str], str] = {}
+    published: dict[str, list[tuple[str, int, int, str]]] = {}
+    problems: list[str] = []
+    for name in sorted(project.services):
+        for p in project.services[name].ports:
+            key = (p.target, p.protocol)
+            if owners.get(key, name) != name:
+                problems.append(f"services {owners[key]!r} and {name!r} both use container "
+                                f"port {p.target}, but a project's services share one loopback")
+                continue
+            owners[key] = name
+            if p.published is None:
+                continue
+            if p.published < 1024 and not privileged:
+                problems.append(f"service {name!r} publishes port {p.published}, below 1024, "
+                                "which needs root on the host")
+                continue
+            hkey = (p.published, p.protocol)
+            if hosts.get(hkey, name) != name:
+                problems.append(f"services {hosts[hkey]!r} and {name!r} both publish host "
+                                f"port {p.published}")
+                continue
+            hosts[hkey] = name
+            published.setdefault(name, []).append(
+                (p.host_ip or "0.0.0.0", p.published, p.target, p.protocol))
+    if problems:
+        raise ProotError("cannot set up the ports: " + "; ".join(problems) + ".")
+    return PortPlan(published={k: tuple(v) for k, v in published.items()})
+
+
+def forwards(plan: PortPlan) -> list[tuple[str, str, int, int]]:
+    """The forwarder's (protocol, host_ip, host_port, container_port) of a private plan."""
+    out: list[tuple[str, str, int, int]] = []
+    for entries in plan.published.values():
+        for host_ip, host, target, proto in entries:
+            out.append((proto, "" if host_ip == "0.0.0.0" else host_ip, host, target))
+    return sorted(set(out))

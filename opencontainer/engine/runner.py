@@ -124,6 +124,8 @@ class ContainerContext:
     port_map: Mapping[int, int] = attrs.field(factory=dict, converter=as_dict, hash=False)
     hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     one_off: bool = False
+    netns: str = ""  # the project's network holder pid file ("" = the host's network)
+    dns: tuple[str, ...] = ()  # resolvers when the service has none and the host's won't do
 
     @property
     def dir(self) -> Path:
@@ -455,7 +457,7 @@ class ProotRunner:
             ports=[PortMapping("", host, cont) for cont, host in sorted(ctx.port_map.items())],
             hostname=svc.hostname or ctx.name,
             hosts=ctx.hosts,
-            dns=svc.dns,
+            dns=svc.dns or ctx.dns,
             tty=svc.tty,
             stdin_open=svc.stdin_open,
             stop_signal=svc.stop_signal,
@@ -465,6 +467,8 @@ class ProotRunner:
             overlay=layout,
         )
         spec = attrs.evolve(spec, **extras)
+        if ctx.netns:
+            spec = attrs.evolve(spec, netns=ctx.netns)
         from ..runtime.create import ensure_target
 
         tree = layout.layers() if layout is not None else rootfs

@@ -48,7 +48,8 @@ from .execute import walk
 from .health import HEALTHY, UNHEALTHY, HealthState, apply_probe, probe_argv, probe_interval
 from .lifecycle import Status, TransitionError, recovered, transition
 from .model import HealthSpec, ProjectModel, ServiceConfig, as_dict
-from .network import PortPlan, hosts_file, plan_ports
+from .netholder import NetHolder, dns_for, join_existing, wait_gone
+from .network import NetworkChoice, PortPlan, forwards, hosts_file, plan_ports, plan_private
 from .planner import (
     Action,
     Observed,
@@ -516,8 +517,12 @@ class Supervisor:
     port_map_supported: bool = False
     low_port_shift: bool = False  # Termux's proot -p: ports < 1024 bound 2000 higher
     exclusive: bool = True  # False: a second supervisor of the project (one-offs only)
+    # the network model (engine/network.py choose_network); None: the host's (shared loopback)
+    network: NetworkChoice | None = None
     containers: dict[str, Container] = attrs.field(factory=dict)
     port_plan: PortPlan = attrs.field(factory=PortPlan)
+    _net: NetHolder | None = None
+    _net_joined: tuple[str, str, tuple[str, ...]] | None = None  # someone else's: pidfile, gw
     _tg: TaskGroup | None = None
     _relays: dict[tuple[str, int, int], anyio.CancelScope] = attrs.field(factory=dict)
     _exit_stack: contextlib.AsyncExitStack | None = None
@@ -536,7 +541,12 @@ class Supervisor:
                 if c.handle is not None:
                     c.handle.kill_all()
         self._tg.cancel_scope.cancel()
-        await self._exit_stack.__aexit__(None, None, None)
+        try:
+            await self._exit_stack.__aexit__(None, None, None)
+        finally:  # also when that raises the cancellation of the engine's task group
+            if self._net is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._net.stop()
 
     @property
     def tg(self) -> TaskGroup:
@@ -575,14 +585,67 @@ class Supervisor:
     # -- up ------------------------------------------------------------------------------------
     def _context(self, svc: ServiceConfig, name: str, number: int,
                  one_off: bool = False) -> ContainerContext:
-        hosts_text = hosts_file(self.project, svc.name, name)
+        netns, gateway, dns = self._net_info() if svc.network_mode != "host" else ("", "", ())
+        hosts_text = hosts_file(self.project, svc.name, name, host_gateway=gateway)
         hosts: list[tuple[str, tuple[str, ...]]] = []
         for line in hosts_text.splitlines()[2:]:
             ip, _, names = line.partition("\t")
             hosts.append((ip, tuple(names.split())))
         return ContainerContext(project=self.project, service=svc, name=name, number=number,
                                 state=self.state, port_map=self.port_plan.port_map,
-                                hosts=tuple(hosts), one_off=one_off)
+                                hosts=tuple(hosts), one_off=one_off, netns=netns,
+                                dns=() if svc.dns else dns)
+
+    # -- the project's network -----------------------------------------------------------------
+    @property
+    def private_network(self) -> bool:
+        """A network namespace of the project's own (unless every service says
+        ``network_mode: host``, ``run --network host``)."""
+        return self.network is not None and self.network.private and any(
+            s.network_mode != "host" for s in self.project.services.values())
+
+    def _net_info(self) -> tuple[str, str, tuple[str, ...]]:
+        """The network pid file, host gateway and resolvers of new containers ("" / ())."""
+        if self._net is not None and self._net.running:
+            return (str(self._net.pidfile), self._net.gateway,
+                    dns_for(self._net.dns()))
+        if self._net_joined is not None:
+            return self._net_joined
+        return "", "", ()
+
+    def _plan(self, project: ProjectModel) -> PortPlan:
+        if self.private_network:
+            return plan_private(project, privileged=os.geteuid() == 0)
+        return plan_ports(project, port_map=self.port_map_supported,
+                          privileged=os.geteuid() == 0, low_port_shift=self.low_port_shift)
+
+    async def _ensure_network(self, only: set[int] | None = None) -> None:
+        """The project's network is up and forwards the plan's published ports (a second
+        supervisor joins the project's network when it is up, else makes one of its own;
+        ``only``: its container's published ports, which must be free)."""
+        if not self.private_network:
+            return
+        assert self.network is not None
+        wanted = forwards(self.port_plan)
+        if not self.exclusive:
+            joined = join_existing(self.state.root / "network.pid")
+            if joined is not None:
+                self._net_joined = joined
+                return
+        if self._net is None:
+            name = "network.pid" if self.exclusive else f"network-{os.getpid()}.pid"
+            # a holder of the project's that is ending (that of the `create` before this
+            # start, or of a dead supervisor: its stdin is closed) still has the ports
+            await wait_gone(self.state.root / name)
+            self._net = NetHolder(directory=self.state.root, forwarder=self.network.forwarder,
+                                  binary=self.network.binary, pidfile_name=name)
+        mine = self._net.forwards
+        for proto, ip, host, _cont in wanted:
+            if proto == "tcp" and not any(f[2] == host for f in mine) and (
+                    only is None or host in only):
+                check_port_free(ip, host)
+        busy = any(c.active for c in self.containers.values())
+        await self._net.ensure(wanted, busy=busy)
 
     async def _create(self, svc: ServiceConfig, name: str, number: int, *, fresh: bool,
                       one_off: bool = False, attach: Attachment | None = None) -> Container:
@@ -611,9 +674,10 @@ class Supervisor:
     def plan_with(self, svc: ServiceConfig) -> PortPlan:
         """The project's ports with ``svc`` added; its published ports that no relay of ours
         will serve must be free now (docker's "port is already allocated", before start)."""
-        plan = plan_ports(attrs.evolve(self.project, services={
-            **self.project.services, svc.name: svc}), port_map=self.port_map_supported,
-            privileged=os.geteuid() == 0, low_port_shift=self.low_port_shift)
+        plan = self._plan(attrs.evolve(self.project, services={
+            **self.project.services, svc.name: svc}))
+        if self.private_network:
+            return plan  # checked when the forwarder takes them (_ensure_network)
         relayed = {r.listen for r in plan.relays}
         for p in svc.ports:
             if p.protocol == "tcp" and p.published and p.published not in relayed:
@@ -630,6 +694,7 @@ class Supervisor:
         # supervisor serves the others')
         await self._update_relays(None if self.exclusive else
                                   {p.published for p in svc.ports if p.published})
+        await self._ensure_network({p.published for p in svc.ports if p.published})
         return await self._create(svc, name, 1, fresh=True, one_off=one_off, attach=attach)
 
     async def _remove(self, c: Container, timeout: float | None = None) -> None:
@@ -678,9 +743,7 @@ class Supervisor:
         result = UpResult()
         project = self.project
         check_graph(project.services)
-        self.port_plan = plan_ports(project, port_map=self.port_map_supported,
-                                    privileged=os.geteuid() == 0,
-                                    low_port_shift=self.low_port_shift)
+        self.port_plan = self._plan(project)
         observed = self.observed()
         graph = build_plan(project, observed,
                            attrs.evolve(options.plan_options(), start=options.start))
@@ -692,6 +755,7 @@ class Supervisor:
                 "--remove-orphans to clean them up.")
         try:
             await self._update_relays()
+            await self._ensure_network()
         except OpenContainerError as exc:
             result.ok = False
             result.errors.append(str(exc))
@@ -903,6 +967,15 @@ class Supervisor:
     async def start(self, services: Sequence[str] = (), names: Sequence[str] = ()) -> UpResult:
         chosen = self._select(services, names)
         result = UpResult()
+        if self.private_network and any(not c.active for c in chosen):
+            try:
+                if not self.port_plan.published and self.project.services:
+                    self.port_plan = self._plan(self.project)
+                await self._ensure_network()
+            except OpenContainerError as exc:
+                result.ok = False
+                result.errors.append(str(exc))
+                return result
         # one-offs (`compose run`) start alone, without their service's other containers
         for c in chosen:
             if c.state.one_off and not c.active:

@@ -26,6 +26,12 @@ which starts ~15 ms sooner than ``-m``: neither runpy nor the ``opencontainer`` 
         [--pidfile F] [--enosys a,b] -- proot -r M ...
     python -S -P nsexec.py --join-pidfile F [--enosys a,b] -- proot ...
     python -S -P nsexec.py --lower ... --hold     # mount, print "ready", wait
+    python -S -P nsexec.py --netns F [--lower ...] -- CMD   # in the project's network
+
+``--netns F``: first ``setns`` into the user + network namespace of the project's network
+holder (its pid file ``F``, see :mod:`netns`); the new namespaces nest in that user namespace.
+Without ``--lower`` only the network is joined. ``--join-pidfile`` joins the running
+container's network too (whichever it is).
 
 ``--read-only`` mounts the overlay read-only (``run --read-only``); ``--tmpfs SIZE:DIR`` mounts a
 tmpfs of SIZE bytes on the host folder DIR in the new namespace (``--shm-size``).
@@ -41,6 +47,10 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start ~5 ms
+if TYPE_CHECKING:
+    from types import ModuleType
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -226,6 +236,26 @@ def _siblings_as_package() -> None:
             sys.modules[name] = module
 
 
+def _netns() -> ModuleType:
+    """:mod:`netns`, imported only for a container with a network of its own."""
+    if __package__:
+        from . import netns
+    else:
+        _siblings_as_package()
+        from opencontainer.runtime import netns
+    return netns
+
+
+def _join_project_net(pidfile: str) -> None:
+    """Into the project's network (the holder's user + network namespaces)."""
+    netns = _netns()
+    pid = netns.live_pid(pidfile)
+    if pid is None:
+        raise OSError(0, "the project's network is gone (its holder process ended); "
+                         "start the project again")
+    netns.join_net(pid)
+
+
 def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts: dict[str, str] = {}
@@ -243,7 +273,7 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
         key, eq, value = opt.partition("=")
         if key not in ("--lower", "--upper", "--work", "--merged", "--pidfile",
                        "--join-pidfile", "--enosys", "--succeed", "--hostname", "--ro-src",
-                       "--ro-dst", "--tmpfs"):
+                       "--ro-dst", "--tmpfs", "--netns"):
             return _fail(f"nsexec: unknown option {opt!r}")
         if not eq:
             if not args:
@@ -267,8 +297,13 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
             pid = live_pid(opts["join-pidfile"])
             if pid is None:
                 return _fail("the container is not running (its namespace is gone).")
+            if (os.stat(f"/proc/{pid}/ns/net").st_ino
+                    != os.stat("/proc/self/ns/net").st_ino):
+                _netns().join_net_of(pid)
             join(pid)
             os.chdir("/")
+        elif "netns" in opts and "lower" not in opts:
+            _join_project_net(opts["netns"])
         else:
             missing = [k for k in ("lower", "upper", "work", "merged") if k not in opts]
             if missing:
@@ -278,6 +313,8 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
                              "(was the image removed?); recreate the container.")
             if len(ro_src) != len(ro_dst):
                 return _fail("nsexec: --ro-src and --ro-dst come in pairs")
+            if "netns" in opts:
+                _join_project_net(opts["netns"])
             enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile,
                       hostname=opts.get("hostname"), read_only=read_only)
             if "pidfile" in opts:

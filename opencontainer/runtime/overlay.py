@@ -97,7 +97,8 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
                   hostname: str | None = None,
                   read_only: Sequence[tuple[str, str]] = (), pidfile: bool = True,
                   read_only_root: bool = False,
-                  tmpfs: Sequence[tuple[str, int]] = ()) -> list[str]:
+                  tmpfs: Sequence[tuple[str, int]] = (),
+                  netns: str = "") -> list[str]:
     """The wrapper that puts a command into the container's namespace (new or running);
     a new one can get its own ``hostname`` and read-only binds ``(source, at)`` for ``:ro``
     volumes (see :func:`ro_binds`), a read-only root (``read_only_root``: the overlay is
@@ -109,6 +110,8 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
     if join:
         argv += ["--join-pidfile", layout.pidfile]
     else:
+        if netns:
+            argv += ["--netns", netns]
         argv += ["--lower", layout.lower, "--upper", layout.upper, "--work", layout.work,
                  "--merged", layout.merged]
         if pidfile:

@@ -384,6 +384,14 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     """What run.sh execs before ``env -i … proot``: the overlay namespace step (new, or
     ``join`` the running container's, for exec) with the ENOSYS filter folded in, or just the
     ENOSYS wrapper, or nothing."""
+    if spec.overlay is None and spec.netns:
+        from .overlay import nsexec_file
+
+        # no overlay root, but the project's network: nsexec joins it, then the filter
+        argv = [python or sys.executable, "-S", "-P", nsexec_file(), "--netns", spec.netns]
+        if caps.needs_seccomp_fallback:
+            argv += ["--enosys", ",".join(UNTRANSLATED_FALLBACK_SYSCALLS)]
+        return [*argv, "--"]
     if spec.overlay is None:
         return seccomp_prefix(caps, python)
     from .overlay import nsexec_prefix
@@ -396,7 +404,8 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys, succeed=succeed,
                          hostname=spec.hostname or None, read_only=_ro_binds(spec),
                          read_only_root=spec.read_only,
-                         tmpfs=((shm_dir(spec), spec.shm_size),) if spec.shm_size else ())
+                         tmpfs=((shm_dir(spec), spec.shm_size),) if spec.shm_size else (),
+                         netns=spec.netns)
 
 
 def shm_dir(spec: ContainerSpec) -> str:

@@ -129,6 +129,9 @@ class ContainerSpec:
     def full_argv(self) -> tuple[str, ...]:
         """The command as proot runs it: behind the init (``--init``) when there is one."""
         return (INIT_PATH, "-s", "--", *self.argv) if self.init else self.argv
+    # the pid file of the project's network holder (runtime/netns.py): the container joins
+    # that network namespace; "" = the host's network
+    netns: str = ""
 
     @property
     def uid(self) -> int:
