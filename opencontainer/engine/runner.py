@@ -86,9 +86,8 @@ class NativeProcess(SupervisedProcess):
     @property
     def tracee_pid(self) -> int | None:
         if self._tracee is None and self._exit is None:
-            mine = _pid_ns(self.pid)
-            kids = [k for k in procfs.children(self.pid) if (ns := _pid_ns(k)) and ns != mine]
-            if mine and kids:
+            kids = procfs.in_new_pid_namespace(self.pid)
+            if kids:
                 self._tracee = min(kids)
         return self._tracee
 
@@ -105,13 +104,6 @@ class NativeProcess(SupervisedProcess):
             procfs.kill_quietly(target, signo)
         elif self.process.returncode is None:
             procfs.kill_quietly(self.pid, signo)
-
-
-def _pid_ns(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
 
 
 @attrs.frozen(kw_only=True)
