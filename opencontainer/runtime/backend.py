@@ -6,9 +6,12 @@
 - ``native``: the processes run directly in their own user, mount, UTS and PID namespaces
   (:mod:`native`): native speed, a private /proc, real pid 1.
 
-``OPENCONTAINER_RUNTIME`` = ``auto`` | ``native`` | ``proot`` chooses. The default is ``proot``
-for now (``auto``: native where unprivileged user namespaces work, the image is built for
-this machine's architecture and the host is not Android; else proot).
+``OPENCONTAINER_RUNTIME`` = ``auto`` | ``native`` | ``proot`` chooses. The default, ``auto``:
+native where unprivileged user namespaces work, the image is built for this machine's
+architecture and the host is not Android, unless the container needs what only proot gives
+yet (:func:`proot_needs`: a container port below 1024 in the host's network, proot's port map,
+``--init``, ``--ulimit``, ``--read-only``, ``--shm-size``; and a root image with a single mapped
+id, see engine/runner.py); else proot. ``inspect`` shows the choice and why (RuntimeReason).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from . import idmap as _idmap
 from .spec import ContainerSpec
 
 BACKENDS = ("auto", "native", "proot")
-DEFAULT = "proot"
+DEFAULT = "auto"
 
 
 def mode_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -111,8 +114,7 @@ def decide(image_arch: str = "", env: Mapping[str, str] | None = None, *,
     only proot gives (:func:`proot_needs`): ``auto`` then chooses proot."""
     mode = mode_from_env(env)
     if mode == "proot":
-        given = (os.environ if env is None else env).get("OPENCONTAINER_RUNTIME", "").strip()
-        return "proot", "OPENCONTAINER_RUNTIME=proot" if given else "the default backend"
+        return "proot", "OPENCONTAINER_RUNTIME=proot"
     ok, why = native_possible(image_arch, env, userns=userns)
     if not ok:
         if mode == "native":
