@@ -118,6 +118,8 @@ set +e
     OPENCONTAINER_TEST_CACHE="$cache" \
     OPENCONTAINER_SHARED="$(cd "$work/.." && pwd)/shared" \
     OPENCONTAINER_TEST_REQUIRE_UNPRIVILEGED="$as_root" \
+    OPENCONTAINER_RUNTIME="${OPENCONTAINER_RUNTIME:-}" \
+    OPENCONTAINER_IDMAP="${OPENCONTAINER_IDMAP:-}" \
     PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
     "$venv/bin/python" -m pytest -p no:cacheprovider "$@")
 rc=$?

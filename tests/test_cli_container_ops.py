@@ -15,7 +15,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-COUNTER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
+# pid 1 without a handler ignores SIGTERM natively (as in Docker): the trap makes it stop
+COUNTER = "trap 'exit 0' TERM; i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
 
 
 @pytest.fixture

@@ -104,9 +104,9 @@ def test_run_d_restart_always_comes_back_after_kill_9(occ: Any, events_of: Any) 
     first = _state(occ.env, "r")
     events = events_of(_socket(occ.env, "r"))
     time.sleep(0.3)
-    main = procfs.traced_by(first["pid"])
+    main = procfs.container_main(first["pid"])
     assert main, "the container's main process"
-    procfs.kill_quietly(min(main), 9)
+    procfs.kill_quietly(main, 9)
     _wait(lambda: _state(occ.env, "r")["restart_count"] == 1
           and _state(occ.env, "r")["status"] == "running")
     again = _state(occ.env, "r")

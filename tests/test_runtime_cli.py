@@ -186,6 +186,19 @@ def http_get(port: int) -> str:
         return str(r.read().decode())
 
 
+def wait_http(port: int, timeout: float = 20) -> str:
+    """The page behind ``port``, once the service answers (a relay may listen before the
+    service behind it does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return http_get(port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 HTTPD = "mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p {port} -h /www"
 
 
@@ -214,8 +227,7 @@ def test_publish_relay_or_map(occ: Any) -> None:
     res = occ("run", "-d", "--name", "web2", "-p", f"127.0.0.1:{host_port}:{cport}", "busybox",
               "sh", "-c", HTTPD.format(port=cport))
     assert res.returncode == 0, res.stderr
-    wait_port(host_port)
-    assert http_get(host_port) == "hello-web\n"
+    assert wait_http(host_port) == "hello-web\n"
     # a clash fails before start
     res = occ("run", "-d", "-p", f"{host_port}:{cport}", "busybox", "true")
     assert res.returncode != 0 and "already in use" in res.stderr

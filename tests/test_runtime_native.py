@@ -198,3 +198,47 @@ def test_postgres_official_entrypoint(nat: Any, test_images: Any) -> None:
     assert "ready to accept connections" in logs, logs
     res = nat("exec", "-u", "postgres", "pg", "psql", "-tAc", "select 1+1")
     assert res.stdout.strip() == "2", res.stderr
+
+
+def test_auto_chooses_proot_for_what_native_lacks_yet() -> None:
+    env = {"OPENCONTAINER_RUNTIME": "auto"}
+    assert backend.decide("", env, userns=True) == ("native", "user namespaces work here")
+    needs = backend.proot_needs(host_ports=["80/tcp", 8080, "443"], init=True)
+    chosen, why = backend.decide("", env, userns=True, needs=needs)
+    assert chosen == "proot"
+    assert "container port 80, 443 (below 1024" in why and "--init" in why
+    assert backend.proot_needs(host_ports=[8080, "5432/tcp"]) == []
+    assert backend.decide("", {"OPENCONTAINER_RUNTIME": "native"}, userns=True,
+                          needs=needs)[0] == "native"
+    assert backend.decide("", {"OPENCONTAINER_RUNTIME": "proot"}, userns=True)[0] == "proot"
+
+
+@pytest.fixture
+def auto(oc: Any, oc_env: dict[str, str], test_images: Any) -> Iterator[Any]:
+    oc_env["OPENCONTAINER_RUNTIME"] = "auto"
+    oc.env = oc_env
+    yield oc
+    _cleanup(oc)
+
+
+def test_auto_runs_a_low_port_service_under_proot_and_says_why(auto: Any) -> None:
+    assert auto("create", "--name", "web", "--expose", "80", "busybox", "true").returncode == 0
+    info = _inspect(auto, "web")
+    assert info["HostConfig"]["Runtime"] == "proot"
+    assert "container port 80" in info["OpenContainer"]["RuntimeReason"]
+    assert auto("create", "--name", "hi", "--expose", "8080", "busybox", "true").returncode == 0
+    want = "native" if idmap.subordinate_range() is not None else "proot"
+    assert _inspect(auto, "hi")["HostConfig"]["Runtime"] == want
+
+
+def test_native_refuses_a_low_port_in_one_sentence(nat: Any) -> None:
+    import os
+
+    from opencontainer.runtime.testing import free_port
+
+    if os.geteuid() == 0:
+        pytest.skip("checked as an unprivileged user")
+    res = nat("run", "-d", "-p", f"{free_port()}:80", "busybox", "true")
+    assert res.returncode != 0
+    assert "native backend cannot bind" in res.stderr and "proot cannot map" not in res.stderr
+    assert res.stderr.count("\n") == 1

@@ -935,6 +935,8 @@ def inspect_dict(e: Any) -> dict[str, Any]:
                           "RunScript": str(cdir / "run.sh"), "Project": e.project.name,
                           "Kind": e.kind, "StateDir": str(e.project.state.root),
                           "Runtime": spec.backend if spec else "proot",
+                          **({"RuntimeReason": spec.backend_reason}
+                             if spec and spec.backend_reason else {}),
                           **({"IdMap": spec.idmap} if spec and spec.idmap else {}),
                           "Network": ({"Model": "private", "Holder": spec.netns}
                                       if spec and spec.netns else {"Model": "host"}),

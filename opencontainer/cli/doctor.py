@@ -205,7 +205,10 @@ def _runtime(ctx: Any, userns: bool) -> dict[str, Any]:
         detail = "OPENCONTAINER_RUNTIME=proot" + (
             "" if not possible else "; native is possible here (OPENCONTAINER_RUNTIME=auto)")
     elif possible:
-        detail = f"native for images of this machine's architecture ({ids}), else proot"
+        detail = (f"native for images of this machine's architecture ({ids}), else proot"
+                  + ("" if mode == "native" else
+                     "; proot also for a container port below 1024 in the host's network, "
+                     "--init, --ulimit, --read-only or --shm-size (inspect: RuntimeReason)"))
     else:
         detail = f"proot: native is not possible here ({why})"
     return {"mode": mode, "backend": chosen, "native": possible, "idmap": ids,

@@ -188,16 +188,29 @@ class Engine:
         """The supervisor of the project called ``name``, if this engine has opened it."""
         return self._supervisors.get(name)
 
-    def port_map_supported(self) -> bool:
+    def port_map_supported(self, project: ProjectModel | None = None) -> bool:
         """The proot in use maps ports itself (``-p``), so no relay is needed. Not when new
         containers may run on the native backend (no proot, so no ``-p``): their published
-        ports are relayed, and so are those of the proot containers beside them."""
+        ports are relayed, and so are those of the proot containers beside them; unless
+        ``project`` has a container port below 1024, which only proot's port map can give
+        unprivileged: then ``auto`` runs the project under proot (runner.py _proot_needs).
+        OPENCONTAINER_RUNTIME=native refuses such a port in one sentence."""
         if isinstance(self.runner, ProotRunner):
+            from ..errors import ContainerError
             from ..runtime import backend
 
-            if backend.mode_from_env(self.env) != "proot" and \
-                    backend.native_possible("", self.env)[0]:
-                return False
+            mode = backend.mode_from_env(self.env)
+            if mode != "proot" and backend.native_possible("", self.env)[0]:
+                choice = self.network_choice()
+                low = _low_ports(project, host_only=choice is not None and choice.private)
+                if low and mode == "native" and os.geteuid() != 0:
+                    port, svc = low[0]
+                    raise ContainerError(
+                        f"service {svc!r} uses container port {port}, which the native "
+                        "backend cannot bind in the host's network (below 1024): publish a "
+                        "port of 1024 or more, or use OPENCONTAINER_RUNTIME=auto or proot.")
+                if not low:
+                    return False
             return bool(self.runner.caps().port_map)
         return False
 
@@ -233,7 +246,7 @@ class Engine:
         state = ProjectState(Path(model.state_dir), self.paths.runtime)
         state.root.mkdir(parents=True, exist_ok=True)
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
-                         port_map_supported=self.port_map_supported(),
+                         port_map_supported=self.port_map_supported(model),
                          low_port_shift=self.low_port_shift(), exclusive=exclusive,
                          network=self.network_choice())
         # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
@@ -335,3 +348,14 @@ class Engine:
 
 
 __all__ = ["ContainerSnapshot", "DownOptions", "Engine", "UpOptions", "UpResult", "to_model"]
+
+
+def _low_ports(project: ProjectModel | None, *,
+               host_only: bool = False) -> list[tuple[int, str]]:
+    """(container port below 1024, service) of ``project``'s port list (``host_only``: of
+    its services in the host's network; a private network binds any port)."""
+    if project is None:
+        return []
+    return sorted((p.target, name) for name, svc in project.services.items()
+                  for p in svc.ports if p.target < 1024
+                  and (not host_only or svc.network_mode == "host"))

@@ -86,9 +86,8 @@ class NativeProcess(SupervisedProcess):
     @property
     def tracee_pid(self) -> int | None:
         if self._tracee is None and self._exit is None:
-            mine = _pid_ns(self.pid)
-            kids = [k for k in procfs.children(self.pid) if (ns := _pid_ns(k)) and ns != mine]
-            if mine and kids:
+            kids = procfs.in_new_pid_namespace(self.pid)
+            if kids:
                 self._tracee = min(kids)
         return self._tracee
 
@@ -105,13 +104,6 @@ class NativeProcess(SupervisedProcess):
             procfs.kill_quietly(target, signo)
         elif self.process.returncode is None:
             procfs.kill_quietly(self.pid, signo)
-
-
-def _pid_ns(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
 
 
 @attrs.frozen(kw_only=True)
@@ -475,7 +467,8 @@ class ProotRunner:
         for m in mounts:  # mount points and the working directory, as docker creates them
             ensure_target(tree, m.target, m.source.is_dir())
         ensure_target(tree, spec.cwd, True)
-        spec = self._with_backend(spec, str(getattr(rec.config, "architecture", "") or ""))
+        spec = self._with_backend(spec, str(getattr(rec.config, "architecture", "") or ""),
+                                  self._proot_needs(ctx, spec))
         # a --rm container's files live as long as it runs: atomic for readers, not fsynced
         durable = not svc.auto_remove
         if spec.backend == "native":
@@ -489,21 +482,38 @@ class ProotRunner:
         hc = svc.healthcheck or from_image(getattr(rec.config, "healthcheck", None))
         return Created(image=svc.image, command=tuple(spec.argv), healthcheck=hc)
 
-    def _with_backend(self, spec: Any, image_arch: str) -> Any:
-        """``spec`` with the backend (and, native, the id mapping) chosen for it here."""
+    @staticmethod
+    def _proot_needs(ctx: ContainerContext, spec: Any) -> list[str]:
+        """What the container asks for that only proot gives (runtime/backend.py)."""
+        from ..runtime import backend
+
+        svc = ctx.service
+        # a private network namespace (ctx.netns, where there is one) binds any port
+        host_ports: list[int | str] = [] if getattr(ctx, "netns", "") else [
+            *(p.target for p in svc.ports), *svc.expose, *spec.exposed_ports]
+        return backend.proot_needs(
+            host_ports=host_ports, port_map=bool(ctx.port_map), init=spec.init,
+            ulimits=spec.ulimits, read_only=spec.read_only, shm_size=spec.shm_size)
+
+    def _with_backend(self, spec: Any, image_arch: str, needs: Sequence[str] = ()) -> Any:
+        """``spec`` with the backend (and, native, the id mapping) chosen for it here, and
+        why."""
         from ..runtime import backend, idmap
 
         # an overlay root was just checked to work in a user namespace: no second probe
         userns = True if spec.overlay is not None else None
-        if backend.choose(image_arch, self.env, userns=userns) != "native":
-            return attrs.evolve(spec, backend="proot")
+        chosen, why = backend.decide(image_arch, self.env, userns=userns, needs=needs)
+        if chosen != "native":
+            return attrs.evolve(spec, backend="proot", backend_reason=why)
         ids = idmap.choose(spec.uid, spec.gid, self.env)
         if idmap.is_single(ids) and spec.uid == 0 and backend.mode_from_env(self.env) == "auto":
             # one mapped id fakes set*id with seccomp but getuid() stays 0: entry points that
             # re-exec themselves after gosu while "id -u" is 0 (postgres, redis) would loop;
             # proot's fake root emulates the id change
-            return attrs.evolve(spec, backend="proot")
-        return attrs.evolve(spec, backend="native", idmap=ids)
+            return attrs.evolve(spec, backend="proot", backend_reason=(
+                "a root image with a single mapped id (no subordinate ids): proot emulates "
+                "the entry points' switch to another user"))
+        return attrs.evolve(spec, backend="native", idmap=ids, backend_reason=why)
 
     def _old_overlay(self, cdir: Path) -> Any:
         """The overlay layout of the container already in ``cdir`` (None: none, or a copy)."""

@@ -6,9 +6,12 @@
 - ``native``: the processes run directly in their own user, mount, UTS and PID namespaces
   (:mod:`native`): native speed, a private /proc, real pid 1.
 
-``OPENCONTAINER_RUNTIME`` = ``auto`` | ``native`` | ``proot`` chooses. The default is ``proot``
-for now (``auto``: native where unprivileged user namespaces work, the image is built for
-this machine's architecture and the host is not Android; else proot).
+``OPENCONTAINER_RUNTIME`` = ``auto`` | ``native`` | ``proot`` chooses. The default, ``auto``:
+native where unprivileged user namespaces work, the image is built for this machine's
+architecture and the host is not Android, unless the container needs what only proot gives
+yet (:func:`proot_needs`: a container port below 1024 in the host's network, proot's port map,
+``--init``, ``--ulimit``, ``--read-only``, ``--shm-size``; and a root image with a single mapped
+id, see engine/runner.py); else proot. ``inspect`` shows the choice and why (RuntimeReason).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ContainerError
@@ -24,7 +27,7 @@ from . import idmap as _idmap
 from .spec import ContainerSpec
 
 BACKENDS = ("auto", "native", "proot")
-DEFAULT = "proot"
+DEFAULT = "auto"
 
 
 def mode_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -64,21 +67,71 @@ def native_possible(image_arch: str = "", env: Mapping[str, str] | None = None,
     return True, ""
 
 
-def choose(image_arch: str = "", env: Mapping[str, str] | None = None,
-           *, userns: bool | None = None) -> str:
-    """``native`` or ``proot`` for a new container of an image built for ``image_arch``
-    (``userns``: whether user namespaces are known to work, e.g. the overlay root was just
-    mounted in one; None: probe)."""
+def low_ports(ports: Iterable[int | str]) -> list[int]:
+    """The ports below 1024 among ``ports`` (numbers, or the image's ``80/tcp`` form)."""
+    out: set[int] = set()
+    for p in ports:
+        try:
+            n = int(str(p).split("/", 1)[0])
+        except ValueError:
+            continue
+        if 0 < n < 1024:
+            out.add(n)
+    return sorted(out)
+
+
+def proot_needs(*, host_ports: Iterable[int | str] = (), port_map: bool = False,
+                init: bool = False, ulimits: Sequence[str] = (), read_only: bool = False,
+                shm_size: int | None = None) -> list[str]:
+    """What a container asks for that only the proot backend gives yet, in words.
+
+    ``host_ports``: its container ports in the host's network (published or exposed): the
+    native backend's user namespace cannot bind one below 1024 there. ``port_map``: its
+    project's ports go through proot's ``-p`` map, which the native backend does not have."""
+    needs: list[str] = []
+    low = low_ports(host_ports)
+    if low:
+        needs.append("container port " + ", ".join(map(str, low))
+                     + " (below 1024, in the host's network)")
+    elif port_map:
+        needs.append("its project's ports go through proot's port map")
+    if init:
+        needs.append("--init")
+    if ulimits:
+        needs.append("--ulimit")
+    if read_only:
+        needs.append("--read-only")
+    if shm_size:
+        needs.append("--shm-size")
+    return needs
+
+
+def decide(image_arch: str = "", env: Mapping[str, str] | None = None, *,
+           userns: bool | None = None, needs: Sequence[str] = ()) -> tuple[str, str]:
+    """(``native`` or ``proot``, why) for a new container of an image built for
+    ``image_arch`` (``userns``: whether user namespaces are known to work, e.g. the overlay
+    root was just mounted in one; None: probe). ``needs``: what the container asks for that
+    only proot gives (:func:`proot_needs`): ``auto`` then chooses proot."""
     mode = mode_from_env(env)
     if mode == "proot":
-        return "proot"
+        return "proot", "OPENCONTAINER_RUNTIME=proot"
     ok, why = native_possible(image_arch, env, userns=userns)
-    if ok:
-        return "native"
+    if not ok:
+        if mode == "native":
+            raise ContainerError(f"OPENCONTAINER_RUNTIME=native, but the native backend cannot "
+                                 f"run this container here: {why}.")
+        return "proot", f"native is not possible: {why}"
     if mode == "native":
-        raise ContainerError(f"OPENCONTAINER_RUNTIME=native, but the native backend cannot run "
-                             f"this container here: {why}.")
-    return "proot"
+        return "native", "OPENCONTAINER_RUNTIME=native"
+    if needs:
+        return "proot", "the native backend does not support " + "; ".join(needs) + " yet"
+    return "native", "user namespaces work here"
+
+
+def choose(image_arch: str = "", env: Mapping[str, str] | None = None,
+           *, userns: bool | None = None, needs: Sequence[str] = ()) -> str:
+    """``native`` or ``proot`` (:func:`decide` without the reason)."""
+    return decide(image_arch, env, userns=userns, needs=needs)[0]
 
 
 def native_file() -> str:

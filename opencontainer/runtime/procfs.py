@@ -122,6 +122,34 @@ def traced_by(tracer: int, procs: list[ProcInfo] | None = None) -> list[int]:
     return [p.pid for p in procs if p.state != "Z" and tracer_of(p.pid) == tracer]
 
 
+def pid_namespace(pid: int) -> str | None:
+    """``pid``'s PID namespace (``pid:[4026531836]``), None when it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def in_new_pid_namespace(pid: int) -> list[int]:
+    """The children of ``pid`` in another PID namespace than its own: the container's pid 1
+    when ``pid`` is the native backend's namespace step (its short-lived helpers stay in
+    ``pid``'s namespace)."""
+    mine = pid_namespace(pid)
+    if mine is None:
+        return []
+    return [k for k in children(pid) if (ns := pid_namespace(k)) and ns != mine]
+
+
+def container_main(pid: int) -> int | None:
+    """The main process of the container whose recorded pid is ``pid``, for either backend:
+    proot's first tracee, or the native backend's pid 1 (None: not started, or gone)."""
+    native = in_new_pid_namespace(pid)
+    if native:
+        return min(native)
+    traced = traced_by(pid)
+    return min(traced) if traced else None
+
+
 def start_time(pid: int) -> int | None:
     """The process start time (clock ticks since boot): tells a pid from its reuse."""
     rest = _stat_fields(pid)

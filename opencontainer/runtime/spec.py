@@ -119,6 +119,7 @@ class ContainerSpec:
     link2symlink: bool = False
     # "proot" or "native" (see runtime/backend.py); native: the id mapping (runtime/idmap.py)
     backend: str = "proot"
+    backend_reason: str = ""  # why this backend (runtime/backend.py decide), for inspect
     idmap: str = ""
     qemu: str | None = None  # a foreign-architecture image: proot -q with this qemu-user
     read_only: bool = False  # the root read-only (an overlay root is mounted read-only)
