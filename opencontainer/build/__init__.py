@@ -1,0 +1,1 @@
+"""Building images from Dockerfiles without root (``build``, ``compose build``)."""
