@@ -60,6 +60,18 @@ class BuildCache:
         except OSError:
             return []
 
+    def images(self) -> set[str]:
+        """The images (manifest digests) the entries refer to."""
+        out: set[str] = set()
+        for path in self.entries():
+            try:
+                image = json.loads(path.read_text()).get("image")
+            except (OSError, ValueError):
+                continue
+            if image:
+                out.add(str(image))
+        return out
+
     def prune(self, keep: Iterable[str] = ()) -> tuple[int, int]:
         """Forget every entry, and the untagged images only the cache referred to; (entries,
         bytes reclaimed, roughly)."""
@@ -81,7 +93,7 @@ class BuildCache:
                 rec = self.store.resolve(digest)
             except ImageNotFound:
                 continue
-            if rec.repo_tags:
+            if rec.repo_tags or not rec.intermediate:
                 continue
             if self.store.rootfs_users(rec.rootfs):
                 continue
