@@ -286,3 +286,25 @@ def test_intermediates_hidden_and_prune_keeps_the_cache(oc: Any, test_images: An
     # builder prune removes the step images, never a result
     ok(oc("builder", "prune", "-f"))
     assert sorted(listed("-a")) == sorted(listed()) and len(listed()) == 2, listed("-a")
+
+
+def test_corpus_file_builds_and_runs(oc: Any, test_images: Any, tmp_path: Path) -> None:
+    """docker/compose's watch fixture, unchanged: its busybox service only builds (an inline
+    Dockerfile); FROM busybox comes from the test registry, standing in for Docker Hub."""
+    import shutil
+
+    proj = tmp_path / "watch"
+    shutil.copytree(Path(__file__).parent / "data" / "compose-corpus" / "watch", proj)
+    try:
+        r = oc("compose", "up", "-d", "busybox", cwd=proj, timeout=300)
+        ok(r)
+        assert "Building busybox" in r.stderr, r.stderr
+        assert "watch-busybox" in ok(oc("images", "--format", "{{.Repository}}"))
+        out = ok(oc("compose", "exec", "-T", "busybox", "sh", "-c",
+                    "test -d /app/data && test -d /app/config && echo dirs-made",
+                    cwd=proj, timeout=60))
+        assert out.strip() == "dirs-made"
+        ps = ok(oc("compose", "ps", "--format", "{{.Service}} {{.State}}", cwd=proj))
+        assert ps.split() == ["busybox", "running"], ps
+    finally:
+        oc("compose", "down", cwd=proj, timeout=120)
