@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..context import BenchContext
-from . import compose_load, create, proot_overhead, pull, run, up
+from . import build, compose_load, create, proot_overhead, pull, run, up
 from .base import Plan
 
 # key -> (number, title, plan function)
@@ -16,6 +16,7 @@ SCENARIOS: dict[str, tuple[str, str, Callable[[BenchContext], Plan]]] = {
     "up": ("4", "up of a 3-service stack, ps, supervisor RSS", up.plan),
     "compose": ("5", "compose load of the largest corpus file", compose_load.plan),
     "proot": ("6", "proot overhead for syscall-heavy loops", proot_overhead.plan),
+    "build": ("7", "Dockerfile build: cold and a no-change rebuild", build.plan),
 }
 
 

@@ -325,6 +325,13 @@ class Builder:
                           key=chain("image", rec.config_digest), onbuild=onbuild)
 
     async def _image(self, ref: str, platform: str | None, ins: df.Instruction) -> ImageRecord:
+        from ..image.policy import local_image
+
+        if not self.opts.pull:  # a local image: no registry client (aiohttp) to import
+            with contextlib.suppress(OpenContainerError):
+                found = local_image(ref, self.store, "missing")
+                if found is not None:
+                    return found
         from ..image.pull import ensure_image
 
         policy = "always" if self.opts.pull else "missing"
