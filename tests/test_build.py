@@ -262,7 +262,7 @@ def test_intermediates_hidden_and_prune_keeps_the_cache(oc: Any, test_images: An
     ctx.mkdir()
     (ctx / "a.txt").write_text("a\n")
     (ctx / "Dockerfile").write_text(
-        "FROM busybox\nCOPY a.txt /a.txt\nRUN echo one > /one\nRUN echo two > /two\n")
+        "FROM busybox\nCOPY a.txt /a.txt\nENV STEP=1\nRUN echo one > /one\nRUN echo two > /two\n")
     ok(oc("pull", "-q", "busybox"))
     iid = ok(oc("build", "-q", str(ctx), timeout=300)).strip()
 
