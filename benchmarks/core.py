@@ -108,7 +108,8 @@ class Row:
         if self.target_max is None:
             return ""
         if self.target_ratio:
-            return f"≤{self.target_max:.1f}x"
+            text = f"{self.target_max:.2f}".rstrip("0")
+            return f"≤{text}0x" if text.endswith(".") else f"≤{text}x"
         if self.unit == "s" and self.target_max < 1:
             return f"≤{self.target_max * 1000:.0f} ms"
         return f"≤{self.target_max:g} {self.unit}"

@@ -204,3 +204,107 @@ def test_compose_up_build_two_services(oc: Any, test_images: Any, tmp_path: Path
         ok(r)
     finally:
         oc("down", cwd=proj, timeout=120)
+
+
+def test_built_image_pushed_runs_after_pull_in_fresh_home(oc: Any, test_images: Any,
+                                                          registry: Any, tmp_path: Path) -> None:
+    ctx = tmp_path / "rt"
+    ctx.mkdir()
+    (ctx / "msg.txt").write_text("round trip\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nCOPY msg.txt /msg.txt\nRUN echo built > /built\n"
+        "LABEL stage=built\n"
+        'CMD ["sh", "-c", "cat /msg.txt /built"]\n')
+    dest = f"{registry.host}/built/rt:1"
+    ok(oc("build", "-q", "-t", dest, str(ctx), timeout=300))
+    out = ok(oc("push", dest, timeout=120))
+    assert ": Pushed" in out and out.splitlines()[-1].startswith("1: digest: sha256:"), out
+    # a fresh home: nothing of the build is there
+    fresh = tmp_path / "fresh-home"
+    fresh.mkdir()
+    env = {"OPENCONTAINER_HOME": str(fresh)}
+    assert ok(oc("images", "-q", env=env)).strip() == ""
+    ok(oc("pull", "-q", dest, env=env, timeout=120))
+    assert ok(oc("run", "--rm", dest, env=env, timeout=120)) == "round trip\nbuilt\n"
+    info = json.loads(ok(oc("image", "inspect", dest, env=env)))[0]
+    assert info["Config"]["Labels"]["stage"] == "built"
+    history = ok(oc("history", "--no-trunc", dest, env=env))
+    assert "RUN /bin/sh -c echo built > /built" in history, history
+
+
+def test_compose_pull_ignore_buildable(oc: Any, test_images: Any, registry: Any,
+                                       tmp_path: Path) -> None:
+    proj = tmp_path / "pullproj"
+    (proj / "app").mkdir(parents=True)
+    (proj / "app" / "Dockerfile").write_text("FROM busybox\n")
+    app = f"{registry.host}/not-pushed/app:1"
+    (proj / "compose.yaml").write_text(
+        "services:\n"
+        "  app:\n"
+        f"    image: {app}\n"
+        "    build: ./app\n"
+        "  cache:\n"
+        "    image: busybox\n")
+    r = oc("compose", "pull", "--ignore-buildable", cwd=proj, timeout=120)
+    assert "Skipped - Image can be built" in ok(r) + r.stderr, r.stderr
+    assert "not-pushed" not in r.stderr.replace(f"{app} Skipped", "")
+    listed = ok(oc("images", "--format", "{{.Repository}}:{{.Tag}}"))
+    assert "busybox:latest" in listed and "not-pushed" not in listed, listed
+    # without the flag the buildable image is tried; its absence is a warning, not an error
+    r = oc("compose", "pull", cwd=proj, timeout=120)
+    ok(r)
+    assert "must be built from source" in r.stderr and "compose build app" in r.stderr, r.stderr
+
+
+def test_intermediates_hidden_and_prune_keeps_the_cache(oc: Any, test_images: Any,
+                                                        tmp_path: Path) -> None:
+    ctx = tmp_path / "steps"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("a\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox\nCOPY a.txt /a.txt\nENV STEP=1\nRUN echo one > /one\nRUN echo two > /two\n")
+    ok(oc("pull", "-q", "busybox"))
+    iid = ok(oc("build", "-q", str(ctx), timeout=300)).strip()
+
+    def listed(*flags: str) -> list[str]:
+        return ok(oc("images", *flags, "--no-trunc", "--format",
+                     "{{.Repository}}:{{.Tag}} {{.ID}}")).splitlines()
+
+    # docker's images: the result (untagged) and busybox; the step images only with -a
+    shown = listed()
+    assert len(shown) == 2 and f"<none>:<none> {iid}" in shown, shown
+    assert any(s.startswith("busybox:latest ") for s in shown), shown
+    assert len(listed("-a")) >= 4, listed("-a")
+    # prune takes the dangling result off the list, but the cache still reuses every step
+    out = ok(oc("image", "prune", "-f"))
+    assert f"deleted: {iid}" in out, out
+    assert listed() == [s for s in shown if s.startswith("busybox")]
+    r = oc("build", "--progress", "plain", str(ctx), timeout=300)
+    fs = {k: v for k, v in steps(built(r)).items() if k.startswith(("RUN", "COPY"))}
+    assert len(fs) == 3 and all(fs.values()), r.stderr
+    assert f"<none>:<none> {iid}" in listed()
+    # builder prune removes the step images, never a result
+    ok(oc("builder", "prune", "-f"))
+    assert sorted(listed("-a")) == sorted(listed()) and len(listed()) == 2, listed("-a")
+
+
+def test_corpus_file_builds_and_runs(oc: Any, test_images: Any, tmp_path: Path) -> None:
+    """docker/compose's watch fixture, unchanged: its busybox service only builds (an inline
+    Dockerfile); FROM busybox comes from the test registry, standing in for Docker Hub."""
+    import shutil
+
+    proj = tmp_path / "watch"
+    shutil.copytree(Path(__file__).parent / "data" / "compose-corpus" / "watch", proj)
+    try:
+        r = oc("compose", "up", "-d", "busybox", cwd=proj, timeout=300)
+        ok(r)
+        assert "Building busybox" in r.stderr, r.stderr
+        assert "watch-busybox" in ok(oc("images", "--format", "{{.Repository}}"))
+        out = ok(oc("compose", "exec", "-T", "busybox", "sh", "-c",
+                    "test -d /app/data && test -d /app/config && echo dirs-made",
+                    cwd=proj, timeout=60))
+        assert out.strip() == "dirs-made"
+        ps = ok(oc("compose", "ps", "--format", "{{.Service}} {{.State}}", cwd=proj))
+        assert ps.split() == ["busybox", "running"], ps
+    finally:
+        oc("compose", "down", cwd=proj, timeout=120)

@@ -173,3 +173,50 @@ def test_fast_parse_equals_round_trip_parse(path: str) -> None:
     slow, eager = parse_yaml_rt(text, path)
     assert fast == slow
     assert dict(lazy.items()) == dict(eager.items())
+
+
+# build-only services of files another file pulls in (extends / include): read through it,
+# under the name that file gives them
+_LOADED_THROUGH: dict[str, tuple[str, dict[str, str]]] = {
+    "compose-go/loader/testdata/extends/sibling.yaml":
+        ("compose-go/loader/testdata/extends/base.yaml", {"test": "with-build"}),
+    "compose-go/loader/testdata/include/included.yaml":
+        ("compose-go/loader/testdata/include/compose.yaml", {}),
+}
+
+
+def _build_cases() -> list[tuple[str, str]]:
+    return [(r["corpus_path"], r["build_only_services"]) for r in _manifest()
+            if r["build_only_services"] not in ("", "-")]
+
+
+def _expected_build(build: object, base: Path) -> dict[str, object]:
+    """``build:`` as written, in config's long form: a string is the context; the context is
+    absolute (against the file's folder, "." when left out); list args/labels are mappings."""
+    spec: dict[str, object] = ({"context": build} if isinstance(build, str)
+                               else dict(build))  # type: ignore[call-overload]
+    spec["context"] = os.path.normpath(base / str(spec.get("context") or "."))
+    for key in ("args", "labels"):
+        value = spec.get(key)
+        if isinstance(value, list):
+            spec[key] = dict(str(v).split("=", 1) for v in value)
+    return spec
+
+
+def test_every_build_only_corpus_file_is_covered() -> None:
+    cases = _build_cases()
+    assert len(cases) >= 9
+    assert all(any(n for n in names.split(",")) for _, names in cases)
+
+
+@pytest.mark.parametrize(("path", "names"), _build_cases(), ids=[c[0] for c in _build_cases()])
+def test_build_fields_go_through_config_unchanged(path: str, names: str) -> None:
+    top, renamed = _LOADED_THROUGH.get(path, (path, {}))
+    data, _ = parse_yaml((CORPUS / path).read_text(), path)
+    out = json.loads(_config_json((str(CORPUS / top),), CORPUS / os.path.dirname(top)))
+    for name in names.split(","):
+        written = data["services"][name]["build"]
+        want = _expected_build(written, CORPUS / os.path.dirname(path))
+        svc = out["services"][renamed.get(name, name)]
+        assert svc["build"] == want, (name, svc["build"], want)
+        assert "image" not in svc

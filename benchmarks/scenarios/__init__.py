@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..context import BenchContext
-from . import api, compose_load, create, pgbench, proot_overhead, pull, run, up
+from . import api, build, compose_load, create, pgbench, proot_overhead, pull, run, up
 from .base import Plan
 
 # key -> (number, title, plan function)
@@ -18,6 +18,7 @@ SCENARIOS: dict[str, tuple[str, str, Callable[[BenchContext], Plan]]] = {
     "proot": ("6", "proot overhead for syscall-heavy loops", proot_overhead.plan),
     "pgbench": ("7", "PostgreSQL pgbench, native vs proot backend", pgbench.plan),
     "api": ("8", "the Docker Engine API: docker run --rm, service RSS", api.plan),
+    "build": ("9", "Dockerfile build: cold and a no-change rebuild", build.plan),
 }
 
 

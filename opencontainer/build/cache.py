@@ -1,9 +1,10 @@
 """The build cache: BuildKit-style keys (parent key + instruction + content checksums) to the
 state a step left (config, layers, and the image in the store whose tree is that state's root).
 
-Entries live in ``<store>/build-cache/<key>.json``; the intermediate images they point at are
-untagged images of the store. ``builder prune`` removes the entries and the images only they
-keep (never a tagged one).
+Entries live in ``<store>/build-cache/<key>.json``; the images they point at are images of the
+store marked intermediate (hidden from ``images`` unless ``-a``; ``image prune`` leaves them and
+the results the cache still names). ``builder prune`` removes the entries and the intermediate
+images (never a result, a tagged image, or one a container uses).
 """
 
 from __future__ import annotations
@@ -60,9 +61,21 @@ class BuildCache:
         except OSError:
             return []
 
+    def images(self) -> set[str]:
+        """The images (manifest digests) the entries refer to."""
+        out: set[str] = set()
+        for path in self.entries():
+            try:
+                image = json.loads(path.read_text()).get("image")
+            except (OSError, ValueError):
+                continue
+            if image:
+                out.add(str(image))
+        return out
+
     def prune(self, keep: Iterable[str] = ()) -> tuple[int, int]:
-        """Forget every entry, and the untagged images only the cache referred to; (entries,
-        bytes reclaimed, roughly)."""
+        """Forget every entry and the build's step images (intermediates: never a result, a
+        tagged image or one a container uses); (entries, bytes reclaimed, roughly)."""
         images: set[str] = set()
         count = 0
         for path in self.entries():
@@ -74,6 +87,8 @@ class BuildCache:
                 pass
             path.unlink(missing_ok=True)
             count += 1
+        # step images no entry names (a RUN's config-only state) are the builder's too
+        images.update(rec.digest for rec in self.store.list_images() if rec.intermediate)
         kept = set(keep)
         reclaimed = 0
         for digest in images - kept:
@@ -81,7 +96,7 @@ class BuildCache:
                 rec = self.store.resolve(digest)
             except ImageNotFound:
                 continue
-            if rec.repo_tags:
+            if rec.repo_tags or not rec.intermediate:
                 continue
             if self.store.rootfs_users(rec.rootfs):
                 continue

@@ -228,6 +228,8 @@ class Builder:
                 final.c.setdefault("Labels", {})
                 final.c["Labels"] = {**(final.c.get("Labels") or {}), k: v}
             rec = await self._materialize(final)
+            if rec.intermediate:  # the last step's image is the result: shown by images
+                self.store.set_intermediate(rec.digest, False)
         unused = sorted(set(self.opts.build_args) - self.used_args - set(df.PROXY_ARGS)
                         - set(df.PLATFORM_ARGS))
         if unused:
@@ -341,6 +343,13 @@ class Builder:
                           key=chain("image", rec.config_digest), onbuild=onbuild)
 
     async def _image(self, ref: str, platform: str | None, ins: df.Instruction) -> ImageRecord:
+        from ..image.policy import local_image
+
+        if not self.opts.pull:  # a local image: no registry client (aiohttp) to import
+            with contextlib.suppress(OpenContainerError):
+                found = local_image(ref, self.store, "missing")
+                if found is not None:
+                    return found
         from ..image.pull import ensure_image
 
         policy = "always" if self.opts.pull else "missing"
@@ -644,7 +653,7 @@ class Builder:
         assert d is not None
         st = d.stage(ref)
         if st is not None and st.index in self.results:
-            rec = await self._materialize(self.results[st.index])
+            rec = await self._materialize(self.results[st.index], intermediate=True)
             return Source(rec.rootfs, what=f"stage {ref}")
         rec = await self._image(ref, self.opts.platform, ins)
         return Source(rec.rootfs, what=f"image {ref}")
@@ -697,7 +706,7 @@ class Builder:
         if state.tree is None:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
-        tree = await self._materialize(state)
+        tree = await self._materialize(state, intermediate=True)
         name = f"build-{secrets.token_hex(6)}"
         root = self.paths.data / "build" / name
         root.mkdir(parents=True, exist_ok=True)
@@ -782,11 +791,13 @@ class Builder:
         info = LayerInfo(digest, size, OCI_LAYER, diff_id)
         new = StageState(config=cfg, layers=[*state.layers, layer], infos=[*state.infos, info],
                          tree=state.tree, key=key, args=state.args, shell=state.shell)
-        new.tree = await self._materialize(new, blob=digest, parent=state.tree)
+        new.tree = await self._materialize(new, blob=digest, parent=state.tree,
+                                           intermediate=True)
         return new
 
     async def _materialize(self, state: StageState, *, blob: str | None = None,
-                           parent: ImageRecord | None = None) -> ImageRecord:
+                           parent: ImageRecord | None = None,
+                           intermediate: bool = False) -> ImageRecord:
         """The state as an image of the store (its tree made when missing): after a layer
         step, ``parent``'s tree with ``blob`` applied; else a copy of the state's tree."""
         cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
@@ -807,7 +818,8 @@ class Builder:
         total = await self._tree(source, config_digest, blob)
         return self.store.add_image(reference=None, digest=manifest_digest,
                                     config_digest=config_digest, layers=tuple(state.infos),
-                                    size=total, media_type=OCI_MANIFEST)
+                                    size=total, media_type=OCI_MANIFEST,
+                                    intermediate=intermediate)
 
     async def _tree(self, source: ImageRecord | None, config_digest: str,
                     blob: str | None) -> int:

@@ -1169,6 +1169,8 @@ def configure_pull(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--ignore-pull-failures", action="store_true")
     parser.add_argument("--policy", choices=["always", "missing"], default="always")
+    parser.add_argument("--ignore-buildable", action="store_true",
+                        help="skip the images of services that have a build section")
     parser.add_argument("services", nargs="*", metavar="SERVICE")
 
 
@@ -1180,14 +1182,27 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
     project = load_compose(args, ctx, for_run=True)
     names = project.check_runnable(list(args.services) or None, deps=False, need_image=False)
     every = {**project.disabled_services, **project.services}
-    refs = sorted({every[n].image for n in names if every[n].image})
-
     quiet = args.quiet or args.progress == "quiet"
+    # as docker compose: a service that builds is skipped with --ignore-buildable, and its
+    # image failing to pull is a warning (it can be built), not an error
+    buildable: dict[str, list[str]] = {}
+    for n in names:
+        svc = every[n]
+        if svc.image and svc.build is not None:
+            if args.ignore_buildable:
+                if not quiet:
+                    ctx.err(f" ✔ {svc.image} Skipped - Image can be built")
+                continue
+            buildable.setdefault(svc.image, []).append(n)
+    refs = sorted({every[n].image for n in names if every[n].image
+                   and not (args.ignore_buildable and every[n].build is not None)})
+
     if getattr(args, "dry_run", False):
         for ref in refs:
             ctx.err(f"{DRY} {ref} Pulling")
         return 0
     failures: list[str] = []
+    must_build: list[str] = []
 
     async def pull_one(ref: str) -> None:
         if not quiet:
@@ -1195,6 +1210,12 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
         try:
             await ensure_image(ref, paths=ctx.paths, policy=args.policy)
         except Exception as exc:
+            if ref in buildable and all(every[n].build is not None for n in names
+                                        if every[n].image == ref):
+                must_build.extend(buildable[ref])
+                if not quiet:
+                    ctx.err(f" ✘ {ref} Error: {exc}")
+                return
             if not args.ignore_pull_failures:
                 raise
             failures.append(ref)
@@ -1211,6 +1232,9 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
                 tg.start_soon(pull_one, ref)
 
     _run_first_error(pull_all)
+    if must_build:
+        ctx.err("WARNING: Some service image(s) must be built from source by running:\n"
+                f"    opencontainer compose build {' '.join(sorted(must_build))}")
     return 0
 
 

@@ -322,12 +322,23 @@ def run_image_prune(args: argparse.Namespace, ctx: Any) -> int:
     if args.filter:
         records = filter_images(records, parse_filters(
             [f for f in args.filter if f.startswith("label")]), store)
+    from ..build.cache import BuildCache
+
+    # build steps' images are the build cache's (``builder prune`` removes them); a result the
+    # cache still refers to leaves the list (hidden, untagged) but stays for the cache
+    cached = BuildCache(store).images()
     done: list[str] = []
     reclaimed = 0
     for rec in records:
+        if rec.intermediate:
+            continue
         if rec.repo_tags and not args.all:
             continue
         if store.rootfs_users(rec.rootfs):
+            continue
+        if rec.digest in cached:
+            done += store.set_intermediate(rec.digest, True)
+            done.append(f"deleted: {rec.config_digest}")
             continue
         if any(o.digest != rec.digest and o.config_digest == rec.config_digest
                for o in store.list_images()):

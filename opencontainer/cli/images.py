@@ -140,7 +140,8 @@ def run_pull(args: argparse.Namespace, ctx: Any) -> int:
 def configure_images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("repository", nargs="?", default=None, metavar="REPOSITORY[:TAG]")
     parser.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
-    parser.add_argument("-a", "--all", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-a", "--all", action="store_true",
+                        help="show all images (by default build intermediates are hidden)")
     parser.add_argument("--digests", action="store_true", help="show digests")
     parser.add_argument("--no-trunc", action="store_true", help="do not truncate output")
     parser.add_argument("--format", default="table",
@@ -187,7 +188,7 @@ def _rows(records: list[Any], want: str | None) -> list[dict[str, Any]]:
 
 def run_images(args: argparse.Namespace, ctx: Any) -> int:
     store = _store(ctx)
-    records = store.list_images()
+    records = [r for r in store.list_images() if args.all or not r.intermediate]
     if args.filter:
         from .image_ops import filter_images, parse_filters
 

@@ -127,6 +127,8 @@ class ImageRecord:
     index_digest: str | None = None
     media_type: str = ""
     pulled_at: float = 0.0
+    # a build step's image (the build cache's): hidden from ``images`` unless ``-a``
+    intermediate: bool = False
 
     @property
     def id(self) -> str:
@@ -343,13 +345,19 @@ class ImageStore:
         size: int,
         index_digest: str | None = None,
         media_type: str = "",
+        intermediate: bool = False,
     ) -> ImageRecord:
-        """Record an image and point ``reference`` (normalised) at it."""
+        """Record an image and point ``reference`` (normalised) at it. ``intermediate``: a
+        build step's image (a new record only; an image recorded as a result stays one)."""
         config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
         with file_lock(self.lock_path("refs")):
             data = self._read_refs()
             images = data["images"]
             entry = images.get(digest) or {}
+            if intermediate and (not entry or entry.get("intermediate")):
+                entry["intermediate"] = True
+            else:
+                entry.pop("intermediate", None)
             repo_digests = set(entry.get("repo_digests", []))
             refs: dict[str, str] = data["refs"]
             if reference:
@@ -380,6 +388,25 @@ class ImageStore:
             data = self._read_refs()
             data["refs"][str(parse_reference(target))] = rec.digest
             self._write_refs(data)
+
+    def set_intermediate(self, digest: str, intermediate: bool) -> list[str]:
+        """Mark image ``digest`` a build intermediate (dropping its tags: what was untagged)
+        or a result (shown by ``images``)."""
+        done: list[str] = []
+        with file_lock(self.lock_path("refs")):
+            data = self._read_refs()
+            entry = data["images"].get(digest)
+            if entry is None:
+                return done
+            if intermediate:
+                entry["intermediate"] = True
+                for t in [r for r, d in data["refs"].items() if d == digest]:
+                    del data["refs"][t]
+                    done.append(f"untagged: {parse_reference(t).familiar()}")
+            else:
+                entry.pop("intermediate", None)
+            self._write_refs(data)
+        return done
 
     def add_repo_digest(self, digest: str, repo_digest: str) -> None:
         """Remember that image ``digest`` is also ``repository@manifest-digest`` (a push)."""
@@ -440,6 +467,7 @@ class ImageStore:
             index_digest=entry.get("index_digest"),
             media_type=entry.get("media_type", ""),
             pulled_at=float(entry.get("pulled_at", 0.0)),
+            intermediate=bool(entry.get("intermediate", False)),
         )
 
     def resolve(self, ref: str) -> ImageRecord:

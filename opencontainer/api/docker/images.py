@@ -48,7 +48,8 @@ async def list_(request: web.Request) -> web.Response:
     from ...image.reference import parse_reference
 
     records = await asyncio.to_thread(_store(request).list_images)
-    out = [summary_dict(r) for r in records]
+    every = request.query.get("all", "").lower() in ("1", "true")
+    out = [summary_dict(r) for r in records if every or not r.intermediate]
     filters = json.loads(request.query.get("filters") or "{}") or {}
     refs = list(filters.get("reference") or [])
     if refs:
