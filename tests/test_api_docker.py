@@ -570,7 +570,13 @@ def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_image
         Reaper._socket.close()  # the test process died: its connection to Ryuk closes
         Reaper._socket = None
         # after RYUK_RECONNECTION_TIMEOUT Ryuk removes the session's containers, then itself
-        _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
+        try:
+            _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
+        except AssertionError:
+            left_over = api.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
+            raise AssertionError(f"Ryuk left {left_over!r}") from None
+        # only what carries the session's label: the images stay
+        assert "busybox" in api.docker("images", "--format", "{{.Repository}}").stdout
     finally:
         Reaper.delete_instance()
 

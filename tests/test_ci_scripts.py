@@ -101,7 +101,8 @@ def test_start_a_db_and_wait_for_health(ci: Ci) -> None:
 def test_migrations_with_run_rm_then_exec(ci: Ci) -> None:
     out = ci.ok(f"""
         set -e
-        docker run --rm redis:7 redis-cli -h 127.0.0.1 -p {ci.db_port} set schema_version 42
+        docker run --rm --network host redis:7 redis-cli -h 127.0.0.1 -p {ci.db_port} \
+            set schema_version 42
         docker exec db redis-cli get schema_version
     """)
     assert out == "OK\n42\n"

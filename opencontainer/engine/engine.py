@@ -226,7 +226,7 @@ class Engine:
         if not getattr(self.runner, "private_networks", isinstance(self.runner, ProotRunner)):
             return None
         if self._network is None:
-            self._network = choose_network(self.env)
+            self._network = _with_sub(choose_network(self.env), self.env)
         return self._network
 
     async def open(self, project: Project | ProjectModel, *, adopt: bool = True,
@@ -348,6 +348,25 @@ class Engine:
 
 
 __all__ = ["ContainerSnapshot", "DownOptions", "Engine", "UpOptions", "UpResult", "to_model"]
+
+
+def _with_sub(choice: NetworkChoice, env: Mapping[str, str]) -> NetworkChoice:
+    """``choice`` with the subordinate ids its holders map, when native-backend containers
+    may use them (runtime/idmap.py choose)."""
+    if not choice.private:
+        return choice
+    from ..errors import ContainerError
+    from ..runtime import backend, idmap
+
+    try:
+        if backend.mode_from_env(env) == "proot" or idmap.mode_from_env(env) == "single":
+            return choice
+    except ContainerError:
+        return choice
+    sub = idmap.subordinate_range()
+    if sub is None:
+        return choice
+    return attrs.evolve(choice, sub=f"{sub.uid_start}:{sub.gid_start}:{sub.count}")
 
 
 def _low_ports(project: ProjectModel | None, *,

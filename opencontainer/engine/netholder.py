@@ -49,6 +49,7 @@ class NetHolder:
     forwarder: str = "slirp4netns"
     pidfile_name: str = "network.pid"
     binary: str = "slirp4netns"
+    sub: str = ""  # SUBUID:SUBGID:COUNT: the holder maps them too (native containers nest)
     gateway: str = ""
     forwards: frozenset[Forward] = frozenset()
     _proc: anyio.abc.Process | None = None
@@ -105,6 +106,8 @@ class NetHolder:
         argv = [sys.executable, "-S", "-P", str(Path(netns.__file__).resolve()),
                 "--pidfile", str(self.pidfile), "--forwarder", self.forwarder,
                 "--binary", self.binary, "--log", str(self.log_file)]
+        if self.sub:
+            argv += ["--sub", self.sub]
         for f in sorted(forwards):
             argv += ["--tcp" if f[0] == "tcp" else "--udp", forward_arg(f)]
         self.directory.mkdir(parents=True, exist_ok=True)

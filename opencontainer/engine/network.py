@@ -174,6 +174,9 @@ class NetworkChoice:
     reason: str
     forwarder: str = ""
     binary: str = ""
+    # SUBUID:SUBGID:COUNT when native-backend containers with subordinate ids may join: the
+    # holder's user namespace maps them too (runtime/netns.py sub_base)
+    sub: str = ""
 
     @property
     def private(self) -> bool:

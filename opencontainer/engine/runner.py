@@ -493,7 +493,8 @@ class ProotRunner:
             *(p.target for p in svc.ports), *svc.expose, *spec.exposed_ports]
         return backend.proot_needs(
             host_ports=host_ports, port_map=bool(ctx.port_map), init=spec.init,
-            ulimits=spec.ulimits, read_only=spec.read_only, shm_size=spec.shm_size)
+            ulimits=spec.ulimits, read_only=spec.read_only, shm_size=spec.shm_size,
+            tty=svc.tty)
 
     def _with_backend(self, spec: Any, image_arch: str, needs: Sequence[str] = ()) -> Any:
         """``spec`` with the backend (and, native, the id mapping) chosen for it here, and

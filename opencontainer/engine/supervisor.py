@@ -638,7 +638,8 @@ class Supervisor:
             # start, or of a dead supervisor: its stdin is closed) still has the ports
             await wait_gone(self.state.root / name)
             self._net = NetHolder(directory=self.state.root, forwarder=self.network.forwarder,
-                                  binary=self.network.binary, pidfile_name=name)
+                                  binary=self.network.binary, pidfile_name=name,
+                                  sub=self.network.sub)
         mine = self._net.forwards
         for proto, ip, host, _cont in wanted:
             if proto == "tcp" and not any(f[2] == host for f in mine) and (

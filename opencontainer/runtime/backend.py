@@ -82,12 +82,15 @@ def low_ports(ports: Iterable[int | str]) -> list[int]:
 
 def proot_needs(*, host_ports: Iterable[int | str] = (), port_map: bool = False,
                 init: bool = False, ulimits: Sequence[str] = (), read_only: bool = False,
-                shm_size: int | None = None) -> list[str]:
+                shm_size: int | None = None, tty: bool = False) -> list[str]:
     """What a container asks for that only the proot backend gives yet, in words.
 
     ``host_ports``: its container ports in the host's network (published or exposed): the
     native backend's user namespace cannot bind one below 1024 there. ``port_map``: its
-    project's ports go through proot's ``-p`` map, which the native backend does not have."""
+    project's ports go through proot's ``-p`` map, which the native backend does not have.
+    ``tty``: a terminal (``-t``): the native backend mounts a devpts of the container's own,
+    where the supervisor's pty has no name (``tty`` says "not a tty"); binding the host's
+    devpts instead would let the container open the user's other terminals."""
     needs: list[str] = []
     low = low_ports(host_ports)
     if low:
@@ -103,6 +106,8 @@ def proot_needs(*, host_ports: Iterable[int | str] = (), port_map: bool = False,
         needs.append("--read-only")
     if shm_size:
         needs.append("--shm-size")
+    if tty:
+        needs.append("a terminal (-t)")
     return needs
 
 
@@ -157,6 +162,8 @@ def native_args(spec: ContainerSpec, etc_dir: Path | None = None, *,
             out.append((("--lower", layout.lower, "--upper", layout.upper, "--work", layout.work),
                         "overlayfs: the image's tree, read-only, under the container's changes"))
         out.append((("--pidfile", pidfile), "where exec and health probes find the namespaces"))
+        if spec.netns:
+            out.append((("--netns", spec.netns), "join the project's network (its holder)"))
         if spec.hostname:
             out.append((("--hostname", spec.hostname), "the container's hostname"))
         if etc_dir is not None:

@@ -299,9 +299,23 @@ def write_maps_single(uid: int, gid: int, host_uid: int, host_gid: int) -> None:
     _write("/proc/self/gid_map", f"{gid} {host_gid} 1\n")
 
 
-def _map_helper(sub: list[int]) -> tuple[int, int]:
-    """Fork a helper that, told so through a pipe, runs newuidmap/newgidmap for us (they
-    must run in the parent user namespace). (pid, write end of the pipe)."""
+def _join_project_net(pidfile: str) -> None:
+    """Into the project's network: its holder's user and network namespaces (runtime/netns.py);
+    the container's namespaces then nest in that user namespace."""
+    from opencontainer.runtime import netns
+
+    pid = netns.live_pid(pidfile)
+    if pid is None:
+        raise OSError(0, "its holder process ended; start the project again")
+    netns.join_net(pid)
+
+
+def _map_helper(sub: list[int], *, nested: bool = False) -> tuple[int, int]:
+    """Fork a helper that, told so through a pipe, maps our new user namespace's ids (it
+    must run in the parent user namespace): with newuidmap/newgidmap from the host's, or,
+    ``nested`` in a project network holder's user namespace (which maps the subordinate ids
+    at netns.sub_base and gives us every capability there), by writing the maps itself.
+    (pid, write end of the pipe)."""
     r, w = os.pipe()
     target = os.getpid()
     pid = os.fork()
@@ -313,6 +327,19 @@ def _map_helper(sub: list[int]) -> tuple[int, int]:
         if not os.read(r, 1):
             os._exit(1)
         uid, gid, subuid, subgid, count = sub
+        if nested:
+            from opencontainer.runtime.netns import sub_base
+
+            try:
+                _write(f"/proc/{target}/uid_map",
+                       f"0 {uid} 1\n1 {sub_base(uid, count)} {count}\n")
+                _write(f"/proc/{target}/gid_map",
+                       f"0 {gid} 1\n1 {sub_base(gid, count)} {count}\n")
+            except OSError as exc:
+                sys.stderr.write(f"opencontainer: cannot map the ids in the project's "
+                                 f"network: {exc.strerror}\n")
+                os._exit(1)
+            os._exit(0)
         # both tools at once, spawned without importing subprocess (~20 ms at every start)
         err_r, err_w = os.pipe()
         null = os.open(os.devnull, os.O_RDWR)
@@ -467,9 +494,18 @@ def run_new(opts: dict[str, str], binds: Sequence[tuple[str, str, bool]],
     kind, ids = parse_idmap(opts.get("idmap", "single:0:0"))
     uid, gid = int(opts.get("uid", "0")), int(opts.get("gid", "0"))
     helper = helper_w = None
-    host_uid, host_gid = os.getuid(), os.getgid()  # before unshare: 65534 after it
+    joined = False
+    if opts.get("netns"):
+        try:
+            _join_project_net(opts["netns"])
+        except OSError as exc:
+            return _fail(f"cannot join the project's network: {exc.strerror or exc}.")
+        joined = True
+    # before unshare (65534 after it); in the project's network, the ids of its holder's user
+    # namespace (ours mapped to themselves)
+    host_uid, host_gid = os.getuid(), os.getgid()
     if kind == "sub":
-        helper, helper_w = _map_helper([os.getuid(), os.getgid(), *ids])
+        helper, helper_w = _map_helper([os.getuid(), os.getgid(), *ids], nested=joined)
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID
     if _libc().unshare(flags) != 0:
         e = ctypes.get_errno()
@@ -530,6 +566,11 @@ def run_join(opts: dict[str, str], argv: Sequence[str]) -> int:
         return _fail("the container is not running (its namespace is gone).")
     fds = []
     try:
+        from opencontainer.runtime import netns
+
+        # a container in a project's network: its network's owner (the holder's user
+        # namespace) first, from where its own nested user namespace is joined
+        netns.join_net_of(pid)
         for ns, flag in (("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS),
                          ("net", CLONE_NEWNET), ("pid", CLONE_NEWPID)):
             if os.stat(f"/proc/{pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino:
@@ -578,7 +619,8 @@ def _fail(msg: str) -> int:
 
 
 OPTIONS = ("--root", "--lower", "--upper", "--work", "--pidfile", "--join", "--hostname",
-           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind", "--unset")
+           "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind", "--unset",
+           "--netns")
 # also: --userns-only (no value), see run_userns_only
 
 

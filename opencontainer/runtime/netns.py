@@ -6,11 +6,14 @@ host service on the same port, no longer collide. This module is the *network ho
 process the supervisor starts before the project's containers (``python -S -P netns.py``,
 standard library only, like :mod:`nsexec`):
 
-1. It forks. The child ``unshare``\\ s a user namespace (our uid and gid mapped to themselves)
-   and a network namespace, brings ``lo`` up and writes ``net.ipv4.ip_unprivileged_port_start
-   = 0`` there (a sysctl of *that* namespace: port 80 binds without root and without any port
-   rewriting), then only waits. Its pid (and start time) goes to ``--pidfile``: containers
-   join the namespace through it (``nsexec --netns``, :func:`join_net`).
+1. It forks. The child ``unshare``\\ s a user namespace (our uid and gid mapped to themselves;
+   with ``--sub`` also the user's subordinate ids, at :func:`sub_base`, mapped by the parent
+   with ``newuidmap``/``newgidmap``, so that native-backend containers nested in it can map
+   them again) and a network namespace, brings ``lo`` up and writes
+   ``net.ipv4.ip_unprivileged_port_start = 0`` there (a sysctl of *that* namespace: port 80
+   binds without root and without any port rewriting), then only waits. Its pid (and start
+   time) goes to ``--pidfile``: containers join the namespace through it (``nsexec
+   --netns``, ``native --netns``, :func:`join_net`).
 2. The parent stays in the host's namespaces and runs the forwarder against the child:
    ``pasta`` (passt) -- or ``slirp4netns`` -- which gives the namespace a tap interface with
    outbound traffic (TCP, UDP, DNS, ICMP) and forwards the published ports from the host.
@@ -25,6 +28,7 @@ Usage::
 
     python -S -P netns.py --pidfile F [--forwarder pasta|slirp4netns|none]
         [--tcp HOST_IP/HOST_PORT:CONTAINER_PORT]... [--udp ...] [--log FILE]
+        [--sub SUBUID:SUBGID:COUNT]
 
 Exit status 125 with one sentence on stderr when the namespace or the forwarder cannot be made.
 """
@@ -114,18 +118,31 @@ def _lo_up() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
 
 
-def enter_new_netns() -> None:
-    """A new user + network namespace for this process: ids mapped to themselves, ``lo`` up,
+def sub_base(own: int, count: int) -> int:
+    """Where a holder's user namespace puts the subordinate ids (``count`` of them): a range
+    that does not contain the user's own id, which stays mapped to itself."""
+    base = 1 << 20
+    return base if not base <= own < base + count else 1 << 21
+
+
+def enter_new_netns(mapped_by: tuple[int, int] | None = None) -> None:
+    """A new user + network namespace for this process: ids mapped to themselves (or, with
+    ``mapped_by`` = (write end, read end) of pipes to the parent, by the parent), ``lo`` up,
     every port bindable by anyone (the namespace's own sysctl)."""
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNET), "unshare(user, network namespace)")
-    try:  # noqa: SIM105
-        _write("/proc/self/setgroups", "deny")
-    except FileNotFoundError:
-        pass
-    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    if mapped_by is not None:
+        os.write(mapped_by[0], b"map\n")  # the parent runs newuidmap/newgidmap for us
+        if os.read(mapped_by[1], 1) != b"1":
+            raise NetnsError(0, "cannot map the subordinate ids (newuidmap/newgidmap)")
+    else:
+        try:  # noqa: SIM105
+            _write("/proc/self/setgroups", "deny")
+        except FileNotFoundError:
+            pass
+        _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
     _lo_up()
     try:  # noqa: SIM105  -- kernels before 4.11 have no such sysctl: low ports need root
         _write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
@@ -276,10 +293,33 @@ def _fail(msg: str) -> int:
     return EXIT_SETUP
 
 
-def _child(w: int) -> None:
-    """The namespace's process: set up, report on ``w``, wait for stdin's end."""
+def _map_sub(child: int, sub: str) -> bool:
+    """Map the user's own ids to themselves and its subordinate ids at :func:`sub_base` in
+    ``child``'s user namespace (the setuid tools of the uidmap package)."""
+    subuid, subgid, count = (int(x) for x in sub.split(":"))
+    uid, gid = os.getuid(), os.getgid()
+    dirs = [*os.environ.get("PATH", "").split(":"), "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+    null = os.open(os.devnull, os.O_RDWR)
     try:
-        enter_new_netns()
+        for tool, own, first in (("newuidmap", uid, subuid), ("newgidmap", gid, subgid)):
+            path = next((f"{d}/{tool}" for d in dirs if d and os.access(f"{d}/{tool}", os.X_OK)),
+                        tool)
+            argv = [tool, str(child), str(own), str(own), "1",
+                    str(sub_base(own, count)), str(first), str(count)]
+            pid = os.posix_spawn(path, argv, os.environ, file_actions=[
+                (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)])
+            if os.waitpid(pid, 0)[1] != 0:
+                return False
+    finally:
+        os.close(null)
+    return True
+
+
+def _child(w: int, ctl: int = -1) -> None:
+    """The namespace's process: set up, report on ``w``, wait for stdin's end (``ctl``: the
+    parent's answer once it has mapped our ids, with ``--sub``)."""
+    try:
+        enter_new_netns((w, ctl) if ctl >= 0 else None)
     except OSError as exc:
         os.write(w, f"error {exc.strerror or exc}\n".encode())
         os._exit(EXIT_SETUP)
@@ -319,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     while args:
         opt = args.pop(0)
         key, eq, value = opt.partition("=")
-        if key not in ("--pidfile", "--forwarder", "--tcp", "--udp", "--log", "--binary"):
+        if key not in ("--pidfile", "--forwarder", "--tcp", "--udp", "--log", "--binary",
+                       "--sub"):
             return _fail(f"netns: unknown option {opt!r}")
         if not eq:
             if not args:
@@ -335,17 +376,32 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("usage: netns.py --pidfile F [--forwarder pasta|slirp4netns|none]")
     forwarder = opts["forwarder"]
     r, w = os.pipe()
+    ctl_r, ctl_w = os.pipe() if opts.get("sub") else (-1, -1)
     child = os.fork()
     if child == 0:
         os.close(r)
-        _child(w)
+        if ctl_w >= 0:
+            os.close(ctl_w)
+        _child(w, ctl_r)
     os.close(w)
-    status = b""
-    while not status.endswith(b"\n"):
-        chunk = os.read(r, 256)
-        if not chunk:
-            break
-        status += chunk
+    if ctl_r >= 0:
+        os.close(ctl_r)
+
+    def read_status() -> bytes:
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = os.read(r, 256)
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+    status = read_status()
+    if status.startswith(b"map") and ctl_w >= 0:
+        os.write(ctl_w, b"1" if _map_sub(child, opts["sub"]) else b"0")
+        status = read_status()
+    if ctl_w >= 0:
+        os.close(ctl_w)
     os.close(r)
     if not status.startswith(b"ok"):
         _reap(child)

@@ -9,7 +9,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .common import bad_request, conflict, flag, json_response, not_found, state_of
+from .common import (
+    bad_request,
+    conflict,
+    flag,
+    json_response,
+    not_found,
+    parse_filters,
+    state_of,
+)
 
 
 def _store(request: web.Request) -> Any:
@@ -44,14 +52,42 @@ def summary_dict(rec: Any) -> dict[str, Any]:
     }
 
 
-async def list_(request: web.Request) -> web.Response:
-    from ...image.reference import parse_reference
+IMAGE_FILTERS = ("reference", "label", "dangling", "before", "since")
 
-    records = await asyncio.to_thread(_store(request).list_images)
+
+async def list_(request: web.Request) -> web.Response:
+    """``GET /images/json``: docker's filters ``reference``, ``label`` (``k``, ``k=v``: every
+    one must match), ``dangling``, ``before``, ``since``; another is a 400, never ignored (a
+    client such as Ryuk removes whatever the list returns)."""
+    from ...image.reference import parse_reference
+    from .resources import _labels_match
+
+    filters = parse_filters(request.query.get("filters"))
+    for key in filters:
+        if key not in IMAGE_FILTERS:
+            raise bad_request(f"invalid filter '{key}'")
+    store = _store(request)
+    records = await asyncio.to_thread(store.list_images)
     every = request.query.get("all", "").lower() in ("1", "true")
-    out = [summary_dict(r) for r in records if every or not r.intermediate]
-    filters = json.loads(request.query.get("filters") or "{}") or {}
-    refs = list(filters.get("reference") or [])
+    records = [r for r in records if every or not r.intermediate]
+    if filters.get("label"):
+        records = [r for r in records
+                   if _labels_match(dict(r.config.labels or {}), filters["label"])]
+    dangling = filters.get("dangling")
+    if dangling:
+        want = dangling[-1].lower() in ("1", "true")
+        records = [r for r in records if (not r.repo_tags) == want]
+    for key in ("before", "since"):
+        for ref in filters.get(key, []):
+            try:
+                pivot = await asyncio.to_thread(store.resolve, ref)
+            except Exception:
+                raise bad_request(f"no such image: {ref}") from None
+            records = [r for r in records if (r.created or "") and (
+                (r.created < (pivot.created or "")) if key == "before"
+                else (r.created > (pivot.created or "")))]
+    out = [summary_dict(r) for r in records]
+    refs = filters.get("reference") or []
     if refs:
         def wanted(item: dict[str, Any]) -> bool:
             for ref in refs:
