@@ -567,6 +567,10 @@ def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_image
     try:
         assert len(api.docker("ps", "-q").stdout.split()) == 2  # Ryuk and the one left
         assert Reaper._socket is not None
+        # Ryuk's log, for the failure message (it removes itself at the end)
+        follow = subprocess.Popen([str(api.docker_bin), "logs", "-f",
+                                   f"testcontainers-ryuk-{SESSION_ID}"], env=api.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         Reaper._socket.close()  # the test process died: its connection to Ryuk closes
         Reaper._socket = None
         # after RYUK_RECONNECTION_TIMEOUT Ryuk removes the session's containers, then itself
@@ -574,7 +578,12 @@ def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_image
             _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
         except AssertionError:
             left_over = api.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
-            raise AssertionError(f"Ryuk left {left_over!r}") from None
+            follow.kill()
+            raise AssertionError(f"Ryuk left {left_over!r}; its log: "
+                                 f"{follow.communicate()[0]!r}") from None
+        follow.wait(timeout=30)
+        assert follow.stdout is not None
+        follow.stdout.close()
         # only what carries the session's label: the images stay
         assert "busybox" in api.docker("images", "--format", "{{.Repository}}").stdout
     finally:

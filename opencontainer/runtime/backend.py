@@ -156,6 +156,8 @@ def native_args(spec: ContainerSpec, etc_dir: Path | None = None, *,
     pidfile = layout.pidfile if layout is not None else str(Path(spec.rootfs).parent / "ns.pid")
     if join:
         out.append((("--join", pidfile), "enter the running container's namespaces"))
+        if spec.tty:
+            out.append((("--tty", "1"), "a pty of the container's own, relayed to ours"))
     else:
         out.append((("--root", str(spec.rootfs)), "the container's root (pivot_root into it)"))
         if layout is not None:

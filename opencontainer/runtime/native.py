@@ -559,6 +559,12 @@ def run_new(opts: dict[str, str], binds: Sequence[tuple[str, str, bool]],
 
 def run_join(opts: dict[str, str], argv: Sequence[str]) -> int:
     _preload(opts)
+    relay = opts.get("tty") == "1" and os.isatty(0)
+    if relay:  # what the relay needs, imported while the host's files are there
+        import fcntl  # noqa: F401
+        import select  # noqa: F401
+        import struct  # noqa: F401
+        import termios  # noqa: F401
     from opencontainer.runtime.nsexec import live_pid
 
     pid = live_pid(opts["join"])
@@ -583,13 +589,132 @@ def run_join(opts: dict[str, str], argv: Sequence[str]) -> int:
         for _, _, fd in fds:
             os.close(fd)
     kind, _ = parse_idmap(opts.get("idmap", "single:0:0"))
+    pty = _open_pty() if relay else None  # in the container's own devpts now
     child = os.fork()
     if child == 0:
         try:
+            if pty is not None:
+                _take_terminal(*pty)
             switch_user(kind, int(opts.get("uid", "0")), int(opts.get("gid", "0")))
         except OSError as exc:
             os._exit(_fail(f"cannot switch to the user: {exc.strerror}."))
         os._exit(_exec(argv, opts))
+    if pty is not None:
+        return _relay_terminal(child, pty[0])
+    return _wait_forwarding(child)
+
+
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+
+def _open_pty() -> tuple[int, str] | None:
+    """A pty of the container's own devpts (master fd, slave path), its size the caller's
+    terminal's: ``exec -t`` gets a terminal the container can name (``tty``, ttyname()),
+    not one of the host's devpts, which it cannot see. None: there is none to open."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        n = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+        try:  # noqa: SIM105
+            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        except OSError:
+            pass
+    except OSError:
+        os.close(master)
+        return None
+    os.set_inheritable(master, False)
+    return master, f"/dev/pts/{n}"
+
+
+def _take_terminal(master: int, slave_path: str) -> None:
+    """In the child: a session of its own with the pty's slave as controlling terminal and
+    stdio."""
+    import fcntl
+    import termios
+
+    os.close(master)
+    os.setsid()
+    fd = os.open(slave_path, os.O_RDWR)
+    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def _relay_terminal(child: int, master: int) -> int:
+    """Copy the caller's terminal (fd 0, raw while we run; fd 1) to and from the pty's
+    master until the child's side closes; window size changes follow. The child's status."""
+    import fcntl
+    import select
+    import termios
+
+    saved = None
+    try:
+        saved = termios.tcgetattr(0)
+        raw = termios.tcgetattr(0)
+        raw[0] &= ~(termios.BRKINT | termios.ICRNL | termios.INPCK | termios.ISTRIP
+                    | termios.IXON)
+        raw[1] &= ~termios.OPOST
+        raw[2] = (raw[2] & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+        raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN | termios.ISIG)
+        raw[6][termios.VMIN], raw[6][termios.VTIME] = 1, 0
+        termios.tcsetattr(0, termios.TCSAFLUSH, raw)
+    except (OSError, termios.error):
+        saved = None
+
+    def winch(_signo: int, _frame: object) -> None:
+        try:  # noqa: SIM105
+            fcntl.ioctl(master, termios.TIOCSWINSZ,
+                        fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        except OSError:
+            pass
+
+    def forward(signo: int, _frame: object) -> None:
+        try:  # noqa: SIM105
+            os.kill(child, signo)
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGWINCH, winch)
+    for s in FORWARDED:
+        signal.signal(s, forward)
+    reading = [0, master]
+    try:
+        while master in reading:
+            try:
+                ready, _, _ = select.select(reading, [], [])
+            except InterruptedError:  # pragma: no cover - PEP 475 retries
+                continue
+            for fd in ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:  # EIO: the child's side of the pty is closed
+                    data = b""
+                if not data:
+                    reading.remove(fd)
+                    continue
+                out = 1 if fd == master else master
+                while data:
+                    try:
+                        data = data[os.write(out, data):]
+                    except OSError:
+                        data = b""
+    finally:
+        if saved is not None:
+            try:  # noqa: SIM105
+                termios.tcsetattr(0, termios.TCSADRAIN, saved)
+            except (OSError, termios.error):
+                pass
+        os.close(master)
     return _wait_forwarding(child)
 
 
@@ -620,7 +745,7 @@ def _fail(msg: str) -> int:
 
 OPTIONS = ("--root", "--lower", "--upper", "--work", "--pidfile", "--join", "--hostname",
            "--uid", "--gid", "--cwd", "--idmap", "--succeed", "--etc", "--bind", "--unset",
-           "--netns")
+           "--netns", "--tty")
 # also: --userns-only (no value), see run_userns_only
 
 

@@ -133,11 +133,14 @@ def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
         raise ValueError(f"refusing the archive entry {member.name!r}: it leaves the "
                          "destination.")
     member.name = "/".join(parts) or "."
-    top = os.path.realpath(dest)
-    parent = os.path.realpath(os.path.join(top, *parts[:-1])) if parts[:-1] else top
-    if parent != top and not parent.startswith(top + os.sep):
-        raise ValueError(f"refusing the archive entry {member.name!r}: it leaves the "
-                         "destination.")
+    # no realpath: ``dest`` may be under /proc/PID/root (a running native container), a magic
+    # link that realpath would resolve on the host; an entry under a symlink is refused
+    cur = dest
+    for part in parts[:-1]:
+        cur = cur / part
+        if cur.is_symlink():
+            raise ValueError(f"refusing the archive entry {member.name!r}: it leaves the "
+                             "destination (through a symbolic link).")
     if member.islnk():
         link = [p for p in member.linkname.lstrip("/").split("/") if p not in ("", ".")]
         if ".." in link:
