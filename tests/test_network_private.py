@@ -169,8 +169,11 @@ def _get(port: int) -> str:
 
 
 @pytest_integration
+@pytest.mark.parametrize("runtime", ["proot", "native"])
 def test_two_copies_of_a_stack_side_by_side(oc: Any, env54: dict[str, str], test_images: Any,
-                                           tmp_path: Path) -> None:
+                                           tmp_path: Path, runtime: str) -> None:
+    """On either backend (issue 13: proot 5.4.0 in the project's network, or native)."""
+    env54 = {**env54, "OPENCONTAINER_RUNTIME": runtime}
     test_images["busybox"]
     test_images["redis"]
     _skip_without_private(lambda *a: oc(*a, env=env54))
@@ -193,6 +196,9 @@ def test_two_copies_of_a_stack_side_by_side(oc: Any, env54: dict[str, str], test
                 "compose", "ps", "--format", "json", cwd=d, env=env54).stdout.splitlines())}
             assert rows["web"]["Publishers"][0]["PublishedPort"] == ports[name]["web"]
             assert rows["web"]["Publishers"][0]["TargetPort"] == 80
+            shown = oc("inspect", "-f", "{{.OpenContainer.Runtime}}", rows["cache"]["Name"],
+                       env=env54)
+            assert shown.stdout.strip() == runtime, shown.stderr
             port = oc("compose", "port", "cache", "6379", cwd=d, env=env54).stdout.strip()
             assert port == f"127.0.0.1:{ports[name]['redis']}"
             deadline = time.monotonic() + 20
