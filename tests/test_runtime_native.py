@@ -222,13 +222,20 @@ def auto(oc: Any, oc_env: dict[str, str], test_images: Any) -> Iterator[Any]:
 
 
 def test_auto_runs_a_low_port_service_under_proot_and_says_why(auto: Any) -> None:
-    assert auto("create", "--name", "web", "--expose", "80", "busybox", "true").returncode == 0
+    """In the host's network (OPENCONTAINER_NETWORK=host) only proot's port map gives port 80
+    to a normal user; in the container's own network native binds it."""
+    host = {"OPENCONTAINER_NETWORK": "host"}
+    assert auto("create", "--name", "web", "--expose", "80", "busybox", "true",
+                env=host).returncode == 0
     info = _inspect(auto, "web")
     assert info["HostConfig"]["Runtime"] == "proot"
     assert "container port 80" in info["OpenContainer"]["RuntimeReason"]
-    assert auto("create", "--name", "hi", "--expose", "8080", "busybox", "true").returncode == 0
     want = "native" if idmap.subordinate_range() is not None else "proot"
+    assert auto("create", "--name", "hi", "--expose", "8080", "busybox", "true",
+                env=host).returncode == 0
     assert _inspect(auto, "hi")["HostConfig"]["Runtime"] == want
+    assert auto("create", "--name", "own", "--expose", "80", "busybox", "true").returncode == 0
+    assert _inspect(auto, "own")["HostConfig"]["Runtime"] == want
 
 
 def test_native_refuses_a_low_port_in_one_sentence(nat: Any) -> None:
@@ -238,7 +245,8 @@ def test_native_refuses_a_low_port_in_one_sentence(nat: Any) -> None:
 
     if os.geteuid() == 0:
         pytest.skip("checked as an unprivileged user")
-    res = nat("run", "-d", "-p", f"{free_port()}:80", "busybox", "true")
+    res = nat("run", "-d", "-p", f"{free_port()}:80", "busybox", "true",
+              env={"OPENCONTAINER_NETWORK": "host"})
     assert res.returncode != 0
     assert "native backend cannot bind" in res.stderr and "proot cannot map" not in res.stderr
     assert res.stderr.count("\n") == 1
