@@ -37,9 +37,7 @@ import attrs
 import structlog
 
 from ..errors import ContainerError, ImageNotFound
-from .archive import apply_changes
-from .registry import DOCKER_MANIFEST, OCI_MANIFEST
-from .store import ImageRecord, ImageStore, LayerInfo, remove_tree
+from .store import ImageRecord, ImageStore, LayerInfo, flock_async, remove_tree
 
 log = structlog.get_logger(__name__)
 
@@ -389,6 +387,8 @@ def new_config(
 ) -> dict[str, Any]:
     """The committed image's config: the container's command, environment, labels and ports
     over the image's, then ``--change``; one more diff_id and history entry."""
+    from .archive import apply_changes  # not at import: it brings the registry client (aiohttp)
+
     cfg: dict[str, Any] = json.loads(json.dumps(base))
     c: dict[str, Any] = dict(cfg.get("config") or {})
     ep = list(c.get("Entrypoint") or [])
@@ -433,6 +433,8 @@ async def commit(
     author: str = "",
 ) -> ImageRecord:
     """Store the container's changes as a new image (tagged ``reference`` when given)."""
+    from .registry import DOCKER_MANIFEST, OCI_MANIFEST
+
     store = ImageStore(paths.store)
     store.root.mkdir(parents=True, exist_ok=True)
     with store.pull_guard():
@@ -489,14 +491,13 @@ async def build_tree(store: ImageStore, base: ImageRecord | None, config_digest:
     layer ``blob`` applied (none: the copy alone); its size. Once per config, under the
     tree's lock; a failure leaves nothing half-made."""
     from ..runtime.rootfs import copy_rootfs
-    from .pull import _flock
     from .unpack import Applier, apply_layer
 
     rootfs = store.rootfs_path(config_digest)
     hexpart = config_digest.split(":", 1)[1]
     size_file = store.rootfs_dir / f".{hexpart}.size"
     base_size = base.size if base is not None else 0
-    async with _flock(store.lock_path(f"rootfs-{hexpart}")):
+    async with flock_async(store.lock_path(f"rootfs-{hexpart}")):
         if rootfs.is_dir():
             with contextlib.suppress(OSError, ValueError):
                 return int(size_file.read_text())

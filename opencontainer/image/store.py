@@ -37,7 +37,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -612,12 +612,34 @@ def remove_tree(path: Path) -> None:
     paths.remove_tree(path, ignore_errors=True)
 
 
+
+@contextlib.asynccontextmanager
+async def flock_async(path: Path) -> AsyncIterator[None]:
+    """An exclusive flock on ``path`` (created), waited for without blocking the event loop."""
+    import anyio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        yield
+    finally:
+        os.close(fd)
+
 __all__ = [
     "ImageConfig",
     "ImageRecord",
     "ImageStore",
     "LayerInfo",
     "digest_bytes",
+    "flock_async",
     "remove_tree",
     "split_digest",
 ]
