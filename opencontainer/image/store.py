@@ -139,6 +139,20 @@ class ImageRecord:
         return self.config_digest.split(":", 1)[-1][:12]
 
 
+@attrs.frozen(kw_only=True)
+class NewImage:
+    """An image for :meth:`ImageStore.add_images` to record (its blobs already stored)."""
+
+    reference: str | None
+    digest: str
+    config_digest: str
+    layers: tuple[LayerInfo, ...]
+    size: int
+    index_digest: str | None = None
+    media_type: str = ""
+    intermediate: bool = False
+
+
 def digest_bytes(data: bytes) -> str:
     import hashlib  # here, not at the top: loading OpenSSL costs every ``images`` ~2 ms
 
@@ -349,38 +363,51 @@ class ImageStore:
     ) -> ImageRecord:
         """Record an image and point ``reference`` (normalised) at it. ``intermediate``: a
         build step's image (a new record only; an image recorded as a result stays one)."""
-        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        return self.add_images([NewImage(
+            reference=reference, digest=digest, config_digest=config_digest, layers=layers,
+            size=size, index_digest=index_digest, media_type=media_type,
+            intermediate=intermediate)])[0]
+
+    def add_images(self, new: list[NewImage]) -> list[ImageRecord]:
+        """:meth:`add_image` for each of ``new``, in order, with one write of the index."""
+        configs = {n.config_digest: ImageConfig.from_json(json.loads(
+            self.read_blob(n.config_digest))) for n in new}
+        out: list[ImageRecord] = []
         with file_lock(self.lock_path("refs")):
             data = self._read_refs()
             images = data["images"]
-            entry = images.get(digest) or {}
-            if intermediate and (not entry or entry.get("intermediate")):
-                entry["intermediate"] = True
-            else:
-                entry.pop("intermediate", None)
-            repo_digests = set(entry.get("repo_digests", []))
             refs: dict[str, str] = data["refs"]
-            if reference:
-                ref = parse_reference(reference)
-                if ref.digest is None:
-                    # a tag moves: drop it from the image it pointed at before
-                    refs[str(ref)] = digest
-                repo_digests.add(f"{ref.repository}@{index_digest or digest}")
-            entry.update(
-                {
-                    "config": config_digest,
-                    "layers": [attrs.asdict(layer) for layer in layers],
-                    "size": size,
-                    "created": config.created,
-                    "index_digest": index_digest or entry.get("index_digest"),
-                    "media_type": media_type or entry.get("media_type", ""),
-                    "repo_digests": sorted(repo_digests),
-                    "pulled_at": time.time(),
-                }
-            )
-            images[digest] = entry
+            for n in new:
+                entry = images.get(n.digest) or {}
+                if n.intermediate and (not entry or entry.get("intermediate")):
+                    entry["intermediate"] = True
+                else:
+                    entry.pop("intermediate", None)
+                repo_digests = set(entry.get("repo_digests", []))
+                if n.reference:
+                    ref = parse_reference(n.reference)
+                    if ref.digest is None:
+                        # a tag moves: drop it from the image it pointed at before
+                        refs[str(ref)] = n.digest
+                    repo_digests.add(f"{ref.repository}@{n.index_digest or n.digest}")
+                entry.update(
+                    {
+                        "config": n.config_digest,
+                        "layers": [attrs.asdict(layer) for layer in n.layers],
+                        "size": n.size,
+                        "created": configs[n.config_digest].created,
+                        "index_digest": n.index_digest or entry.get("index_digest"),
+                        "media_type": n.media_type or entry.get("media_type", ""),
+                        "repo_digests": sorted(repo_digests),
+                        "pulled_at": time.time(),
+                    }
+                )
+                images[n.digest] = entry
             self._write_refs(data)
-        return self._record(digest, entry, refs, reference)
+            for n in new:
+                out.append(self._record(n.digest, images[n.digest], refs, n.reference,
+                                        configs[n.config_digest]))
+        return out
 
     def tag(self, source: str, target: str) -> None:
         rec = self.resolve(source)
@@ -447,11 +474,13 @@ class ImageStore:
         return done
 
     def _record(
-        self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None
+        self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None,
+        config: ImageConfig | None = None,
     ) -> ImageRecord:
         config_digest = entry["config"]
         tags = tuple(sorted(r for r, d in refs.items() if d == digest))
-        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        if config is None:
+            config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
         ref = reference or (tags[0] if tags else (entry.get("repo_digests") or [digest])[0])
         return ImageRecord(
             reference=str(parse_reference(ref)) if reference else ref,
@@ -638,6 +667,7 @@ __all__ = [
     "ImageRecord",
     "ImageStore",
     "LayerInfo",
+    "NewImage",
     "digest_bytes",
     "flock_async",
     "remove_tree",
