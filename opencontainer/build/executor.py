@@ -258,17 +258,12 @@ class Builder:
         for k, v in self.opts.labels.items():
             final.c.setdefault("Labels", {})
             final.c["Labels"] = {**(final.c.get("Labels") or {}), k: v}
-        rec = await self._materialize(final)
-        if rec.intermediate:  # the last step's image is the result: shown by images
-            self.store.set_intermediate(rec.digest, False)
+        # the result (shown by images, even when a step's image already), tagged
+        rec = await self._materialize(final, tags=self.opts.tags)
         unused = sorted(set(self.opts.build_args) - self.used_args - set(df.PROXY_ARGS)
                         - set(df.PLATFORM_ARGS))
         if unused:
             self.progress.line(f"[Warning] One or more build-args {unused} were not consumed")
-        for tag in self.opts.tags:
-            self.store.tag(rec.digest, tag)
-        if self.opts.tags:
-            rec = self.store.resolve(self.opts.tags[0])
         return rec
 
     def _meta_args(self, d: df.Dockerfile) -> dict[str, str]:
@@ -869,7 +864,8 @@ class Builder:
         new.tree = self._record(new, base_size + size, intermediate=True)
         return new
 
-    def _record(self, state: StageState, size: int, *, intermediate: bool) -> ImageRecord:
+    def _record(self, state: StageState, size: int, *, intermediate: bool,
+                tags: Sequence[str] = ()) -> ImageRecord:
         """The state as an image: its config and manifest blobs stored, its record queued for
         the store's index (:meth:`_flush`: one write for the build's images); its tree is
         :meth:`_materialize`'s."""
@@ -878,16 +874,19 @@ class Builder:
         cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
         # sorted keys: the same state gives the same bytes, however it was made (a cache hit)
         config_bytes = json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
-        config_digest = self.store.write_blob(config_bytes)
+        # a step's image is the cache's (made again if a crash loses it): not fsynced
+        config_digest = self.store.write_blob(config_bytes, durable=not intermediate)
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": OCI_CONFIG, "digest": config_digest,
                                "size": len(config_bytes)},
                     "layers": state.layers}
         manifest_digest = self.store.write_blob(
-            json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode())
+            json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
+            durable=not intermediate)
         self._new.append(NewImage(reference=None, digest=manifest_digest,
                                   config_digest=config_digest, layers=tuple(state.infos),
-                                  size=size, media_type=OCI_MANIFEST, intermediate=intermediate))
+                                  size=size, media_type=OCI_MANIFEST, intermediate=intermediate,
+                                  tags=tuple(tags)))
         return ImageRecord(reference=manifest_digest, digest=manifest_digest,
                            config_digest=config_digest, config=ImageConfig.from_json(cfg),
                            layers=tuple(state.infos), size=size, created=cfg.get("created"),
@@ -899,15 +898,15 @@ class Builder:
         new, self._new = self._new, []
         return self.store.add_images(new) if new else []
 
-    async def _materialize(self, state: StageState, *,
-                           intermediate: bool = False) -> ImageRecord:
+    async def _materialize(self, state: StageState, *, intermediate: bool = False,
+                           tags: Sequence[str] = ()) -> ImageRecord:
         """The state as an image of the store with its tree: the state's files become the
         tree (the work tree renamed; else a copy with the pending layers applied); the state's
         files are that tree afterwards."""
         from ..image.store import flock_async
 
         size = state.tree.size if state.tree is not None else 0
-        rec = self._record(state, size, intermediate=intermediate)
+        rec = self._record(state, size, intermediate=intermediate, tags=tags)
         if not rec.rootfs.is_dir():
             hexpart = rec.config_digest.split(":", 1)[1]
             async with flock_async(self.store.lock_path(f"rootfs-{hexpart}")):

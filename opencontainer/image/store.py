@@ -151,6 +151,7 @@ class NewImage:
     index_digest: str | None = None
     media_type: str = ""
     intermediate: bool = False
+    tags: tuple[str, ...] = ()  # tags to point at it (without a repo digest, as ``tag``)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -204,15 +205,25 @@ class ImageStore:
         except FileNotFoundError as exc:
             raise ImageNotFound(f"blob {digest} is missing from the image store.") from exc
 
-    def write_blob(self, data: bytes, digest: str | None = None) -> str:
-        """Store small ``data`` (manifest, config); verifies ``digest`` when given."""
+    def write_blob(self, data: bytes, digest: str | None = None, *,
+                   durable: bool = True) -> str:
+        """Store small ``data`` (manifest, config); verifies ``digest`` when given.
+        ``durable=False``: not fsynced (a build step's image: the cache's, made again when
+        lost); a durable write of a blob already there syncs it."""
         actual = digest_bytes(data)
         if digest is not None and actual != digest:
             raise DigestMismatch(f"content for {digest} hashes to {actual}; nothing was stored.")
         path = self.blob_path(actual)
         if not path.exists():
             self.blobs.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
+            atomic_write(path, data, durable=durable)
+        elif durable:
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         return actual
 
     def lock_path(self, name: str) -> Path:
@@ -403,9 +414,12 @@ class ImageStore:
                     }
                 )
                 images[n.digest] = entry
+                for tag in n.tags:
+                    refs[str(parse_reference(tag))] = n.digest
             self._write_refs(data)
             for n in new:
-                out.append(self._record(n.digest, images[n.digest], refs, n.reference,
+                shown = n.reference or (n.tags[0] if n.tags else None)
+                out.append(self._record(n.digest, images[n.digest], refs, shown,
                                         configs[n.config_digest]))
         return out
 
