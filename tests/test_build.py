@@ -328,7 +328,7 @@ def test_run_steps_change_files_in_place_and_cached_steps_apply(oc: Any, test_im
     ok(oc("build", "-q", "-t", "inplace:1", str(ctx), timeout=300))
     assert ok(oc("run", "--rm", "inplace:1", "sh", "-c", check, timeout=120)).split() == [
         "edited", "a.txt", "e", "copied", "a.txt", "600"]
-    history = ok(oc("history", "--no-trunc", "--format", "{{.CreatedBy}}", "inplace:1"))
+    history = ok(oc("history", "--no-trunc", "--format", "json", "inplace:1"))
     assert "RUN /bin/sh -c rm -r /d" in history, history
 
     (ctx / "Short.Dockerfile").write_text(first + "LABEL part=1\n")
