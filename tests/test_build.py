@@ -155,14 +155,17 @@ def test_debian_run_adds_a_user_and_chowns(oc: Any, test_images: Any, tmp_path: 
     (ctx / "Dockerfile").write_text(
         "FROM python:3.11-slim\n"
         "RUN useradd -m -u 1234 appuser && mkdir -p /data && echo hi > /data/f \\\n"
-        "    && chown -R appuser:appuser /data && id appuser\n"
+        # coreutils' stat uses statx, which an old proot does not translate: the build's
+        # ENOSYS filter makes it fall back to a call proot translates (/data/f is not the host's)
+        "    && stat -c %s /data/f > /data/size && chown -R appuser:appuser /data && id appuser\n"
         "USER appuser\n"
-        'CMD ["sh", "-c", "id -un; id -u; cat /data/f; test -d /home/appuser && echo home"]\n')
+        'CMD ["sh", "-c", "id -un; id -u; cat /data/f /data/size; '
+        'test -d /home/appuser && echo home"]\n')
     r = oc("build", "--progress", "plain", "-t", "deb:user", str(ctx), timeout=600)
     ok(r)
     assert "uid=1234(appuser)" in r.stderr
     out = ok(oc("run", "--rm", "deb:user", timeout=180))
-    assert out.split() == ["appuser", "1234", "hi", "home"], out
+    assert out.split() == ["appuser", "1234", "hi", "3", "home"], out
 
 
 def test_compose_up_build_two_services(oc: Any, test_images: Any, tmp_path: Path) -> None:
