@@ -155,14 +155,17 @@ def test_debian_run_adds_a_user_and_chowns(oc: Any, test_images: Any, tmp_path: 
     (ctx / "Dockerfile").write_text(
         "FROM python:3.11-slim\n"
         "RUN useradd -m -u 1234 appuser && mkdir -p /data && echo hi > /data/f \\\n"
-        "    && chown -R appuser:appuser /data && id appuser\n"
+        # coreutils' stat uses statx, which an old proot does not translate: the build's
+        # ENOSYS filter makes it fall back to a call proot translates (/data/f is not the host's)
+        "    && stat -c %s /data/f > /data/size && chown -R appuser:appuser /data && id appuser\n"
         "USER appuser\n"
-        'CMD ["sh", "-c", "id -un; id -u; cat /data/f; test -d /home/appuser && echo home"]\n')
+        'CMD ["sh", "-c", "id -un; id -u; cat /data/f /data/size; '
+        'test -d /home/appuser && echo home"]\n')
     r = oc("build", "--progress", "plain", "-t", "deb:user", str(ctx), timeout=600)
     ok(r)
     assert "uid=1234(appuser)" in r.stderr
     out = ok(oc("run", "--rm", "deb:user", timeout=180))
-    assert out.split() == ["appuser", "1234", "hi", "home"], out
+    assert out.split() == ["appuser", "1234", "hi", "3", "home"], out
 
 
 def test_compose_up_build_two_services(oc: Any, test_images: Any, tmp_path: Path) -> None:
@@ -308,3 +311,35 @@ def test_corpus_file_builds_and_runs(oc: Any, test_images: Any, tmp_path: Path) 
         assert ps.split() == ["busybox", "running"], ps
     finally:
         oc("compose", "down", cwd=proj, timeout=120)
+
+
+def test_run_steps_change_files_in_place_and_cached_steps_apply(oc: Any, test_images: Any,
+                                                                tmp_path: Path) -> None:
+    """RUN steps change the stage's files in place: what they add, change and delete (files of
+    the base image too) is in the image. Another Dockerfile that shares the first steps reuses
+    them (their layers applied to the base image's files) and gives the same files."""
+    ctx = tmp_path / "inplace"
+    ctx.mkdir()
+    (ctx / "a.txt").write_text("copied\n")
+    first = ("FROM busybox\n"
+             "RUN rm /bin/vi && echo edited >> /etc/group && mkdir /d && echo a > /d/a\n"
+             "RUN rm -r /d && echo e > /e && chmod 600 /e\n")
+    (ctx / "Dockerfile").write_text(
+        first + "COPY a.txt /d/a.txt\nRUN cat /d/a.txt > /copied && ls /d > /listing\n")
+    check = ("test ! -e /bin/vi && tail -n1 /etc/group && ls /d && cat /e /copied /listing "
+             "&& stat -c %a /e")
+    ok(oc("build", "-q", "-t", "inplace:1", str(ctx), timeout=300))
+    assert ok(oc("run", "--rm", "inplace:1", "sh", "-c", check, timeout=120)).split() == [
+        "edited", "a.txt", "e", "copied", "a.txt", "600"]
+    history = ok(oc("history", "--no-trunc", "--format", "json", "inplace:1"))
+    assert "RUN /bin/sh -c rm -r /d" in history, history
+
+    (ctx / "Short.Dockerfile").write_text(first + "LABEL part=1\n")
+    r = oc("build", "--progress", "plain", "-f", str(ctx / "Short.Dockerfile"), "-t",
+           "inplace:short", str(ctx), timeout=300)
+    fs = {k: v for k, v in steps(built(r)).items() if k.startswith("RUN")}
+    assert len(fs) == 2 and all(fs.values()), r.stderr
+    out = ok(oc("run", "--rm", "inplace:short", "sh", "-c",
+                "test ! -e /bin/vi && test ! -e /d && tail -n1 /etc/group && cat /e",
+                timeout=120))
+    assert out.split() == ["edited", "e"], out

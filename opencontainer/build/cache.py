@@ -1,5 +1,6 @@
 """The build cache: BuildKit-style keys (parent key + instruction + content checksums) to the
-state a step left (config, layers, and the image in the store whose tree is that state's root).
+state a step left (config, layers, and the step's image in the store: its tree only when it
+was a result; otherwise a hit applies the step's layer).
 
 Entries live in ``<store>/build-cache/<key>.json``; the images they point at are images of the
 store marked intermediate (hidden from ``images`` unless ``-a``; ``image prune`` leaves them and
@@ -47,7 +48,10 @@ class BuildCache:
                 rec = self.store.resolve(image)
             except ImageNotFound:
                 return None
-            if not rec.rootfs.is_dir():
+            # a step's image keeps no tree: its layer on top of the files before will do
+            layers = data.get("layers") or []
+            if not rec.rootfs.is_dir() and not (
+                    layers and self.store.blob_path(str(layers[-1]["digest"])).is_file()):
                 return None
         return data
 

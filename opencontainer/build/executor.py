@@ -1,13 +1,19 @@
 """Runs a parsed Dockerfile: the stages the target needs, each step cached or executed.
 
-A stage's state is its image config (with history and diff_ids), its layers, and ``tree``: the
-image of the store whose root is the stage's filesystem now (the last filesystem step's image;
-config-only steps only change the config, so they cost no copy). A filesystem step (RUN,
-COPY, ADD) makes one gzip layer, stores a new image (its tree: the parent's copied, the layer
-applied) and caches the state under a key chained from the parent's key, the instruction and
-the checksums of what it reads. RUN runs in a throwaway container of the step's image under the
-runtime (:class:`~opencontainer.engine.runner.ProotRunner`: same fake root, same backends as
-``run``); its changes come from :func:`opencontainer.image.commit.changes_of`.
+A stage's state is its image config (with history and diff_ids), its layers, ``tree``: the
+image of the store of the last filesystem step (config-only steps only change the config), and
+``files``: where the stage's filesystem is now (:class:`Files`). A filesystem step (RUN, COPY,
+ADD) makes one gzip layer, records a new image of the store (without a tree) and caches the
+state under a key chained from the parent's key, the instruction and the checksums of what it
+reads.
+
+A stage copies a tree at most once: its first step that needs files to write to copies the
+base image's tree into a work tree of its own; RUN runs in that work tree in place, in a
+throwaway container under the runtime (:class:`~opencontainer.engine.runner.ProotRunner`:
+same fake root, same backends as ``run``), its changes found by comparing
+:func:`~opencontainer.image.commit.snapshot` s of before and after; a COPY's layer is applied
+only when something reads the files next. The result's work tree becomes its tree in the store
+(a rename); the steps' images keep no tree (a cache hit on one applies its layer).
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import shlex
 import shutil
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +35,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ..errors import BuildError, ContainerError, ImageNotFound, OpenContainerError
+from ..errors import BuildError, ContainerError, OpenContainerError
 from ..image.store import ImageRecord, ImageStore, LayerInfo
 from ..paths import Paths
 from . import dockerfile as df
@@ -57,6 +62,11 @@ class BuildOptions:
     labels: Mapping[str, str] = attrs.field(factory=dict)
     platform: str | None = None
     quiet: bool = False
+    # the process runs nothing but this build (the ``build`` command): an old proot's ENOSYS
+    # filter (runtime/seccomp.py) goes on it once, inherited by every RUN step's proot,
+    # instead of a wrapper process per step (~20 ms each). Never in a process that goes on to
+    # start containers: the filter sets no_new_privs (no setuid newuidmap afterwards).
+    filter_here: bool = False
 
 
 class Progress:
@@ -95,6 +105,18 @@ class Progress:
 
 
 @attrs.define
+class Files:
+    """Where a stage's filesystem is: ``root`` (None: empty) -- a tree of the store (read
+    only) or, ``owned``, the build's own work tree -- with the layer blobs ``pending`` still
+    to be applied on top. Handed from a step's state to the next one's (a work tree changes in
+    place)."""
+
+    root: Path | None = None
+    owned: bool = False
+    pending: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
 class StageState:
     config: dict[str, Any]
     layers: list[dict[str, Any]]
@@ -104,6 +126,7 @@ class StageState:
     args: dict[str, str] = attrs.field(factory=dict)
     shell: tuple[str, ...] = DEFAULT_SHELL
     onbuild: list[str] = attrs.field(factory=list)
+    files: Files = attrs.field(factory=Files)
 
     def to_cache(self) -> dict[str, Any]:
         return {"config": self.config, "layers": self.layers,
@@ -171,6 +194,10 @@ class Builder:
         self.results: dict[int, StageState] = {}
         self.used_args: set[str] = set()
         self.context: Source | None = None
+        self._work: set[Path] = set()  # the work trees made (gone once renamed into the store)
+        self._trash: list[Path] = []  # work trees no state uses any more
+        self._new: list[Any] = []  # images for the store's index (NewImage)
+        self._filter: bool | None = None  # filter_here: whether the filter is on
 
     # -- the whole build ----------------------------------------------------------------------
     def load(self) -> df.Dockerfile:
@@ -219,25 +246,30 @@ class Builder:
         meta = self._meta_args(d)
         needed = self._needed(d, target, meta)
         self.store.root.mkdir(parents=True, exist_ok=True)
-        with self.store.pull_guard():
-            for st in d.stages:
-                if st.index in needed:
-                    self.results[st.index] = await self._stage(st, meta)
-            final = self.results[target.index]
-            for k, v in self.opts.labels.items():
-                final.c.setdefault("Labels", {})
-                final.c["Labels"] = {**(final.c.get("Labels") or {}), k: v}
-            rec = await self._materialize(final)
-            if rec.intermediate:  # the last step's image is the result: shown by images
-                self.store.set_intermediate(rec.digest, False)
+        try:
+            with self.store.pull_guard():
+                return await self._build(d, target, meta, needed)
+        finally:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(OpenContainerError, OSError):
+                    self._flush()  # what the cache's entries name, even after a failed step
+                await anyio.to_thread.run_sync(self._cleanup)
+
+    async def _build(self, d: df.Dockerfile, target: df.Stage, meta: dict[str, str],
+                     needed: set[int]) -> ImageRecord:
+        for st in d.stages:
+            if st.index in needed:
+                self.results[st.index] = await self._stage(st, meta)
+        final = self.results[target.index]
+        for k, v in self.opts.labels.items():
+            final.c.setdefault("Labels", {})
+            final.c["Labels"] = {**(final.c.get("Labels") or {}), k: v}
+        # the result (shown by images, even when a step's image already), tagged
+        rec = await self._materialize(final, tags=self.opts.tags)
         unused = sorted(set(self.opts.build_args) - self.used_args - set(df.PROXY_ARGS)
                         - set(df.PLATFORM_ARGS))
         if unused:
             self.progress.line(f"[Warning] One or more build-args {unused} were not consumed")
-        for tag in self.opts.tags:
-            self.store.tag(rec.digest, tag)
-        if self.opts.tags:
-            rec = self.store.resolve(self.opts.tags[0])
         return rec
 
     def _meta_args(self, d: df.Dockerfile) -> dict[str, str]:
@@ -326,11 +358,15 @@ class Builder:
         dep = self._earlier_stage(d, base, st.index)
         if dep is not None:
             prev = self.results[dep.index]
+            files = Files()
+            if prev.tree is not None or prev.files.root is not None or prev.files.pending:
+                rec = await self._materialize(prev, intermediate=True)
+                files = Files(rec.rootfs)
             self.progress.done()
             return StageState(config=json.loads(json.dumps(prev.config)),
                               layers=list(prev.layers), infos=list(prev.infos),
                               tree=prev.tree, key=chain(prev.key, "FROM-stage"),
-                              shell=prev.shell)
+                              shell=prev.shell, files=files)
         rec = await self._image(base, platform, st.from_)
         cfg = json.loads(self.store.read_blob(rec.config_digest))
         manifest = json.loads(self.store.read_blob(rec.digest))
@@ -340,7 +376,8 @@ class Builder:
         self.progress.done()
         return StageState(config=cfg, layers=list(manifest.get("layers") or []),
                           infos=list(rec.layers), tree=rec,
-                          key=chain("image", rec.config_digest), onbuild=onbuild)
+                          key=chain("image", rec.config_digest), onbuild=onbuild,
+                          files=Files(rec.rootfs))
 
     async def _image(self, ref: str, platform: str | None, ins: df.Instruction) -> ImageRecord:
         from ..image.policy import local_image
@@ -486,7 +523,8 @@ class Builder:
                         json.dumps(run_env, sort_keys=True))
             entries: list[Entry] | None = None
         else:
-            entries, shown = await self._copy_entries(ins, state, ex)
+            # the directories the entries need are a function of the state: not in the key
+            entries, shown, parents = await self._copy_entries(ins, state, ex)
             key = chain(state.key, shown, await anyio.to_thread.run_sync(checksum, entries))
         if not self.opts.no_cache:
             hit = self.cache.get(key)
@@ -496,7 +534,9 @@ class Builder:
         if entries is None:
             blob = await self._run(argv, state, ins)
         else:
+            entries = parents(await self._readable(state)) + entries
             blob = await self._write_layer(entries)
+            state.files.pending.append(blob[0])
         new = await self._commit(state, blob, f"{shown} # buildkit", key)
         self.cache.put(key, new.to_cache())
         self.progress.done()
@@ -504,9 +544,15 @@ class Builder:
 
     def _from_cache(self, hit: Mapping[str, Any], state: StageState, key: str) -> StageState:
         tree = self.store.resolve(hit["image"]) if hit.get("image") else None
+        files = state.files
+        if tree is not None and tree.rootfs.is_dir():
+            self._discard(files)
+            files = Files(tree.rootfs)
+        elif hit["layers"]:  # the step's layer on top of the files so far
+            files.pending.append(str(hit["layers"][-1]["digest"]))
         return StageState(config=hit["config"], layers=list(hit["layers"]),
                           infos=[LayerInfo(**i) for i in hit["infos"]], tree=tree, key=key,
-                          args=state.args, shell=state.shell)
+                          args=state.args, shell=state.shell, files=files)
 
     def _run_argv(self, ins: df.Instruction, state: StageState,
                   ex: df.Expander) -> tuple[list[str], str]:
@@ -525,8 +571,11 @@ class Builder:
             return [*state.shell, script], f"RUN {text}"
         return [*state.shell, text], f"RUN {' '.join(state.shell)} {text}"
 
-    async def _copy_entries(self, ins: df.Instruction, state: StageState,
-                            ex: df.Expander) -> tuple[list[Entry], str]:
+    async def _copy_entries(
+            self, ins: df.Instruction, state: StageState, ex: df.Expander,
+    ) -> tuple[list[Entry], str, Callable[[Path | None], list[Entry]]]:
+        """The entries a COPY/ADD writes, how it is shown, and what gives the directories
+        they need that the stage's files (the tree passed to it) lack."""
         cmd = ins.cmd
         words = [ex.word(w) for w in ins.json] if ins.json is not None else ex.words(ins.rest)
         if len(words) < 2 and not ins.heredocs:
@@ -539,7 +588,7 @@ class Builder:
         dest = posixpath.join(workdir, dest_raw)
         dest_is_dir = dest_raw.endswith("/") or dest_raw in (".", "..") or dest_raw.endswith("/.")
         dest = posixpath.normpath(dest)
-        uid, gid = self._chown(ins, ex, state)
+        uid, gid = await self._chown(ins, ex, state)
         chmod_text = ins.flag("chmod")
         chmod = None
         if chmod_text:
@@ -597,16 +646,20 @@ class Builder:
                 e = entry_of(host, path.lstrip("/"), uid=uid, gid=gid, chmod=chmod)
                 if e is not None:
                     entries.append(e)
-        entries = self._with_parents(entries, dest, dest_is_dir or multiple, state, uid, gid)
         shown = f"{cmd} " + " ".join(
             [f"--{k}={v}" for k, v in ins.flags] + [*srcs_raw, dest_raw])
-        return entries, shown
+        dest_dir = dest_is_dir or multiple
 
-    def _with_parents(self, entries: list[Entry], dest: str, dest_dir: bool, state: StageState,
-                      uid: int, gid: int) -> list[Entry]:
-        """The directories the entries need that the stage's tree lacks, first (the COPY
+        def parents(tree: Path | None) -> list[Entry]:
+            return self._parents(entries, dest, dest_dir, tree, uid, gid)
+
+        return entries, shown, parents
+
+    @staticmethod
+    def _parents(entries: list[Entry], dest: str, dest_dir: bool, tree: Path | None,
+                 uid: int, gid: int) -> list[Entry]:
+        """The directories the entries need that ``tree`` (the stage's files) lacks (the COPY
         destination is created with the --chown owner, as in Docker)."""
-        tree = state.tree.rootfs if state.tree is not None else None
         have = {e.path for e in entries}
         needed: list[Entry] = []
         seen: set[str] = set()
@@ -624,9 +677,10 @@ class Builder:
                     continue
                 owner = (uid, gid) if ("/" + d).startswith(dest.rstrip("/")) else (0, 0)
                 needed.append(Entry(d, "dir", 0o755, owner[0], owner[1], mtime=time.time()))
-        return needed + entries
+        return needed
 
-    def _chown(self, ins: df.Instruction, ex: df.Expander, state: StageState) -> tuple[int, int]:
+    async def _chown(self, ins: df.Instruction, ex: df.Expander,
+                     state: StageState) -> tuple[int, int]:
         text = ins.flag("chown")
         if not text:
             return 0, 0
@@ -634,13 +688,14 @@ class Builder:
         user, _, group = spec.partition(":")
         if user.isdigit() and (not group or group.isdigit()):
             return int(user), int(group or user)
-        if state.tree is None:
+        root = await self._readable(state)
+        if root is None:
             raise ins.error(f"unable to convert uid/gid chown string {spec} to host mapping: "
                             "no /etc/passwd in this stage")
         from ..runtime.spec import resolve_user
 
         try:
-            resolved = resolve_user(state.tree.rootfs, spec)
+            resolved = resolve_user(root, spec)
         except ContainerError as exc:
             raise ins.error(str(exc)) from None
         gid = resolved.gid
@@ -660,6 +715,8 @@ class Builder:
 
     async def _download(self, url: str, dest: str, dest_dir: bool, uid: int, gid: int,
                         chmod: int | None, ins: df.Instruction) -> Entry:
+        import urllib.request  # ~20 ms of imports (http.client, email): only for ADD <url>
+
         def fetch() -> bytes:
             with urllib.request.urlopen(url, timeout=60) as resp:
                 return bytes(resp.read())
@@ -696,35 +753,52 @@ class Builder:
 
     async def _run(self, argv: list[str], state: StageState,
                    ins: df.Instruction) -> tuple[str, str, int]:
-        """RUN: a throwaway container of the stage's tree; its changes as a layer."""
+        """RUN: a throwaway container whose root is the stage's work tree (changed in place);
+        what it changed there as a layer."""
         from ..engine.model import ProjectModel, ServiceConfig
         from ..engine.runner import ContainerContext, ProotRunner
         from ..engine.state import ProjectState
-        from ..image.commit import Container, changes_of, write_layer
-        from ..runtime.spec import ContainerSpec
+        from ..image.commit import snapshot, snapshot_changes, write_layer
+        from ..image.store import ImageConfig
 
-        if state.tree is None:
+        if state.tree is None and state.files.root is None and not state.files.pending:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
-        tree = await self._materialize(state, intermediate=True)
+        work = await self._writable(state)
+        before = await anyio.to_thread.run_sync(snapshot, work)
         name = f"build-{secrets.token_hex(6)}"
         root = self.paths.data / "build" / name
-        root.mkdir(parents=True, exist_ok=True)
         env = {**state.args, **state.env()}
         env.setdefault("PATH", DEFAULT_PATH)
-        svc = ServiceConfig(name=name, image=tree.digest, command=tuple(argv),
+        cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
+        base = state.tree
+        # the step's image as the runner sees it: the state's config, the work tree as root
+        image = ImageRecord(reference=name, digest=base.digest if base else "",
+                            config_digest=base.config_digest if base else "",
+                            config=ImageConfig.from_json(cfg), layers=tuple(state.infos),
+                            size=0, created=None, rootfs=work)
+        svc = ServiceConfig(name=name, image=name, command=tuple(argv),
                             entrypoint=(), environment=env,
                             working_dir=state.c.get("WorkingDir") or "/",
-                            user=state.c.get("User") or None, hostname="buildkitsandbox")
+                            user=state.c.get("User") or None, hostname="buildkitsandbox",
+                            auto_remove=True)
         model = ProjectModel(name=name, working_dir=str(self.opts.context),
                              services={name: svc}, state_dir=str(root), kind="container",
                              volumes_dir=str(root / "volumes"))
         pstate = ProjectState(root, self.paths.runtime)
         ctx = ContainerContext(project=model, service=svc, name=name, number=1, state=pstate)
-        runner = ProotRunner(paths=self.paths, pull_policy="never", env=self.env)
+        # one mapped id: every file the step writes stays the user's own, so that the work tree
+        # can become a tree of the store (a layer keeps no owners anyway)
+        runner = ProotRunner(paths=self.paths, pull_policy="never", image=image,
+                             env={**self.env, "OPENCONTAINER_IDMAP": "single"})
+        if self.opts.filter_here and runner.caps().needs_seccomp_fallback and self._filtered():
+            runner._caps = attrs.evolve(runner.caps(), statx=True)  # done: no wrapper
+        link = ctx.dir / "rootfs"
         try:
             try:
-                await runner.create(ctx, fresh=True)
+                ctx.dir.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(work, target_is_directory=True)  # the container's root
+                await runner.create(ctx, fresh=False)
                 proc = await runner.start(ctx, None)
             except OpenContainerError as exc:
                 raise ins.error(f"cannot start the step's container: {exc}") from None
@@ -740,9 +814,7 @@ class Builder:
             if code != 0:
                 raise ins.error(f"process \"{shlex.join(argv)}\" did not complete "
                                 f"successfully: exit code: {code}")
-            spec = ContainerSpec.from_dict(json.loads((ctx.dir / "spec.json").read_text()))
-            container = Container.from_spec(spec)
-            found = await anyio.to_thread.run_sync(changes_of, self.store, container)
+            found = await anyio.to_thread.run_sync(snapshot_changes, work, before)
             self.store.blobs.mkdir(parents=True, exist_ok=True)
             partial = self.store.blobs / f".build-{os.getpid()}-{time.monotonic_ns()}.partial"
 
@@ -763,6 +835,9 @@ class Builder:
             return digest, diff_id, size
         finally:
             with anyio.CancelScope(shield=True):
+                with contextlib.suppress(OSError):
+                    if link.is_symlink():
+                        link.unlink()  # never the work tree: removing the container
                 with contextlib.suppress(Exception):
                     await runner.remove(ctx)
                 await anyio.to_thread.run_sync(
@@ -777,7 +852,8 @@ class Builder:
 
     async def _commit(self, state: StageState, blob: tuple[str, str, int], created_by: str,
                       key: str) -> StageState:
-        """A new image: the state's config + this layer; its tree the parent's + the layer."""
+        """A new image: the state's config + this layer (recorded without a tree: the files
+        are the state's, handed on)."""
         digest, diff_id, size = blob
         cfg = json.loads(json.dumps(state.config))
         created = _now()
@@ -790,43 +866,134 @@ class Builder:
         layer = {"mediaType": OCI_LAYER, "digest": digest, "size": size}
         info = LayerInfo(digest, size, OCI_LAYER, diff_id)
         new = StageState(config=cfg, layers=[*state.layers, layer], infos=[*state.infos, info],
-                         tree=state.tree, key=key, args=state.args, shell=state.shell)
-        new.tree = await self._materialize(new, blob=digest, parent=state.tree,
-                                           intermediate=True)
+                         tree=state.tree, key=key, args=state.args, shell=state.shell,
+                         files=state.files)
+        base_size = state.tree.size if state.tree is not None else 0
+        new.tree = self._record(new, base_size + size, intermediate=True)
         return new
 
-    async def _materialize(self, state: StageState, *, blob: str | None = None,
-                           parent: ImageRecord | None = None,
-                           intermediate: bool = False) -> ImageRecord:
-        """The state as an image of the store (its tree made when missing): after a layer
-        step, ``parent``'s tree with ``blob`` applied; else a copy of the state's tree."""
+    def _record(self, state: StageState, size: int, *, intermediate: bool,
+                tags: Sequence[str] = ()) -> ImageRecord:
+        """The state as an image: its config and manifest blobs stored, its record queued for
+        the store's index (:meth:`_flush`: one write for the build's images); its tree is
+        :meth:`_materialize`'s."""
+        from ..image.store import ImageConfig, NewImage
+
         cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
         # sorted keys: the same state gives the same bytes, however it was made (a cache hit)
         config_bytes = json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
-        config_digest = self.store.write_blob(config_bytes)
+        # a step's image is the cache's (made again if a crash loses it): not fsynced
+        config_digest = self.store.write_blob(config_bytes, durable=not intermediate)
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": OCI_CONFIG, "digest": config_digest,
                                "size": len(config_bytes)},
                     "layers": state.layers}
         manifest_digest = self.store.write_blob(
-            json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode())
-        with contextlib.suppress(ImageNotFound):
-            rec = self.store.resolve(manifest_digest)
-            if rec.rootfs.is_dir():
-                return rec
-        source = parent if blob is not None else state.tree
-        total = await self._tree(source, config_digest, blob)
-        return self.store.add_image(reference=None, digest=manifest_digest,
-                                    config_digest=config_digest, layers=tuple(state.infos),
-                                    size=total, media_type=OCI_MANIFEST,
-                                    intermediate=intermediate)
+            json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
+            durable=not intermediate)
+        self._new.append(NewImage(reference=None, digest=manifest_digest,
+                                  config_digest=config_digest, layers=tuple(state.infos),
+                                  size=size, media_type=OCI_MANIFEST, intermediate=intermediate,
+                                  tags=tuple(tags)))
+        return ImageRecord(reference=manifest_digest, digest=manifest_digest,
+                           config_digest=config_digest, config=ImageConfig.from_json(cfg),
+                           layers=tuple(state.infos), size=size, created=cfg.get("created"),
+                           rootfs=self.store.rootfs_path(config_digest), media_type=OCI_MANIFEST,
+                           intermediate=intermediate)
 
-    async def _tree(self, source: ImageRecord | None, config_digest: str,
-                    blob: str | None) -> int:
-        from ..image.commit import build_tree
+    def _flush(self) -> list[ImageRecord]:
+        """Record the queued images in the store's index."""
+        new, self._new = self._new, []
+        return self.store.add_images(new) if new else []
 
-        return await build_tree(self.store, source, config_digest, blob,
-                                what="the build step's layer")
+    async def _materialize(self, state: StageState, *, intermediate: bool = False,
+                           tags: Sequence[str] = ()) -> ImageRecord:
+        """The state as an image of the store with its tree: the state's files become the
+        tree (the work tree renamed; else a copy with the pending layers applied); the state's
+        files are that tree afterwards."""
+        from ..image.store import flock_async
+
+        size = state.tree.size if state.tree is not None else 0
+        rec = self._record(state, size, intermediate=intermediate, tags=tags)
+        if not rec.rootfs.is_dir():
+            hexpart = rec.config_digest.split(":", 1)[1]
+            async with flock_async(self.store.lock_path(f"rootfs-{hexpart}")):
+                if not rec.rootfs.is_dir():
+                    work = await self._writable(state)
+                    self.store.sweep_rootfs_tmp(rec.config_digest)
+                    os.rename(work, rec.rootfs)
+                    self._work.discard(work)
+                    state.files.root, state.files.owned = None, False
+                    with contextlib.suppress(OSError):
+                        (self.store.rootfs_dir / f".{hexpart}.size").write_text(str(size))
+        if state.files.root != rec.rootfs:
+            self._discard(state.files)
+        state.files = Files(rec.rootfs)
+        return self._flush()[-1]
+
+    # -- the stage's files ---------------------------------------------------------------------
+    async def _readable(self, state: StageState) -> Path | None:
+        """The state's files, to read (None: none yet, FROM scratch)."""
+        if state.files.pending:
+            return await self._writable(state)
+        return state.files.root
+
+    async def _writable(self, state: StageState) -> Path:
+        """The state's files in a work tree of the build's own (made on first use: a copy of
+        the state's tree, or empty), every pending layer applied."""
+        from ..image.unpack import Applier, apply_layer
+        from ..runtime.rootfs import copy_rootfs
+
+        files = state.files
+        if not files.owned:
+            self.store.rootfs_dir.mkdir(parents=True, exist_ok=True)
+            work = self.store.rootfs_dir / f".tmp-build-{os.getpid()}-{time.monotonic_ns()}"
+            self._work.add(work)
+            if files.root is not None:
+                await copy_rootfs(files.root, work)
+            else:
+                work.mkdir(mode=0o755)
+            files.root, files.owned = work, True
+        root = files.root
+        assert root is not None
+        while files.pending:
+            blob = files.pending[0]
+
+            def apply(blob: str = blob) -> None:
+                with open(self.store.blob_path(blob), "rb") as fh, Applier(root) as applier:
+                    apply_layer(applier, fh, name="the build step's layer")
+
+            await anyio.to_thread.run_sync(apply)
+            files.pending.pop(0)
+        return root
+
+    def _filtered(self) -> bool:
+        """The ENOSYS filter of an old proot on this process (``filter_here``): installed on
+        the first call; False when it cannot be (each step then has its wrapper)."""
+        if self._filter is None:
+            from ..runtime.proot import UNTRANSLATED_FALLBACK_SYSCALLS
+            from ..runtime.seccomp import SeccompError, install
+
+            try:
+                self._filter = install(UNTRANSLATED_FALLBACK_SYSCALLS) > 0
+            except SeccompError:
+                self._filter = False
+        return self._filter
+
+    def _discard(self, files: Files) -> None:
+        """Forget ``files``' work tree (removed at the end of the build)."""
+        if files.owned and files.root is not None:
+            self._trash.append(files.root)
+        files.root, files.owned, files.pending = None, False, []
+
+    def _cleanup(self) -> None:
+        from ..image.store import remove_tree
+
+        for work in [*self._trash, *self._work]:
+            if os.path.lexists(work):
+                remove_tree(work)
+        self._trash.clear()
+        self._work.clear()
 
 
 async def build(paths: Paths, env: Mapping[str, str], options: BuildOptions, *,

@@ -67,7 +67,7 @@ def options_from(args: argparse.Namespace, ctx: Any, text: str | None) -> Any:
         context=context.absolute(), dockerfile=dockerfile, text=text, tags=tuple(args.tag),
         build_args=_pairs(args.build_arg, "--build-arg", ctx.env), target=args.target,
         no_cache=args.no_cache, pull=args.pull, labels=_pairs(args.label, "--label"),
-        platform=args.platform, quiet=args.quiet)
+        platform=args.platform, quiet=args.quiet, filter_here=True)
 
 
 def _output(spec: str | None) -> tuple[str, Path] | None:

@@ -343,6 +343,9 @@ class ProotRunner:
     pull_policy: str = "missing"
     env: Mapping[str, str] = attrs.field(factory=lambda: dict(os.environ))
     bus: Any = None
+    # the image record to use instead of resolving each service's image (a build step's:
+    # its config, and its work tree, which the caller puts at the container's rootfs)
+    image: Any = None
     _caps: Any = None
     _binary: Path | None = None
 
@@ -400,7 +403,8 @@ class ProotRunner:
         from ..runtime.spec import Mount, PortMapping, build_spec
 
         svc = ctx.service
-        rec = await self._image(svc.image, svc.platform)
+        rec = self.image if self.image is not None else await self._image(svc.image,
+                                                                          svc.platform)
         from ..image.store import ImageStore
         from ..runtime.overlay import OverlayLayout
 

@@ -37,9 +37,7 @@ import attrs
 import structlog
 
 from ..errors import ContainerError, ImageNotFound
-from .archive import apply_changes
-from .registry import DOCKER_MANIFEST, OCI_MANIFEST
-from .store import ImageRecord, ImageStore, LayerInfo, remove_tree
+from .store import ImageRecord, ImageStore, LayerInfo, flock_async, remove_tree
 
 log = structlog.get_logger(__name__)
 
@@ -218,6 +216,111 @@ def copy_changes(tree: Path, base: Path, skip: Iterable[str] = ()) -> list[Chang
     return walk([])
 
 
+Snapshot = dict[str, dict[str, tuple[Any, ...]]]
+
+
+def _stamp(path: str, st: os.stat_result) -> tuple[Any, ...]:
+    """What tells an entry changed: kind and mode; a symlink's target (its ctime moves with
+    the link count of a tree's hardlinked symlinks); a file's or directory's size, inode,
+    mtime and ctime (a write moves the ctime, even one that puts the mtime back)."""
+    if stat.S_ISLNK(st.st_mode):
+        return (st.st_mode, os.readlink(path))
+    return (st.st_mode, st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def snapshot(root: Path, skip: Iterable[str] = ()) -> Snapshot:
+    """Every directory of the plain tree ``root`` (``""`` is the root, else ``/a/b``) with
+    its entries' :func:`_stamp`: what :func:`snapshot_changes` compares with afterwards."""
+    skipped = set(ALWAYS_SKIPPED) | set(skip)
+    out: Snapshot = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        here: dict[str, tuple[Any, ...]] = {}
+        out[rel] = here
+        try:
+            it = os.scandir(str(root) + rel if rel else root)
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                path = f"{rel}/{e.name}"
+                if path in skipped:
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                    here[e.name] = _stamp(e.path, st)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(path)
+    return out
+
+
+def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = ()) -> list[Change]:
+    """The changes made in the plain tree ``root`` since :func:`snapshot` took ``before``, in
+    tree order, as :func:`copy_changes` finds them against a copy: a new or replaced entry
+    is ``A``/``C`` with everything below it, a gone one ``D``, a directory with a change
+    below it ``C``."""
+    skipped = set(ALWAYS_SKIPPED) | set(skip)
+
+    def added(rel: str) -> Iterator[Change]:
+        for name in _listdir(root / rel.lstrip("/")):
+            path = f"{rel}/{name}"
+            host = root / path.lstrip("/")
+            try:
+                st = os.lstat(host)
+            except OSError:
+                continue
+            if not _wanted(st) or path in skipped:
+                continue
+            yield Change("A", path, host)
+            if stat.S_ISDIR(st.st_mode):
+                yield from added(path)
+
+    def walk(rel: str) -> list[Change]:
+        out: list[Change] = []
+        old = before.get(rel, {})
+        new_names = _listdir(root / rel.lstrip("/")) if rel else _listdir(root)
+        for name in sorted(set(new_names) | set(old)):
+            path = f"{rel}/{name}"
+            if path in skipped:
+                continue
+            host = root / path.lstrip("/")
+            was = old.get(name)
+            if name not in new_names:
+                if was is not None and _wanted_mode(was[0]):
+                    out.append(Change("D", path))
+                continue
+            try:
+                st = os.lstat(host)
+            except OSError:
+                continue
+            if not _wanted(st):
+                continue
+            if was is None or stat.S_IFMT(was[0]) != stat.S_IFMT(st.st_mode):
+                out.append(Change("A" if was is None or not _wanted_mode(was[0]) else "C",
+                                  path, host))
+                if stat.S_ISDIR(st.st_mode):
+                    out.extend(added(path))
+                continue
+            same = _stamp(str(host), st) == was
+            if stat.S_ISDIR(st.st_mode):
+                inner = walk(path)
+                if inner or not same:
+                    out.append(Change("C", path, host))
+                out.extend(inner)
+            elif not same:
+                out.append(Change("C", path, host))
+        return out
+
+    return walk("")
+
+
+def _wanted_mode(mode: int) -> bool:
+    return stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
 def diff_lines(changes: Iterable[Change]) -> list[str]:
     """docker's ``diff`` output: one ``K /path`` per path, sorted by path."""
     seen: dict[str, str] = {}
@@ -389,6 +492,8 @@ def new_config(
 ) -> dict[str, Any]:
     """The committed image's config: the container's command, environment, labels and ports
     over the image's, then ``--change``; one more diff_id and history entry."""
+    from .archive import apply_changes  # not at import: it brings the registry client (aiohttp)
+
     cfg: dict[str, Any] = json.loads(json.dumps(base))
     c: dict[str, Any] = dict(cfg.get("config") or {})
     ep = list(c.get("Entrypoint") or [])
@@ -433,6 +538,8 @@ async def commit(
     author: str = "",
 ) -> ImageRecord:
     """Store the container's changes as a new image (tagged ``reference`` when given)."""
+    from .registry import DOCKER_MANIFEST, OCI_MANIFEST
+
     store = ImageStore(paths.store)
     store.root.mkdir(parents=True, exist_ok=True)
     with store.pull_guard():
@@ -489,14 +596,13 @@ async def build_tree(store: ImageStore, base: ImageRecord | None, config_digest:
     layer ``blob`` applied (none: the copy alone); its size. Once per config, under the
     tree's lock; a failure leaves nothing half-made."""
     from ..runtime.rootfs import copy_rootfs
-    from .pull import _flock
     from .unpack import Applier, apply_layer
 
     rootfs = store.rootfs_path(config_digest)
     hexpart = config_digest.split(":", 1)[1]
     size_file = store.rootfs_dir / f".{hexpart}.size"
     base_size = base.size if base is not None else 0
-    async with _flock(store.lock_path(f"rootfs-{hexpart}")):
+    async with flock_async(store.lock_path(f"rootfs-{hexpart}")):
         if rootfs.is_dir():
             with contextlib.suppress(OSError, ValueError):
                 return int(size_file.read_text())
@@ -534,5 +640,7 @@ __all__ = [
     "diff_lines",
     "new_config",
     "overlay_changes",
+    "snapshot",
+    "snapshot_changes",
     "write_layer",
 ]

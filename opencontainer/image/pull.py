@@ -9,10 +9,9 @@ every diff_id verified; then the manifest is stored and the reference recorded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from .reference import parse_reference
 from .registries_conf import RegistriesConf
 from .registries_conf import load as load_registries_conf
 from .registry import INDEX_TYPES, Manifest, RegistryClient, RetryPolicy
-from .store import ImageRecord, ImageStore, LayerInfo, remove_tree
+from .store import ImageRecord, ImageStore, LayerInfo, flock_async, remove_tree
 from .unpack import Aborted, LayerSource, unpack_layers
 
 log = structlog.get_logger(__name__)
@@ -64,23 +63,7 @@ class _Emitter:
             self.progress(event)
 
 
-@contextlib.asynccontextmanager
-async def _flock(path: Path) -> AsyncIterator[None]:
-    """An exclusive flock, waited for without blocking the event loop."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        delay = 0.02
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 0.25)
-        yield
-    finally:
-        os.close(fd)
+_flock = flock_async  # the store's: commit and build take it without this module
 
 
 async def _resolve(

@@ -37,7 +37,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,21 @@ class ImageRecord:
         return self.config_digest.split(":", 1)[-1][:12]
 
 
+@attrs.frozen(kw_only=True)
+class NewImage:
+    """An image for :meth:`ImageStore.add_images` to record (its blobs already stored)."""
+
+    reference: str | None
+    digest: str
+    config_digest: str
+    layers: tuple[LayerInfo, ...]
+    size: int
+    index_digest: str | None = None
+    media_type: str = ""
+    intermediate: bool = False
+    tags: tuple[str, ...] = ()  # tags to point at it (without a repo digest, as ``tag``)
+
+
 def digest_bytes(data: bytes) -> str:
     import hashlib  # here, not at the top: loading OpenSSL costs every ``images`` ~2 ms
 
@@ -190,15 +205,25 @@ class ImageStore:
         except FileNotFoundError as exc:
             raise ImageNotFound(f"blob {digest} is missing from the image store.") from exc
 
-    def write_blob(self, data: bytes, digest: str | None = None) -> str:
-        """Store small ``data`` (manifest, config); verifies ``digest`` when given."""
+    def write_blob(self, data: bytes, digest: str | None = None, *,
+                   durable: bool = True) -> str:
+        """Store small ``data`` (manifest, config); verifies ``digest`` when given.
+        ``durable=False``: not fsynced (a build step's image: the cache's, made again when
+        lost); a durable write of a blob already there syncs it."""
         actual = digest_bytes(data)
         if digest is not None and actual != digest:
             raise DigestMismatch(f"content for {digest} hashes to {actual}; nothing was stored.")
         path = self.blob_path(actual)
         if not path.exists():
             self.blobs.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
+            atomic_write(path, data, durable=durable)
+        elif durable:
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         return actual
 
     def lock_path(self, name: str) -> Path:
@@ -349,38 +374,54 @@ class ImageStore:
     ) -> ImageRecord:
         """Record an image and point ``reference`` (normalised) at it. ``intermediate``: a
         build step's image (a new record only; an image recorded as a result stays one)."""
-        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        return self.add_images([NewImage(
+            reference=reference, digest=digest, config_digest=config_digest, layers=layers,
+            size=size, index_digest=index_digest, media_type=media_type,
+            intermediate=intermediate)])[0]
+
+    def add_images(self, new: list[NewImage]) -> list[ImageRecord]:
+        """:meth:`add_image` for each of ``new``, in order, with one write of the index."""
+        configs = {n.config_digest: ImageConfig.from_json(json.loads(
+            self.read_blob(n.config_digest))) for n in new}
+        out: list[ImageRecord] = []
         with file_lock(self.lock_path("refs")):
             data = self._read_refs()
             images = data["images"]
-            entry = images.get(digest) or {}
-            if intermediate and (not entry or entry.get("intermediate")):
-                entry["intermediate"] = True
-            else:
-                entry.pop("intermediate", None)
-            repo_digests = set(entry.get("repo_digests", []))
             refs: dict[str, str] = data["refs"]
-            if reference:
-                ref = parse_reference(reference)
-                if ref.digest is None:
-                    # a tag moves: drop it from the image it pointed at before
-                    refs[str(ref)] = digest
-                repo_digests.add(f"{ref.repository}@{index_digest or digest}")
-            entry.update(
-                {
-                    "config": config_digest,
-                    "layers": [attrs.asdict(layer) for layer in layers],
-                    "size": size,
-                    "created": config.created,
-                    "index_digest": index_digest or entry.get("index_digest"),
-                    "media_type": media_type or entry.get("media_type", ""),
-                    "repo_digests": sorted(repo_digests),
-                    "pulled_at": time.time(),
-                }
-            )
-            images[digest] = entry
+            for n in new:
+                entry = images.get(n.digest) or {}
+                if n.intermediate and (not entry or entry.get("intermediate")):
+                    entry["intermediate"] = True
+                else:
+                    entry.pop("intermediate", None)
+                repo_digests = set(entry.get("repo_digests", []))
+                if n.reference:
+                    ref = parse_reference(n.reference)
+                    if ref.digest is None:
+                        # a tag moves: drop it from the image it pointed at before
+                        refs[str(ref)] = n.digest
+                    repo_digests.add(f"{ref.repository}@{n.index_digest or n.digest}")
+                entry.update(
+                    {
+                        "config": n.config_digest,
+                        "layers": [attrs.asdict(layer) for layer in n.layers],
+                        "size": n.size,
+                        "created": configs[n.config_digest].created,
+                        "index_digest": n.index_digest or entry.get("index_digest"),
+                        "media_type": n.media_type or entry.get("media_type", ""),
+                        "repo_digests": sorted(repo_digests),
+                        "pulled_at": time.time(),
+                    }
+                )
+                images[n.digest] = entry
+                for tag in n.tags:
+                    refs[str(parse_reference(tag))] = n.digest
             self._write_refs(data)
-        return self._record(digest, entry, refs, reference)
+            for n in new:
+                shown = n.reference or (n.tags[0] if n.tags else None)
+                out.append(self._record(n.digest, images[n.digest], refs, shown,
+                                        configs[n.config_digest]))
+        return out
 
     def tag(self, source: str, target: str) -> None:
         rec = self.resolve(source)
@@ -447,11 +488,13 @@ class ImageStore:
         return done
 
     def _record(
-        self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None
+        self, digest: str, entry: Mapping[str, Any], refs: Mapping[str, str], reference: str | None,
+        config: ImageConfig | None = None,
     ) -> ImageRecord:
         config_digest = entry["config"]
         tags = tuple(sorted(r for r, d in refs.items() if d == digest))
-        config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
+        if config is None:
+            config = ImageConfig.from_json(json.loads(self.read_blob(config_digest)))
         ref = reference or (tags[0] if tags else (entry.get("repo_digests") or [digest])[0])
         return ImageRecord(
             reference=str(parse_reference(ref)) if reference else ref,
@@ -612,12 +655,35 @@ def remove_tree(path: Path) -> None:
     paths.remove_tree(path, ignore_errors=True)
 
 
+
+@contextlib.asynccontextmanager
+async def flock_async(path: Path) -> AsyncIterator[None]:
+    """An exclusive flock on ``path`` (created), waited for without blocking the event loop."""
+    import anyio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        yield
+    finally:
+        os.close(fd)
+
 __all__ = [
     "ImageConfig",
     "ImageRecord",
     "ImageStore",
     "LayerInfo",
+    "NewImage",
     "digest_bytes",
+    "flock_async",
     "remove_tree",
     "split_digest",
 ]
