@@ -226,7 +226,17 @@ class Engine:
         if not getattr(self.runner, "private_networks", isinstance(self.runner, ProotRunner)):
             return None
         if self._network is None:
-            self._network = choose_network(self.env)
+            from ..runtime import backend
+
+            if backend.mode_from_env(self.env) == "native":
+                # native.py does not join a network holder's namespace (it has no --netns):
+                # its containers are in the host's network, and a holder would only cost a
+                # process and a forwarder per project (~50 ms of `run --rm`)
+                self._network = NetworkChoice(
+                    model="host", reason="the native backend runs containers in the host's "
+                    "network")
+            else:
+                self._network = choose_network(self.env)
         return self._network
 
     async def open(self, project: Project | ProjectModel, *, adopt: bool = True,

@@ -24,13 +24,13 @@ from typing import Any
 import anyio
 import anyio.abc
 import attrs
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from ..paths import atomic_write
 from ..runtime import netns
 
-log = structlog.get_logger()
+log = logger()
 
 # (protocol, host_ip, host_port, container_port)
 Forward = tuple[str, str, int, int]
@@ -74,6 +74,11 @@ class NetHolder:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None and \
             netns.live_pid(str(self.pidfile)) is not None
+
+    def expected_gateway(self) -> str:
+        """The host's address in the namespace before the network is up, where it is fixed
+        (slirp4netns: 10.0.2.2); "" when only the started forwarder knows it (pasta)."""
+        return netns.SLIRP_GATEWAY if self.forwarder == "slirp4netns" else ""
 
     def dns(self) -> str:
         """The resolver address inside the namespace that reaches the host's (slirp4netns)."""

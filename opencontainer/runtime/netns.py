@@ -294,16 +294,43 @@ def _child(w: int) -> None:
     os._exit(0)
 
 
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for the child ``pid`` to end, and reap it: woken by its pidfd
+    the moment it ends (a 10 ms polling step cost ~20 ms at every network's end), or, on
+    kernels without pidfds (before 5.3), by polling in short steps."""
+    deadline = time.monotonic() + timeout
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = -1
+    try:
+        step = 0.0005
+        while True:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if fd >= 0:
+                select.select([fd], [], [], left)
+            else:
+                time.sleep(min(step, left))
+                step = min(step * 2, 0.01)
+    except ChildProcessError:
+        return True
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _reap(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    for _ in range(100):
-        done, _status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        time.sleep(0.01)
+    if _exited(pid, 1.0):
+        return
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
