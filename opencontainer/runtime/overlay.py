@@ -29,7 +29,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,11 +231,13 @@ def userns_works() -> bool:
 
 
 def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | None,
-                      python: str | None = None) -> tuple[bool, str | None]:
+                      python: str | None = None, *,
+                      userns: Callable[[], bool] | None = None) -> tuple[bool, str | None]:
     """(works, why not) for overlay roots with lowers in ``lower_parent`` and container dirs
     in ``upper_parent``; tried once per kernel, uid and pair of filesystems, then cached. A
-    cached "works" is trusted only while user namespaces can still be made; when they cannot,
-    one warning is logged and the probe runs again (and its new answer is cached)."""
+    cached "works" is trusted only while user namespaces can still be made (``userns``: how
+    to ask, :func:`userns_works` by default); when they cannot, one warning is logged and the
+    probe runs again (and its new answer is cached)."""
     import json
     import platform
 
@@ -258,7 +260,7 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
             entry = known[key]
             if not entry.get("ok"):
                 return False, entry.get("why")
-            if userns_works():
+            if (userns or userns_works)():
                 return True, None
             import structlog
 
@@ -275,8 +277,10 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
 
 
 def choose(image_tree: Path, container_dir: Path, cache_dir: Path | None,
-           env: Mapping[str, str] | None = None) -> bool:
-    """Use an overlay root for a new container in ``container_dir``?"""
+           env: Mapping[str, str] | None = None, *,
+           userns: Callable[[], bool] | None = None) -> bool:
+    """Use an overlay root for a new container in ``container_dir``? (``userns``: see
+    :func:`overlay_supported`)"""
     mode = mode_from_env(env)
     if mode == "copy":
         return False
@@ -287,7 +291,8 @@ def choose(image_tree: Path, container_dir: Path, cache_dir: Path | None,
                 f"OPENCONTAINER_ROOTFS=overlay: the path {container_dir} or {image_tree} holds "
                 "',' ':' or '\\', which an overlay mount cannot name.")
         return False
-    ok, why = overlay_supported(Path(image_tree).parent, Path(container_dir).parent, cache_dir)
+    ok, why = overlay_supported(Path(image_tree).parent, Path(container_dir).parent, cache_dir,
+                                userns=userns)
     if not ok and mode == "overlay":
         raise ContainerError(f"OPENCONTAINER_ROOTFS=overlay, but an overlay root cannot be "
                              f"mounted here: {why}.")
