@@ -31,15 +31,18 @@ Exit status 125 with one sentence on stderr when the namespace or the forwarder 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-import select
-import signal
-import socket
-import struct
 import sys
 import time
+
+# typing.TYPE_CHECKING without importing typing; socket, struct and select are imported where
+# used: nsexec imports this module to join a network (live_pid, join_net) at every start
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+else:  # what the signal module wraps: its enums (enum, functools ...) cost ~5 ms a start
+    import _signal as signal
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -107,9 +110,11 @@ def _write_pidfile(path: str, pid: int) -> None:
 
 
 def _lo_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        import fcntl
+    import fcntl
+    import socket
+    import struct
 
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = struct.pack("16sH14s", b"lo", 0, b"")
         flags = struct.unpack("16sH14s", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
@@ -227,9 +232,10 @@ def slirp_argv(binary: str, pid: int, api: str, ready_fd: int, exit_fd: int) -> 
 
 
 def _slirp_hostfwd(api: str, proto: str, spec: str) -> None:
-    addr, host, cont = _split_port(spec)
     import json
+    import socket
 
+    addr, host, cont = _split_port(spec)
     req = json.dumps({"execute": "add_hostfwd", "arguments": {
         "proto": proto, "host_addr": addr or "0.0.0.0", "host_port": host, "guest_port": cont}})
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -243,6 +249,9 @@ def _slirp_hostfwd(api: str, proto: str, spec: str) -> None:
 
 def _gateway() -> str:
     """The namespace's default gateway (pasta copies the host's), read in the namespace."""
+    import socket
+    import struct
+
     try:
         with open("/proc/net/route") as fh:
             for line in fh.readlines()[1:]:
@@ -256,6 +265,9 @@ def _gateway() -> str:
 
 def _wait_gateway(pid: int, timeout: float = 5.0) -> str:
     """The default gateway of ``pid``'s namespace, once the forwarder has configured it."""
+    import socket
+    import struct
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -299,6 +311,8 @@ def _exited(pid: int, timeout: float) -> bool:
     """Wait up to ``timeout`` for the child ``pid`` to end, and reap it: woken by its pidfd
     the moment it ends (a 10 ms polling step cost ~20 ms at every network's end), or, on
     kernels without pidfds (before 5.3), by polling in short steps."""
+    import select
+
     deadline = time.monotonic() + timeout
     try:
         fd = os.pidfd_open(pid)
@@ -440,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     elif fwd_pid:
         # nothing to free: not waiting for its end saves the 10-40 ms the kernel takes to
         # tear its tap device down (it ends on its own: its exit pipe is closed)
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105
             os.kill(fwd_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     _reap(child)
     for path in (opts["pidfile"], *((api_socket(opts["pidfile"]),)
                                      if forwarder == "slirp4netns" else ())):
@@ -482,6 +498,8 @@ def _spawn(argv: list[str], log_fd: int, keep: tuple[int, ...] = ()) -> int:
 
 
 def _read_with_timeout(fd: int, timeout: float) -> bool:
+    import select
+
     ready, _, _ = select.select([fd], [], [], timeout)
     return bool(ready) and bool(os.read(fd, 16))
 
@@ -489,6 +507,8 @@ def _read_with_timeout(fd: int, timeout: float) -> bool:
 def _wait_bound(fwd_pid: int, tcp: list[str], timeout: float = 5.0) -> None:
     """Until each published TCP port accepts a bind no more (pasta has it), or ``timeout``;
     a forwarder that exits meanwhile is an error."""
+    import socket
+
     deadline = time.monotonic() + timeout
     pending = [_split_port(s) for s in tcp]
     while pending and time.monotonic() < deadline:
