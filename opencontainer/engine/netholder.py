@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -107,8 +106,9 @@ class NetHolder:
             await self._start(wanted)
 
     async def _start(self, forwards: frozenset[Forward]) -> None:
-        argv = [sys.executable, "-S", "-P", str(Path(netns.__file__).resolve()),
-                "--pidfile", str(self.pidfile), "--forwarder", self.forwarder,
+        from ..runtime.overlay import step_argv
+
+        argv = [*step_argv("netns"), "--pidfile", str(self.pidfile), "--forwarder", self.forwarder,
                 "--binary", self.binary, "--log", str(self.log_file)]
         for f in sorted(forwards):
             argv += ["--tcp" if f[0] == "tcp" else "--udp", forward_arg(f)]
