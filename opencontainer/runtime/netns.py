@@ -110,14 +110,19 @@ def _write_pidfile(path: str, pid: int) -> None:
 
 
 def _lo_up() -> None:
+    # _socket, not socket: that one's enums and selectors cost the holder ~7 ms a start
+    import _socket
     import fcntl
-    import socket
     import struct
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         req = struct.pack("16sH14s", b"lo", 0, b"")
-        flags = struct.unpack("16sH14s", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS,
+                    struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
+    finally:
+        s.close()
 
 
 def enter_new_netns() -> None:
@@ -191,12 +196,13 @@ def join_net_of(pid: int) -> None:
 def api_socket(pidfile: str) -> str:
     """Where slirp4netns's API socket for the holder of ``pidfile`` goes: a short path (a unix
     socket's path has at most 107 bytes, project folders can be deeper) private to us."""
-    import hashlib
+    import zlib  # not hashlib: OpenSSL's start-up costs the holder ~3 ms
 
     base = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp",
                         f"opencontainer-net-{os.getuid()}")
     os.makedirs(base, mode=0o700, exist_ok=True)
-    digest = hashlib.sha256(os.path.abspath(pidfile).encode()).hexdigest()[:20]
+    key = os.path.abspath(pidfile).encode()
+    digest = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
     return os.path.join(base, f"{digest}.sock")
 
 
