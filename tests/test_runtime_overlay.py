@@ -209,7 +209,7 @@ def test_isolation_overlay(proot: Path, image: Path, tmp_path: Path,  # noqa: F8
     spec = build_spec(name="c1", rootfs=Path(l1.merged), image_config=None,
                       command=["sh", "-c", MUTATE], overlay=l1)
     run_sh = write_run_sh(spec, caps, proot, Path(l1.merged).parent / "run.sh")
-    assert "runtime/nsexec.py --lower" in run_sh.read_text()
+    assert "runtime/step.py nsexec --lower" in run_sh.read_text()
     res = subprocess.run(["bash", str(run_sh)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
     up = Path(l1.upper)

@@ -200,7 +200,9 @@ class Engine:
             from ..runtime import backend
 
             mode = backend.mode_from_env(self.env)
-            if mode != "proot" and backend.native_possible("", self.env)[0]:
+            # the other conditions first: the user namespace probe only where they hold
+            if mode != "proot" and backend.native_possible("", self.env, userns=True)[0] \
+                    and backend.native_possible("", self.env, userns=self._userns())[0]:
                 choice = self.network_choice()
                 low = _low_ports(project, host_only=choice is not None and choice.private)
                 if low and mode == "native" and os.geteuid() != 0:
@@ -226,8 +228,14 @@ class Engine:
         if not getattr(self.runner, "private_networks", isinstance(self.runner, ProotRunner)):
             return None
         if self._network is None:
-            self._network = _with_sub(choose_network(self.env), self.env)
+            self._network = _with_sub(choose_network(self.env, userns=self._userns()),
+                                      self.env)
         return self._network
+
+    def _userns(self) -> bool | None:
+        """Whether user namespaces work, from the runner's probe (None: probe where asked)."""
+        probe = getattr(self.runner, "userns_works", None)
+        return bool(probe()) if probe is not None else None
 
     async def open(self, project: Project | ProjectModel, *, adopt: bool = True,
                    exclusive: bool = True) -> Supervisor:

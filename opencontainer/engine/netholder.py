@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from typing import Any
 import anyio
 import anyio.abc
 import attrs
-import structlog
 
 from ..errors import ContainerError
+from ..logs import logger
 from ..paths import atomic_write
 from ..runtime import netns
 
-log = structlog.get_logger()
+log = logger()
 
 # (protocol, host_ip, host_port, container_port)
 Forward = tuple[str, str, int, int]
@@ -76,6 +75,11 @@ class NetHolder:
         return self._proc is not None and self._proc.returncode is None and \
             netns.live_pid(str(self.pidfile)) is not None
 
+    def expected_gateway(self) -> str:
+        """The host's address in the namespace before the network is up, where it is fixed
+        (slirp4netns: 10.0.2.2); "" when only the started forwarder knows it (pasta)."""
+        return netns.SLIRP_GATEWAY if self.forwarder == "slirp4netns" else ""
+
     def dns(self) -> str:
         """The resolver address inside the namespace that reaches the host's (slirp4netns)."""
         return netns.SLIRP_DNS if self.forwarder == "slirp4netns" else ""
@@ -103,8 +107,9 @@ class NetHolder:
             await self._start(wanted)
 
     async def _start(self, forwards: frozenset[Forward]) -> None:
-        argv = [sys.executable, "-S", "-P", str(Path(netns.__file__).resolve()),
-                "--pidfile", str(self.pidfile), "--forwarder", self.forwarder,
+        from ..runtime.overlay import step_argv
+
+        argv = [*step_argv("netns"), "--pidfile", str(self.pidfile), "--forwarder", self.forwarder,
                 "--binary", self.binary, "--log", str(self.log_file)]
         if self.sub:
             argv += ["--sub", self.sub]

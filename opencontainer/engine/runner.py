@@ -348,6 +348,19 @@ class ProotRunner:
     image: Any = None
     _caps: Any = None
     _binary: Path | None = None
+    _userns: tuple[float, bool] | None = None  # (when, answer) of the last probe
+
+    def userns_works(self) -> bool:
+        """Can user namespaces be made (runtime/overlay.py ``userns_works``, ~3-5 ms a
+        probe)? One answer serves every question asked within a second: the engine's
+        network and backend choices and the overlay root's re-check of one ``run``, which
+        asked three times before; a long-lived supervisor still notices them going away."""
+        now = time.monotonic()
+        if self._userns is None or now - self._userns[0] > 1.0:
+            from ..runtime.overlay import userns_works
+
+            self._userns = (now, userns_works())
+        return self._userns[1]
 
     def caps(self) -> Any:
         if self._caps is None:
@@ -422,7 +435,8 @@ class ProotRunner:
             from ..runtime.rootfs import create_container_root
 
             layout = await create_container_root(Path(rec.rootfs), ctx.dir, self.paths.cache,
-                                                 self.env, store=store)
+                                                 self.env, store=store,
+                                                 userns=self.userns_works)
         mounts = resolve_mounts(ctx.project, svc.volumes, ctx.state, ctx.name, Path(rec.rootfs))
         extras = self._extras(ctx, rec, layout)
         if svc.init:

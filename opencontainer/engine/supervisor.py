@@ -523,6 +523,10 @@ class Supervisor:
     port_plan: PortPlan = attrs.field(factory=PortPlan)
     _net: NetHolder | None = None
     _net_joined: tuple[str, str, tuple[str, ...]] | None = None  # someone else's: pidfile, gw
+    # a network start under way beside the container's creation (create_container), and
+    # what it raised: the next start of a container waits for it (_net_settled)
+    _net_pending: anyio.Event | None = None
+    _net_error: Exception | None = None
     _tg: TaskGroup | None = None
     _relays: dict[tuple[str, int, int], anyio.CancelScope] = attrs.field(factory=dict)
     _exit_stack: contextlib.AsyncExitStack | None = None
@@ -540,6 +544,8 @@ class Supervisor:
             for c in self.containers.values():
                 if c.handle is not None:
                     c.handle.kill_all()
+            if self._net_pending is not None:  # a holder half-started is stopped below
+                await self._net_pending.wait()
         self._tg.cancel_scope.cancel()
         try:
             await self._exit_stack.__aexit__(None, None, None)
@@ -606,8 +612,9 @@ class Supervisor:
 
     def _net_info(self) -> tuple[str, str, tuple[str, ...]]:
         """The network pid file, host gateway and resolvers of new containers ("" / ())."""
-        if self._net is not None and self._net.running:
-            return (str(self._net.pidfile), self._net.gateway,
+        if self._net is not None and (self._net.running or self._net_pending is not None):
+            # a network still starting: its pid file and gateway are known in advance
+            return (str(self._net.pidfile), self._net.gateway or self._net.expected_gateway(),
                     dns_for(self._net.dns()))
         if self._net_joined is not None:
             return self._net_joined
@@ -619,12 +626,17 @@ class Supervisor:
         return plan_ports(project, port_map=self.port_map_supported,
                           privileged=os.geteuid() == 0, low_port_shift=self.low_port_shift)
 
-    async def _ensure_network(self, only: set[int] | None = None) -> None:
+    async def _ensure_network(self, only: set[int] | None = None, *,
+                              background: bool = False) -> None:
         """The project's network is up and forwards the plan's published ports (a second
         supervisor joins the project's network when it is up, else makes one of its own;
-        ``only``: its container's published ports, which must be free)."""
+        ``only``: its container's published ports, which must be free). ``background``: a
+        new network whose address is known in advance (slirp4netns) starts while the caller
+        goes on creating the container (~50 ms: the holder's interpreter and the forwarder);
+        the container's start waits for it, and fails with its error (:meth:`_net_settled`)."""
         if not self.private_network:
             return
+        await self._net_settled()
         assert self.network is not None
         wanted = forwards(self.port_plan)
         if not self.exclusive:
@@ -646,7 +658,32 @@ class Supervisor:
                     only is None or host in only):
                 check_port_free(ip, host)
         busy = any(c.active for c in self.containers.values())
+        if background and self.exclusive and not self._net.running and \
+                self._net.expected_gateway():
+            self._net_pending = anyio.Event()
+            self.tg.start_soon(self._net_start, self._net, wanted, busy)
+            return
         await self._net.ensure(wanted, busy=busy)
+
+    async def _net_start(self, net: NetHolder, wanted: list[tuple[str, str, int, int]],
+                         busy: bool) -> None:
+        pending = self._net_pending
+        try:
+            await net.ensure(wanted, busy=busy)
+        except Exception as exc:  # raised where the container starts
+            self._net_error = exc
+        finally:
+            self._net_pending = None
+            if pending is not None:
+                pending.set()
+
+    async def _net_settled(self) -> None:
+        """Until a network start begun in the background has ended; raises its error."""
+        if self._net_pending is not None:
+            await self._net_pending.wait()
+        error, self._net_error = self._net_error, None
+        if error is not None:
+            raise error
 
     async def _create(self, svc: ServiceConfig, name: str, number: int, *, fresh: bool,
                       one_off: bool = False, attach: Attachment | None = None) -> Container:
@@ -695,7 +732,8 @@ class Supervisor:
         # supervisor serves the others')
         await self._update_relays(None if self.exclusive else
                                   {p.published for p in svc.ports if p.published})
-        await self._ensure_network({p.published for p in svc.ports if p.published})
+        await self._ensure_network({p.published for p in svc.ports if p.published},
+                                   background=True)
         return await self._create(svc, name, 1, fresh=True, one_off=one_off, attach=attach)
 
     async def _remove(self, c: Container, timeout: float | None = None) -> None:
@@ -839,6 +877,11 @@ class Supervisor:
 
     async def _start_step(self, step: Step, result: UpResult) -> bool:
         """Start every container of the step's service that is not running yet."""
+        try:
+            await self._net_settled()
+        except OpenContainerError as exc:
+            result.errors.append(str(exc))
+            return False
         for c in self.service_containers(step.service):
             if c.active or c.state.one_off:  # one-offs start alone (`compose run`)
                 continue

@@ -188,9 +188,10 @@ def native_args(spec: ContainerSpec, etc_dir: Path | None = None, *,
 def build_native_command(spec: ContainerSpec, etc_dir: Path | None = None,
                          python: str | None = None, *, join: bool = False) -> list[str]:
     """The full command (``env -i`` + native.py + options + the container's command)."""
+    from .overlay import step_argv
     from .proot import env_prefix
 
-    argv = [*env_prefix(spec), python or sys.executable, "-I", "-S", native_file()]
+    argv = [*env_prefix(spec), *step_argv("native", python, isolated=True)]
     for values, _ in native_args(spec, etc_dir, join=join):
         argv.extend(values)
     return [*argv, "--", *spec.argv]
@@ -213,8 +214,10 @@ def render_native_run_sh(spec: ContainerSpec, etc_dir: Path | None = None,
     ]
     lines += _array("env", [((f"{k}={v}",), "") for k, v in spec.env.items()])
     lines += ["", "# the namespace step and its options"]
+    from .overlay import step_argv
+
     rows: list[tuple[Sequence[str], str]] = [
-        ((python or sys.executable, "-I", "-S", native_file()), "")]
+        (tuple(step_argv("native", python, isolated=True)), "")]
     rows += native_args(spec, etc_dir, join=join)
     lines += _array("native", rows)
     lines += ["", "# the container's command"]

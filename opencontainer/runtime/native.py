@@ -36,8 +36,15 @@ from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import sys
+
+# typing.TYPE_CHECKING without importing typing (this runs at every start)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Sequence
+else:  # what the signal module wraps: its enums (enum, functools ...) cost ~5 ms a start
+    import _signal as signal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -63,11 +70,6 @@ FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 _KEEP = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
          (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
          (os.ST_RELATIME, MS_RELATIME))
-
-# typing.TYPE_CHECKING without importing typing (this runs at every start)
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 
 class SetupError(Exception):

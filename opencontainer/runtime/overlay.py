@@ -29,7 +29,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,17 @@ def nsexec_file() -> str:
     return str(Path(__file__).resolve().with_name("nsexec.py"))
 
 
+def step_argv(step: str, python: str | None = None, *, isolated: bool = False) -> list[str]:
+    """The command that runs ``runtime/STEP.py``'s ``main()`` (nsexec, native or netns) from
+    its cached bytecode, through runtime/step.py (a script's source is compiled at every
+    start). -S: no site (~20 ms less per start, exec and health probe); no ``-m``: no runpy
+    and no package ``__init__`` (~15 ms less); -P: the current directory (a project's) never
+    goes on sys.path; ``isolated`` (-I): no PYTHON* variables, no user site either."""
+    flags = ["-I", "-S"] if isolated else ["-S", "-P"]
+    return [python or sys.executable, *flags,
+            str(Path(__file__).resolve().with_name("step.py")), step]
+
+
 def helper_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment in which ``python -m opencontainer.runtime.nsexec`` imports this copy."""
     out = dict(os.environ if env is None else env)
@@ -103,10 +114,7 @@ def nsexec_prefix(layout: OverlayLayout, python: str | None = None, *, join: boo
     a new one can get its own ``hostname`` and read-only binds ``(source, at)`` for ``:ro``
     volumes (see :func:`ro_binds`), a read-only root (``read_only_root``: the overlay is
     mounted read-only) and tmpfs mounts ``(host folder, bytes)`` (``--shm-size``)."""
-    # -S: no site (~20 ms less per start, exec and health probe); the file itself, not
-    # ``-m opencontainer.runtime.nsexec``: no runpy and no package __init__ (~15 ms less)
-    # -P: the current directory (a project's) never goes on sys.path
-    argv = [python or sys.executable, "-S", "-P", nsexec_file()]
+    argv = step_argv("nsexec", python)
     if join:
         argv += ["--join-pidfile", layout.pidfile]
     else:
@@ -231,11 +239,13 @@ def userns_works() -> bool:
 
 
 def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | None,
-                      python: str | None = None) -> tuple[bool, str | None]:
+                      python: str | None = None, *,
+                      userns: Callable[[], bool] | None = None) -> tuple[bool, str | None]:
     """(works, why not) for overlay roots with lowers in ``lower_parent`` and container dirs
     in ``upper_parent``; tried once per kernel, uid and pair of filesystems, then cached. A
-    cached "works" is trusted only while user namespaces can still be made; when they cannot,
-    one warning is logged and the probe runs again (and its new answer is cached)."""
+    cached "works" is trusted only while user namespaces can still be made (``userns``: how
+    to ask, :func:`userns_works` by default); when they cannot, one warning is logged and the
+    probe runs again (and its new answer is cached)."""
     import json
     import platform
 
@@ -258,7 +268,7 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
             entry = known[key]
             if not entry.get("ok"):
                 return False, entry.get("why")
-            if userns_works():
+            if (userns or userns_works)():
                 return True, None
             import structlog
 
@@ -275,8 +285,10 @@ def overlay_supported(lower_parent: Path, upper_parent: Path, cache_dir: Path | 
 
 
 def choose(image_tree: Path, container_dir: Path, cache_dir: Path | None,
-           env: Mapping[str, str] | None = None) -> bool:
-    """Use an overlay root for a new container in ``container_dir``?"""
+           env: Mapping[str, str] | None = None, *,
+           userns: Callable[[], bool] | None = None) -> bool:
+    """Use an overlay root for a new container in ``container_dir``? (``userns``: see
+    :func:`overlay_supported`)"""
     mode = mode_from_env(env)
     if mode == "copy":
         return False
@@ -287,7 +299,8 @@ def choose(image_tree: Path, container_dir: Path, cache_dir: Path | None,
                 f"OPENCONTAINER_ROOTFS=overlay: the path {container_dir} or {image_tree} holds "
                 "',' ':' or '\\', which an overlay mount cannot name.")
         return False
-    ok, why = overlay_supported(Path(image_tree).parent, Path(container_dir).parent, cache_dir)
+    ok, why = overlay_supported(Path(image_tree).parent, Path(container_dir).parent, cache_dir,
+                                userns=userns)
     if not ok and mode == "overlay":
         raise ContainerError(f"OPENCONTAINER_ROOTFS=overlay, but an overlay root cannot be "
                              f"mounted here: {why}.")

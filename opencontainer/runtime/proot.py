@@ -389,10 +389,10 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
     ``join`` the running container's, for exec) with the ENOSYS filter folded in, or just the
     ENOSYS wrapper, or nothing."""
     if spec.overlay is None and spec.netns:
-        from .overlay import nsexec_file
+        from .overlay import step_argv
 
         # no overlay root, but the project's network: nsexec joins it, then the filter
-        argv = [python or sys.executable, "-S", "-P", nsexec_file(), "--netns", spec.netns]
+        argv = [*step_argv("nsexec", python), "--netns", spec.netns]
         if caps.needs_seccomp_fallback:
             argv += ["--enosys", ",".join(UNTRANSLATED_FALLBACK_SYSCALLS)]
         return [*argv, "--"]

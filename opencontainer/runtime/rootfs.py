@@ -58,7 +58,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -447,6 +447,7 @@ async def create_rootfs(image_rootfs: Path, dest: Path, workers: int = DEFAULT_W
 async def create_container_root(
     image_rootfs: Path, container_dir: Path, cache_dir: Path | None,
     env: Mapping[str, str] | None = None, *, store: Any = None,
+    userns: Callable[[], bool] | None = None,
 ) -> OverlayLayout | None:
     """``container_dir/rootfs`` for a new container: an overlayfs root where the kernel lets a
     normal user mount one (returns its layout; nothing is copied), else a private copy of the
@@ -454,8 +455,8 @@ async def create_container_root(
     with as a user of the image tree (so ``rmi``/gc keep it)."""
     container_dir = Path(container_dir)
     container_dir.mkdir(parents=True, exist_ok=True)
-    use = await anyio.to_thread.run_sync(overlay.choose, Path(image_rootfs), container_dir,
-                                         cache_dir, env)
+    use = await anyio.to_thread.run_sync(
+        lambda: overlay.choose(Path(image_rootfs), container_dir, cache_dir, env, userns=userns))
     if use:
         layout = overlay.OverlayLayout.for_container(Path(image_rootfs), container_dir)
         overlay.prepare_dirs(layout)
