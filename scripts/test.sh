@@ -110,6 +110,12 @@ else
     echo "(fixture preparation incomplete; tests needing root-built fixtures will say so)" >&2
 fi
 
+if [ $as_root = 1 ]; then
+  # what earlier runs' containers gave to the test user's subordinate ids, which that user
+  # cannot delete: pytest's abandoned tmp dirs (disk space)
+  rm -rf /tmp/pytest-of-"$test_user"/garbage-* 2>/dev/null || true
+fi
+
 # ---------------------------------------------------------------------------------------------
 log "running pytest as $(if [ $as_root = 1 ]; then echo "$test_user"; else id -un; fi)"
 set +e

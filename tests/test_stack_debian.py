@@ -74,7 +74,9 @@ def test_redis_python_stack(poc, profile, test_images, tmp_path: Path) -> None: 
 
     def run(*args: str):  # type: ignore[no-untyped-def]
         r = oc(*args, cwd=proj, env=env, timeout=180)
-        assert r.returncode == 0, r.stderr + r.stdout
+        if r.returncode != 0:  # what the containers said, in the failure
+            logs = oc("compose", "logs", "--no-color", cwd=proj, env=env, timeout=60)
+            raise AssertionError(r.stderr + r.stdout + "\n--- logs:\n" + logs.stdout)
         return r
 
     try:

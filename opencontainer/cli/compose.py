@@ -661,10 +661,15 @@ def _retire_idle_supervisor(state: ProjectState, client: Any) -> None:
 def _check_ports_early(model: Any, ctx: Any) -> None:
     if ctx.env.get("OPENCONTAINER_RUNNER") == "shell":
         return
-    from ..engine.network import plan_ports
+    from ..engine.network import choose_network, plan_ports, plan_private
     from ..paths import proot_binary
     from ..runtime.proot import ProotCapabilities
 
+    if choose_network(ctx.env).private and any(
+            s.network_mode != "host" for s in model.services.values()):
+        # the project's own network: any container port binds (the supervisor plans the same)
+        plan_private(model, privileged=os.geteuid() == 0)
+        return
     caps = ProotCapabilities.detect(proot_binary(ctx.env), ctx.paths.cache)
     plan_ports(model, port_map=caps.port_map, privileged=os.geteuid() == 0,
                low_port_shift=caps.shifts_low_ports())

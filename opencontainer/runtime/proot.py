@@ -395,6 +395,8 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
         argv = [*step_argv("nsexec", python), "--netns", spec.netns]
         if caps.needs_seccomp_fallback:
             argv += ["--enosys", ",".join(UNTRANSLATED_FALLBACK_SYSCALLS)]
+        if spec.uid == 0:  # in the holder's user namespace chown to an unmapped id is EINVAL
+            argv += ["--succeed", ",".join(syscalls.CHOWN_FAMILY)]
         return [*argv, "--"]
     if spec.overlay is None:
         return seccomp_prefix(caps, python)
@@ -402,8 +404,8 @@ def wrapper_prefix(spec: ContainerSpec, caps: ProotCapabilities, python: str | N
 
     enosys = UNTRANSLATED_FALLBACK_SYSCALLS if caps.needs_seccomp_fallback else ()
     # the fake-root contract in the user namespace: chown to an unmapped id is EINVAL there,
-    # which proot -0 does not hide (see seccomp.py); a copied root needs no filter, since the
-    # kernel answers EPERM and proot -0 turns that into success
+    # which proot -0 does not hide (see seccomp.py); a copied root in the host's namespaces
+    # needs no filter, since the kernel answers EPERM and proot -0 turns that into success
     succeed = syscalls.CHOWN_FAMILY if spec.uid == 0 else ()
     return nsexec_prefix(spec.overlay, python, join=join, enosys=enosys, succeed=succeed,
                          hostname=spec.hostname or None, read_only=_ro_binds(spec),
