@@ -732,8 +732,10 @@ class Supervisor:
         # supervisor serves the others')
         await self._update_relays(None if self.exclusive else
                                   {p.published for p in svc.ports if p.published})
-        await self._ensure_network({p.published for p in svc.ports if p.published},
-                                   background=True)
+        published = {p.published for p in svc.ports if p.published}
+        # in the background only without published ports: a holder begun for a `create` whose
+        # start comes from another process would still hold them there
+        await self._ensure_network(published, background=not published)
         return await self._create(svc, name, 1, fresh=True, one_off=one_off, attach=attach)
 
     async def _remove(self, c: Container, timeout: float | None = None) -> None:
