@@ -534,7 +534,10 @@ def ensure_supervisor(state: ProjectState, ctx: Any, working_dir: Path,
         except OSError:
             text = ""
         if "Error:" in text and not _alive(state):
-            raise StateError(f"the supervisor failed to start: {text.strip().splitlines()[-1]}")
+            # its own one-sentence error, as it said it (not wrapped in a second "Error:")
+            last = text.strip().splitlines()[-1]
+            said = last.partition("Error:")[2].strip() if "Error:" in last else last
+            raise StateError(said or "the supervisor failed to start.")
     raise StateError(f"the supervisor did not start in time: {_log_tail(state)}")
 
 
@@ -665,12 +668,13 @@ def _check_ports_early(model: Any, ctx: Any) -> None:
     from ..paths import proot_binary
     from ..runtime.proot import ProotCapabilities
 
+    binary = proot_binary(ctx.env)  # a missing proot is said before anything is pulled
     if choose_network(ctx.env).private and any(
             s.network_mode != "host" for s in model.services.values()):
         # the project's own network: any container port binds (the supervisor plans the same)
         plan_private(model, privileged=os.geteuid() == 0)
         return
-    caps = ProotCapabilities.detect(proot_binary(ctx.env), ctx.paths.cache)
+    caps = ProotCapabilities.detect(binary, ctx.paths.cache)
     plan_ports(model, port_map=caps.port_map, privileged=os.geteuid() == 0,
                low_port_shift=caps.shifts_low_ports())
 
