@@ -542,6 +542,9 @@ def test_testcontainers_postgres_without_ryuk(api: Api, test_images: Any,
     assert api.docker("ps", "-a", "-q").stdout.split() == []
 
 
+@pytest.mark.xfail(reason="known issue (2026-12-03): on the native backend in a private network "
+                   "Ryuk at times never receives testcontainers' connection to its published "
+                   "port (slirp4netns accepts it on the host); under investigation", strict=False)
 def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_images: Any,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 from collections.abc import Iterable
 from pathlib import Path
@@ -240,9 +241,19 @@ def join_existing(pidfile: Path) -> tuple[str, str, tuple[str, ...]] | None:
             dns_for(str(info.get("dns") or "")))
 
 
-async def wait_gone(pidfile: Path, timeout: float = 5.0) -> None:
+async def wait_gone(pidfile: Path, timeout: float = 10.0) -> None:
     """Until the holder of ``pidfile`` has ended (it removes the file once its forwarder is
-    gone and the ports are free), or ``timeout``."""
+    gone and the ports are free); after ``timeout`` (a loaded machine) its namespace process
+    is killed: its owner is gone, and a container must never join an ending network."""
     with anyio.move_on_after(timeout):
         while netns.live_pid(str(pidfile)) is not None:
             await anyio.sleep(0.02)
+    pid = netns.live_pid(str(pidfile))
+    if pid is not None:
+        import signal
+
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with anyio.move_on_after(5):
+            while netns.live_pid(str(pidfile)) is not None:
+                await anyio.sleep(0.02)

@@ -521,8 +521,14 @@ def main(argv: list[str] | None = None) -> int:
         except ProcessLookupError:
             pass
     _reap(child)
+    try:
+        with open(opts["pidfile"]) as fh:
+            ours = fh.read().split()[:1] == [str(child)]
+    except OSError:
+        ours = False
+    # a newer holder of the project may have its pid file (and API socket) there by now
     for path in (opts["pidfile"], *((api_socket(opts["pidfile"]),)
-                                     if forwarder == "slirp4netns" else ())):
+                                     if forwarder == "slirp4netns" else ())) if ours else ():
         try:  # noqa: SIM105
             os.unlink(path)
         except OSError:
