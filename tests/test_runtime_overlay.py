@@ -252,7 +252,10 @@ def test_cli_overlay_end_to_end(occ: Any, oc_env: dict[str, str], tmp_path: Path
     res = occ("rmi", "busybox")
     assert res.returncode == 1 and "must force" in res.stderr
     assert occ("start", "ov").returncode == 0
-    res = occ("exec", "ov", "sh", "-c", "sleep 0.5; cat /made; test -e /etc/group || echo gone")
+    # the container's command runs right after start: wait for it (a loaded machine)
+    res = occ("exec", "ov", "sh", "-c", "i=0; while [ ! -e /made ] && [ $i -lt 100 ]; do "
+              "sleep 0.1; i=$((i+1)); done; sleep 0.2; cat /made; "
+              "test -e /etc/group || echo gone")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "made\ngone\n"
     # cp in and out of the running container, through its own mount
