@@ -417,9 +417,20 @@ class Layers:
 
 
 def running_pid(layout: OverlayLayout) -> int | None:
+    """The container's namespace process, unless it is gone or ending (a zombie: its root
+    and mounts are already gone, so /proc/PID/root shows nothing)."""
     from .nsexec import live_pid
 
-    return live_pid(layout.pidfile)
+    pid = live_pid(layout.pidfile)
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        state = data[data.rindex(b")") + 2:][:1]
+    except (OSError, ValueError):
+        return None
+    return None if state in (b"Z", b"X") else pid
 
 
 def _pidfile_is_native(path: str) -> bool:
