@@ -152,3 +152,28 @@ def test_a_bad_signal_and_garbage_leave_the_stack_running(  # type: ignore[no-un
         assert states() == {"svc": "exited", "other": "running"}
     finally:
         oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
+
+
+def test_a_supervisor_that_ends_while_asked_is_not_an_error(tmp_path: Path) -> None:
+    """docker-compose v1's ``down`` stops a standalone container and removes it at once; the
+    container's supervisor ends on its own meanwhile (closing its socket first, letting go of
+    its lock last). ``rm`` acts on the files it left instead of failing with "cannot reach
+    the supervisor"."""
+    import fcntl
+    import os
+    import threading
+    from types import SimpleNamespace
+
+    from opencontainer.engine import containers as ops
+    from opencontainer.engine.state import ProjectState
+
+    state = ProjectState(tmp_path)
+    fd = os.open(state.lock_file, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # alive, but its socket is already gone
+    threading.Timer(0.5, os.close, (fd,)).start()
+    entry: Any = SimpleNamespace(name="stack_app_1", project=SimpleNamespace(state=state))
+    started = time.monotonic()
+    assert ops._supervised(entry, "down") is None
+    assert 0.4 < time.monotonic() - started < 5
+    assert not state.supervisor_alive()
+    assert ops._supervised(entry, "down") is None  # none at all: nothing to ask

@@ -95,6 +95,36 @@ def request(entry: Entry, op: str, **kw: Any) -> dict[str, Any]:
     return reply
 
 
+def _supervised(entry: Entry, op: str, **kw: Any) -> dict[str, Any] | None:
+    """``op`` through the project's supervisor if one runs: its reply, or None when there is
+    none, or when it ended between our look and our request (a standalone container's
+    supervisor ends once its container has exited, as docker-compose v1's ``down`` sees when
+    it stops and removes in one go); the caller then acts on the files it left."""
+    from ..api.control import ControlError
+
+    state = entry.project.state
+    if not state.supervisor_alive():
+        return None
+    try:
+        return request(entry, op, **kw)
+    except ControlError:
+        if _gone(state):
+            return None
+        raise
+
+
+def _gone(state: Any, wait: float = 10.0) -> bool:
+    """Whether the supervisor holding ``state``'s lock lets go of it within ``wait`` s."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while state.supervisor_alive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _check_result(reply: dict[str, Any]) -> None:
     result = reply.get("result") or {}
     if result and not result.get("ok", True):
@@ -111,8 +141,9 @@ def start(entry: Entry, host: Host) -> None:
     if st.one_off:
         raise ContainerError(f"{entry.name} is a one-off container of 'compose run': "
                              "it cannot be started again.")
-    if entry.project.state.supervisor_alive():
-        _check_result(request(entry, "start"))
+    reply = _supervised(entry, "start")
+    if reply is not None:
+        _check_result(reply)
     else:
         _start_via_up(_located(entry), host, [st.service], quiet=True)
 
@@ -133,18 +164,17 @@ def stop(entry: Entry, timeout: float | None = None, sig: str | None = None) -> 
 
     if entry.state.one_off:
         signal_group(entry, 15)
-    elif entry.project.state.supervisor_alive():
-        request(entry, "stop", timeout=timeout, **({"signal": sig} if sig else {}))
-    else:  # nothing runs without its supervisor; end what a dead one left behind
-        kill_leftovers(entry.project.state)
+    elif _supervised(entry, "stop", timeout=timeout, **({"signal": sig} if sig else {})) is None:
+        kill_leftovers(entry.project.state)  # nothing runs without its supervisor
 
 
 def restart(entry: Entry, host: Host, timeout: float | None = None,
             sig: str | None = None) -> None:
     from ..cli.compose import _start_via_up
 
-    if entry.project.state.supervisor_alive() and not entry.state.one_off:
-        _check_result(request(entry, "restart", timeout=timeout))
+    reply = None if entry.state.one_off else _supervised(entry, "restart", timeout=timeout)
+    if reply is not None:
+        _check_result(reply)
     else:
         stop(entry, timeout, sig)
         _start_via_up(_located(entry), host, [entry.state.service], quiet=True)
@@ -181,14 +211,14 @@ def remove(entry: Entry, paths: Paths, *, force: bool = False) -> None:
     if entry.running and not force:
         raise ContainerError(f"cannot remove running container {entry.name}: stop it first "
                              "or use rm -f.")
-    if state.supervisor_alive():
-        if entry.state.one_off:
-            signal_group(entry, 9)
-        elif entry.kind == "standalone":  # its supervisor goes with it
-            request(entry, "down", timeout=0 if force else None)
-        else:
-            request(entry, "rm", force=True)
-    else:
+    if entry.state.one_off:
+        signal_group(entry, 9)
+        if not state.supervisor_alive():
+            kill_leftovers(state)
+    elif entry.kind == "standalone":  # its supervisor goes with it
+        if _supervised(entry, "down", timeout=0 if force else None) is None:
+            kill_leftovers(state)
+    elif _supervised(entry, "rm", force=True) is None:
         kill_leftovers(state)
     remove_tree(state.container_dir(entry.name), ignore_errors=True)
     if entry.kind == "standalone":
