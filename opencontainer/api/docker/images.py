@@ -14,6 +14,7 @@ from .common import (
     conflict,
     flag,
     json_response,
+    labels_match,
     not_found,
     parse_filters,
     state_of,
@@ -60,7 +61,6 @@ async def list_(request: web.Request) -> web.Response:
     one must match), ``dangling``, ``before``, ``since``; another is a 400, never ignored (a
     client such as Ryuk removes whatever the list returns)."""
     from ...image.reference import parse_reference
-    from .resources import _labels_match
 
     filters = parse_filters(request.query.get("filters"))
     for key in filters:
@@ -72,7 +72,7 @@ async def list_(request: web.Request) -> web.Response:
     records = [r for r in records if every or not r.intermediate]
     if filters.get("label"):
         records = [r for r in records
-                   if _labels_match(dict(r.config.labels or {}), filters["label"])]
+                   if labels_match(dict(r.config.labels or {}), filters["label"])]
     dangling = filters.get("dangling")
     if dangling:
         want = dangling[-1].lower() in ("1", "true")

@@ -22,6 +22,7 @@ from .common import (
     bad_request,
     body_json,
     json_response,
+    labels_match,
     not_found,
     parse_filters,
     state_of,
@@ -38,14 +39,6 @@ def _world(host: Host) -> tuple[list[Any], list[Any]]:
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
     return parse_filters(request.query.get("filters"))
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
 
 
 # -- volumes ---------------------------------------------------------------------------------------
@@ -67,7 +60,7 @@ def _volume_list(host: Host, filters: dict[str, list[str]]) -> dict[str, Any]:
     for v in _volumes(host):
         if filters.get("name") and not any(n in v.name for n in filters["name"]):
             continue
-        if not _labels_match(dict(v.labels), filters.get("label", [])):
+        if not labels_match(dict(v.labels), filters.get("label", [])):
             continue
         dangling = filters.get("dangling")
         if dangling and (dangling[0].lower() in ("1", "true")) == v.in_use:
@@ -158,7 +151,7 @@ def _volume_prune(host: Host, filters: dict[str, list[str]], all_: bool) -> dict
 
     removed, reclaimed = [], 0
     for v in _volumes(host):
-        if v.in_use or not (all_ or v.anonymous) or not _labels_match(
+        if v.in_use or not (all_ or v.anonymous) or not labels_match(
                 dict(v.labels), filters.get("label", [])):
             continue
         reclaimed += tree_size(v.mountpoint)
@@ -217,7 +210,7 @@ def _network_list(host: Host, filters: dict[str, list[str]]) -> list[dict[str, A
             continue
         if filters.get("driver") and n.driver not in filters["driver"]:
             continue
-        if not _labels_match(dict(n.labels), filters.get("label", [])):
+        if not labels_match(dict(n.labels), filters.get("label", [])):
             continue
         kind = filters.get("type")
         if kind and ("builtin" if n.builtin else "custom") not in kind:
@@ -301,7 +294,7 @@ def _network_prune(host: Host, filters: dict[str, list[str]]) -> dict[str, Any]:
     nets, _ = _networks(host)
     removed = []
     for n in nets:
-        if _refusal(n) is None and _labels_match(dict(n.labels), filters.get("label", [])):
+        if _refusal(n) is None and labels_match(dict(n.labels), filters.get("label", [])):
             (networks_dir(host.paths) / f"{n.name}.json").unlink(missing_ok=True)
             removed.append(n.name)
     return {"NetworksDeleted": removed}

@@ -17,7 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .common import bad_request, conflict, flag, json_response, parse_filters, state_of
+from .common import (
+    bad_request,
+    conflict,
+    flag,
+    json_response,
+    labels_match,
+    parse_filters,
+    state_of,
+)
 from .containers import RUNNING, find
 
 _NS = 1_000_000_000
@@ -172,7 +180,6 @@ def _prune(host: Any, filters_text: str | None) -> dict[str, Any]:
     from ...cli.system import _container_size
     from ...engine import containers as ops
     from ...engine import index
-    from .resources import _labels_match
 
     filters = parse_filters(filters_text)
     until = _until(filters.get("until"))
@@ -181,9 +188,9 @@ def _prune(host: Any, filters_text: str | None) -> dict[str, Any]:
     for e in index.entries(host.paths):
         if e.summary.status not in ("created", "exited", "dead"):
             continue
-        if not _labels_match(dict(e.summary.labels), filters.get("label", [])):
+        if not labels_match(dict(e.summary.labels), filters.get("label", [])):
             continue
-        if any(_labels_match(dict(e.summary.labels), [x]) for x in filters.get("label!", [])):
+        if any(labels_match(dict(e.summary.labels), [x]) for x in filters.get("label!", [])):
             continue
         if until is not None and e.summary.created >= until:
             continue
