@@ -290,9 +290,10 @@ def test_cli_copy_mode_still_works(occ: Any, oc_env: dict[str, str]) -> None:
 
 def test_nsexec_starts_no_child_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first child of a container's pid is taken for its main process: nsexec (which
-    *is* that pid until it execs proot) must never fork. ctypes.util.find_library did (it
-    runs ldconfig), and containers were killed when ldconfig exited."""
-    from opencontainer.runtime import nsexec
+    *is* that pid until it execs proot) must never fork, nor must loading libc.
+    ctypes.util.find_library did (it runs ldconfig), and containers were killed when ldconfig
+    exited."""
+    from opencontainer.runtime import kernel
 
     def no(*_a: object, **_k: object) -> None:
         raise AssertionError("nsexec started a process")
@@ -300,7 +301,7 @@ def test_nsexec_starts_no_child_process(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(subprocess, "Popen", no)
     monkeypatch.setattr(os, "fork", no)
     monkeypatch.setattr(os, "posix_spawn", no)
-    assert nsexec._libc().unshare is not None
+    assert kernel.libc().unshare is not None
 
 
 @pytest.mark.integration

@@ -1,6 +1,6 @@
 """A project's private network, as its supervisor keeps it: the network holder process.
 
-The holder (:mod:`opencontainer.runtime.netns`, run as ``python -S -P netns.py``) makes the
+The holder (:mod:`opencontainer.runtime.netns`, run as ``python -S -P step.py netns``) makes the
 project's user + network namespace and runs the forwarder (slirp4netns or pasta) beside it;
 containers join it through its pid file (``nsexec --netns``). It ends when the supervisor
 closes its stdin -- or dies: the pipe closes with it.
@@ -29,6 +29,7 @@ from ..errors import ContainerError
 from ..logs import logger
 from ..paths import atomic_write
 from ..runtime import netns
+from ..runtime.kernel import live_pid
 
 log = logger()
 
@@ -74,7 +75,7 @@ class NetHolder:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None and \
-            netns.live_pid(str(self.pidfile)) is not None
+            live_pid(str(self.pidfile)) is not None
 
     def expected_gateway(self) -> str:
         """The host's address in the namespace before the network is up, where it is fixed
@@ -231,7 +232,7 @@ def dns_for(forwarder_dns: str, resolvers: list[str] | None = None) -> tuple[str
 def join_existing(pidfile: Path) -> tuple[str, str, tuple[str, ...]] | None:
     """(pid file, gateway, resolvers) of a project's network that another supervisor runs,
     or None when there is none."""
-    if netns.live_pid(str(pidfile)) is None:
+    if live_pid(str(pidfile)) is None:
         return None
     try:
         info = json.loads(pidfile.with_suffix(".json").read_text())
@@ -246,14 +247,14 @@ async def wait_gone(pidfile: Path, timeout: float = 10.0) -> None:
     gone and the ports are free); after ``timeout`` (a loaded machine) its namespace process
     is killed: its owner is gone, and a container must never join an ending network."""
     with anyio.move_on_after(timeout):
-        while netns.live_pid(str(pidfile)) is not None:
+        while live_pid(str(pidfile)) is not None:
             await anyio.sleep(0.02)
-    pid = netns.live_pid(str(pidfile))
+    pid = live_pid(str(pidfile))
     if pid is not None:
         import signal
 
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
         with anyio.move_on_after(5):
-            while netns.live_pid(str(pidfile)) is not None:
+            while live_pid(str(pidfile)) is not None:
                 await anyio.sleep(0.02)

@@ -139,10 +139,6 @@ def choose(image_arch: str = "", env: Mapping[str, str] | None = None,
     return decide(image_arch, env, userns=userns, needs=needs)[0]
 
 
-def native_file() -> str:
-    return str(Path(__file__).resolve().with_name("native.py"))
-
-
 def _escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace(":", "\\:")
 

@@ -124,15 +124,13 @@ def describe(idmap: str) -> str:
 def remove_tree(path: Path, python: str | None = None) -> bool:
     """Delete ``path`` inside a user namespace with the subordinate ids mapped (files a
     container gave to other uids); True when it is gone."""
-    import sys
 
-    from .overlay import nsexec_file
+    from .overlay import step_argv
 
     sub = subordinate_range()
     if sub is None or not os.path.lexists(path):
         return not os.path.lexists(path)
-    native = str(Path(nsexec_file()).with_name("native.py"))
-    argv = [python or sys.executable, "-I", "-S", native, "--userns-only",
+    argv = [*step_argv("native", python, isolated=True), "--userns-only",
             "--idmap", f"sub:{sub.uid_start}:{sub.gid_start}:{sub.count}",
             "--", shutil.which("rm") or "/bin/rm", "-rf", "--", str(path)]
     try:

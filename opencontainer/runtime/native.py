@@ -1,7 +1,7 @@
 """The native backend's exec step: run a container's processes directly, without proot.
 
-run.sh execs ``env -i <container env> python -I -S native.py OPTIONS -- CMD...``; this file
-(standard library only, run as a file like :mod:`nsexec`) then:
+run.sh execs ``env -i <container env> python -I -S step.py native OPTIONS -- CMD...``; this
+module (standard library only, imported by :mod:`step` like :mod:`nsexec`) then:
 
 1. ``unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID)`` and maps ids, in one
    of two modes (``--idmap``):
@@ -38,6 +38,9 @@ import ctypes
 import os
 import sys
 
+from . import kernel
+from .kernel import StepError, check, live_pid, write_file
+
 # typing.TYPE_CHECKING without importing typing (this runs at every start)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,23 +75,12 @@ _KEEP = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_N
          (os.ST_RELATIME, MS_RELATIME))
 
 
-class SetupError(Exception):
+class SetupError(StepError):
     pass
 
 
-_LIBC: list[ctypes.CDLL] = []
-
-
-def _libc() -> ctypes.CDLL:
-    if not _LIBC:
-        _LIBC.append(ctypes.CDLL(None, use_errno=True))
-    return _LIBC[0]
-
-
 def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        e = ctypes.get_errno()
-        raise SetupError(f"{what}: {os.strerror(e)}")
+    check(ret, what, SetupError)
 
 
 def _b(s: str | None) -> bytes | None:
@@ -97,20 +89,12 @@ def _b(s: str | None) -> bytes | None:
 
 def mount(src: str | None, dest: str, fstype: str | None, flags: int, data: str | None,
           what: str) -> None:
-    _check(_libc().mount(_b(src), _b(dest), _b(fstype), flags, _b(data)), what)
+    _check(kernel.libc().mount(_b(src), _b(dest), _b(fstype), flags, _b(data)), what)
 
 
 def _try_mount(src: str | None, dest: str, fstype: str | None, flags: int,
                data: str | None) -> bool:
-    return bool(_libc().mount(_b(src), _b(dest), _b(fstype), flags, _b(data)) == 0)
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+    return bool(kernel.libc().mount(_b(src), _b(dest), _b(fstype), flags, _b(data)) == 0)
 
 
 def _locked_flags(path: str) -> int:
@@ -265,14 +249,14 @@ def setup_root(opts: dict[str, str], binds: Sequence[tuple[str, str, bool]]) -> 
         bind(src, in_root(root, dest), ro)
     if opts.get("hostname"):
         hn = opts["hostname"].encode()
-        _check(_libc().sethostname(hn, len(hn)), "set the hostname")
+        _check(kernel.libc().sethostname(hn, len(hn)), "set the hostname")
     return root
 
 
 def pivot(root: str) -> None:
     os.chdir(root)
-    _check(_libc().syscall(_pivot_root_nr(), b".", b"."), "pivot_root")
-    _check(_libc().umount2(b".", MNT_DETACH), "detach the old root")
+    _check(kernel.libc().syscall(_pivot_root_nr(), b".", b"."), "pivot_root")
+    _check(kernel.libc().umount2(b".", MNT_DETACH), "detach the old root")
     os.chdir("/")
 
 
@@ -294,11 +278,11 @@ def parse_idmap(text: str) -> tuple[str, list[int]]:
 
 def write_maps_single(uid: int, gid: int, host_uid: int, host_gid: int) -> None:
     try:  # noqa: SIM105
-        _write("/proc/self/setgroups", "deny")
+        write_file("/proc/self/setgroups", "deny")
     except FileNotFoundError:
         pass
-    _write("/proc/self/uid_map", f"{uid} {host_uid} 1\n")
-    _write("/proc/self/gid_map", f"{gid} {host_gid} 1\n")
+    write_file("/proc/self/uid_map", f"{uid} {host_uid} 1\n")
+    write_file("/proc/self/gid_map", f"{gid} {host_gid} 1\n")
 
 
 def _join_project_net(pidfile: str) -> None:
@@ -306,7 +290,7 @@ def _join_project_net(pidfile: str) -> None:
     the container's namespaces then nest in that user namespace."""
     from opencontainer.runtime import netns
 
-    pid = netns.live_pid(pidfile)
+    pid = live_pid(pidfile)
     if pid is None:
         raise OSError(0, "its holder process ended; start the project again")
     netns.join_net(pid)
@@ -333,9 +317,9 @@ def _map_helper(sub: list[int], *, nested: bool = False) -> tuple[int, int]:
             from opencontainer.runtime.netns import sub_base
 
             try:
-                _write(f"/proc/{target}/uid_map",
+                write_file(f"/proc/{target}/uid_map",
                        f"0 {uid} 1\n1 {sub_base(uid, count)} {count}\n")
-                _write(f"/proc/{target}/gid_map",
+                write_file(f"/proc/{target}/gid_map",
                        f"0 {gid} 1\n1 {sub_base(gid, count)} {count}\n")
             except OSError as exc:
                 sys.stderr.write(f"opencontainer: cannot map the ids in the project's "
@@ -399,7 +383,7 @@ def _exec(argv: Sequence[str], opts: dict[str, str]) -> int:
         os.chdir(cwd)
     except OSError as exc:
         return _fail(f"cannot change to the working directory {cwd}: {exc.strerror}.")
-    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    kernel.libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     for s in (*FORWARDED, signal.SIGINT, signal.SIGQUIT):
         signal.signal(s, signal.SIG_DFL)
     succeed = [n for n in opts.get("succeed", "").split(",") if n]
@@ -509,7 +493,7 @@ def run_new(opts: dict[str, str], binds: Sequence[tuple[str, str, bool]],
     if kind == "sub":
         helper, helper_w = _map_helper([os.getuid(), os.getgid(), *ids], nested=joined)
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID
-    if _libc().unshare(flags) != 0:
+    if kernel.libc().unshare(flags) != 0:
         e = ctypes.get_errno()
         if helper is not None:
             os.close(helper_w)  # type: ignore[arg-type]
@@ -567,8 +551,6 @@ def run_join(opts: dict[str, str], argv: Sequence[str]) -> int:
         import select  # noqa: F401
         import struct  # noqa: F401
         import termios  # noqa: F401
-    from opencontainer.runtime.nsexec import live_pid
-
     pid = live_pid(opts["join"])
     if pid is None:
         return _fail("the container is not running (its namespace is gone).")
@@ -584,7 +566,7 @@ def run_join(opts: dict[str, str], argv: Sequence[str]) -> int:
             if os.stat(f"/proc/{pid}/ns/{ns}").st_ino != os.stat(f"/proc/self/ns/{ns}").st_ino:
                 fds.append((ns, flag, os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY)))
         for ns, flag, fd in fds:
-            _check(_libc().setns(fd, flag), f"join the container's {ns} namespace")
+            _check(kernel.libc().setns(fd, flag), f"join the container's {ns} namespace")
     except (SetupError, OSError) as exc:
         return _fail(f"cannot enter the container: {exc}.")
     finally:
@@ -727,7 +709,7 @@ def run_userns_only(opts: dict[str, str], argv: Sequence[str]) -> int:
     if kind != "sub":
         return _fail("--userns-only needs --idmap sub:...")
     helper, helper_w = _map_helper([os.getuid(), os.getgid(), *ids])
-    if _libc().unshare(CLONE_NEWUSER) != 0:
+    if kernel.libc().unshare(CLONE_NEWUSER) != 0:
         e = ctypes.get_errno()
         os.close(helper_w)
         os.waitpid(helper, 0)
@@ -817,15 +799,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # run as a file: make nsexec, seccomp and syscalls importable as opencontainer.runtime.*
-    # without running the packages' __init__ (the public API's imports)
-    here = os.path.dirname(os.path.abspath(__file__))
-    import types
-
-    for _name, _path in (("opencontainer", os.path.dirname(here)),
-                         ("opencontainer.runtime", here)):
-        if _name not in sys.modules:
-            _m = types.ModuleType(_name)
-            _m.__path__ = [_path]
-            sys.modules[_name] = _m
     sys.exit(main())

@@ -3,7 +3,7 @@
 Every compose project (and every standalone container unless ``--network host``) gets a
 network namespace of its own, so its services' ports are private: two copies of a stack, or a
 host service on the same port, no longer collide. This module is the *network holder*, a tiny
-process the supervisor starts before the project's containers (``python -S -P netns.py``,
+process the supervisor starts before the project's containers (``python -S -P step.py netns``,
 standard library only, like :mod:`nsexec`):
 
 1. It forks. The child ``unshare``\\ s a user namespace (our uid and gid mapped to themselves;
@@ -26,7 +26,7 @@ standard library only, like :mod:`nsexec`):
 
 Usage::
 
-    python -S -P netns.py --pidfile F [--forwarder pasta|slirp4netns|none]
+    python -S -P step.py netns --pidfile F [--forwarder pasta|slirp4netns|none]
         [--tcp HOST_IP/HOST_PORT:CONTAINER_PORT]... [--udp ...] [--log FILE]
         [--sub SUBUID:SUBGID:COUNT]
 
@@ -40,8 +40,11 @@ import os
 import sys
 import time
 
+from . import kernel
+from .kernel import StepError, check, write_file, write_pidfile
+
 # typing.TYPE_CHECKING without importing typing; socket, struct and select are imported where
-# used: nsexec imports this module to join a network (live_pid, join_net) at every start
+# used: nsexec imports this module to join a network (join_net) at every start
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
@@ -60,57 +63,12 @@ SLIRP_GATEWAY = "10.0.2.2"  # slirp4netns: the host's loopback, as seen from the
 SLIRP_DNS = "10.0.2.3"
 
 
-class NetnsError(OSError):
+class NetnsError(StepError):
     pass
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        e = ctypes.get_errno()
-        raise NetnsError(e, f"{what}: {os.strerror(e)}")
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def live_pid(path: str) -> int | None:
-    """The pid in ``path`` if that very process (same start time) is still alive."""
-    try:
-        with open(path) as fh:
-            parts = fh.read().split()
-        pid = int(parts[0])
-        started = int(parts[1]) if len(parts) > 1 else None
-    except (OSError, ValueError, IndexError):
-        return None
-    now = _start_time(pid)
-    if now is None or (started is not None and now != started):
-        return None
-    return pid
-
-
-def _write_pidfile(path: str, pid: int) -> None:
-    tmp = f"{path}.{pid}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(f"{pid} {_start_time(pid) or 0}\n")
-    os.replace(tmp, path)
+    check(ret, what, NetnsError)
 
 
 def _lo_up() -> None:
@@ -140,7 +98,7 @@ def enter_new_netns(mapped_by: tuple[int, int] | None = None) -> None:
     """A new user + network namespace for this process: ids mapped to themselves (or, with
     ``mapped_by`` = (write end, read end) of pipes to the parent, by the parent), ``lo`` up,
     every port bindable by anyone (the namespace's own sysctl)."""
-    libc = _libc()
+    libc = kernel.libc()
     uid, gid = os.getuid(), os.getgid()
     _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNET), "unshare(user, network namespace)")
     if mapped_by is not None:
@@ -149,18 +107,18 @@ def enter_new_netns(mapped_by: tuple[int, int] | None = None) -> None:
             raise NetnsError(0, "cannot map the subordinate ids (newuidmap/newgidmap)")
     else:
         try:  # noqa: SIM105
-            _write("/proc/self/setgroups", "deny")
+            write_file("/proc/self/setgroups", "deny")
         except FileNotFoundError:
             pass
-        _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+        write_file("/proc/self/uid_map", f"{uid} {uid} 1\n")
+        write_file("/proc/self/gid_map", f"{gid} {gid} 1\n")
     _lo_up()
     try:  # noqa: SIM105  -- kernels before 4.11 have no such sysctl: low ports need root
-        _write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+        write_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
     except OSError:
         pass
     try:  # noqa: SIM105  -- ping inside the namespace (busybox ping uses ICMP sockets)
-        _write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
+        write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647")
     except OSError:
         pass
 
@@ -177,7 +135,7 @@ def join_net(pid: int) -> None:
     """``setns`` into the user and network namespaces of the holder ``pid``: afterwards this
     process may ``unshare`` its own (nested) user, mount and UTS namespaces as before; its
     network is the project's. Must run single-threaded (a user namespace is joined)."""
-    libc = _libc()
+    libc = kernel.libc()
     if os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
         return
     if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
@@ -192,7 +150,7 @@ def join_net_of(pid: int) -> None:
     namespace, which has no capability over its parent's network namespace."""
     import fcntl
 
-    libc = _libc()
+    libc = kernel.libc()
     path = f"/proc/{pid}/ns/net"
     if os.stat(path).st_ino == os.stat("/proc/self/ns/net").st_ino:
         return
@@ -270,13 +228,13 @@ def _slirp_hostfwd(api: str, proto: str, spec: str) -> None:
         raise NetnsError(0, f"slirp4netns cannot publish port {host}: {answer.strip()}")
 
 
-def _gateway() -> str:
-    """The namespace's default gateway (pasta copies the host's), read in the namespace."""
+def _gateway(route: str = "/proc/net/route") -> str:
+    """The default gateway in ``route`` (this namespace's: pasta copies the host's)."""
     import socket
     import struct
 
     try:
-        with open("/proc/net/route") as fh:
+        with open(route) as fh:
             for line in fh.readlines()[1:]:
                 f = line.split()
                 if len(f) > 2 and f[1] == "00000000":
@@ -288,22 +246,12 @@ def _gateway() -> str:
 
 def _wait_gateway(pid: int, timeout: float = 5.0) -> str:
     """The default gateway of ``pid``'s namespace, once the forwarder has configured it."""
-    import socket
-    import struct
-
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(f"/proc/{pid}/net/route") as fh:
-                for line in fh.readlines()[1:]:
-                    f = line.split()
-                    if len(f) > 2 and f[1] == "00000000":
-                        return socket.inet_ntoa(struct.pack("<I", int(f[2], 16)))
-        except (OSError, ValueError):
-            pass
+    while not (gateway := _gateway(f"/proc/{pid}/net/route")):
         if time.monotonic() > deadline:
             return ""
         time.sleep(0.01)
+    return gateway
 
 
 def _fail(msg: str) -> int:
@@ -500,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         tail = _log_tail(opts.get("log", ""))
         return _fail(f"cannot connect the project's network: {what}"
                      + (f" ({tail})" if tail else "") + ".")
-    _write_pidfile(opts["pidfile"], child)
+    write_pidfile(opts["pidfile"], child)
     sys.stdout.write(f"ready {child} {gateway or '-'}\n")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: None)  # end like a closed stdin

@@ -18,15 +18,15 @@ process of its own so that nothing multi-threaded ever calls ``unshare``:
 The mount lives as long as a process is inside the namespace; no clean-up is needed, and a
 ``kill -9`` of everything leaves nothing mounted.
 
-Usage (as run.sh does: the file is run directly, ``python -S -P .../runtime/nsexec.py``,
-which starts ~15 ms sooner than ``-m``: neither runpy nor the ``opencontainer`` package's
-``__init__`` is imported; ``-m opencontainer.runtime.nsexec`` works the same)::
+Usage (as run.sh does, through :mod:`step`, which imports this module from its cached
+bytecode without the ``opencontainer`` package's ``__init__``; ``-m
+opencontainer.runtime.nsexec`` works the same)::
 
-    python -S -P nsexec.py --lower L --upper U --work W --merged M \\
+    python -S -P step.py nsexec --lower L --upper U --work W --merged M \\
         [--pidfile F] [--enosys a,b] -- proot -r M ...
-    python -S -P nsexec.py --join-pidfile F [--enosys a,b] -- proot ...
-    python -S -P nsexec.py --lower ... --hold     # mount, print "ready", wait
-    python -S -P nsexec.py --netns F [--lower ...] -- CMD   # in the project's network
+    python -S -P step.py nsexec --join-pidfile F [--enosys a,b] -- proot ...
+    python -S -P step.py nsexec --lower ... --hold     # mount, print "ready", wait
+    python -S -P step.py nsexec --netns F [--lower ...] -- CMD   # in the project's network
 
 ``--netns F``: first ``setns`` into the user + network namespace of the project's network
 holder (its pid file ``F``, see :mod:`netns`); the new namespaces nest in that user namespace.
@@ -44,9 +44,11 @@ container start, exec and health probe.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
+
+from . import kernel
+from .kernel import StepError, check, live_pid, write_file, write_pidfile
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start ~5 ms
 if TYPE_CHECKING:
@@ -75,29 +77,12 @@ _KEEP = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_N
 EXIT_SETUP = 125
 
 
-class NsError(OSError):
+class NsError(StepError):
     pass
 
 
-def _libc() -> ctypes.CDLL:
-    # NOT ctypes.util.find_library: it runs ldconfig/gcc as child processes, and the first
-    # child of a container's pid is taken for its main process (process.tracee_pid): the
-    # container was then "gone" as soon as ldconfig exited, and was killed.
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        e = ctypes.get_errno()
-        raise NsError(e, f"{what}: {os.strerror(e)}")
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
+    check(ret, what, NsError)
 
 
 def escape_option(path: str) -> str:
@@ -117,17 +102,17 @@ def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = F
               hostname: str | None = None, read_only: bool = False) -> None:
     """Steps 1 and 2: a new user + mount (+ UTS, for ``hostname``) namespace with the overlay
     on ``merged``."""
-    libc = _libc()
+    libc = kernel.libc()
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWUSER | CLONE_NEWNS | (CLONE_NEWUTS if hostname else 0)
     _check(libc.unshare(flags), "unshare(user, mount namespace)")
     # not contextlib.suppress: importing contextlib costs every start ~2 ms
     try:  # noqa: SIM105
-        _write("/proc/self/setgroups", "deny")
+        write_file("/proc/self/setgroups", "deny")
     except FileNotFoundError:  # kernels before 3.19 have no such file
         pass
-    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
-    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    write_file("/proc/self/uid_map", f"{uid} {uid} 1\n")
+    write_file("/proc/self/gid_map", f"{gid} {gid} 1\n")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     opts = mount_options(lower, upper, work, volatile).encode()
     _check(libc.mount(b"overlay", merged.encode(), b"overlay", MS_RDONLY if read_only else 0,
@@ -141,7 +126,7 @@ def enter_new(lower: str, upper: str, work: str, merged: str, volatile: bool = F
 def bind_read_only(src: str, dest: str) -> None:
     """A read-only bind of ``src`` at ``dest`` (created empty, like ``src``) in this mount
     namespace: proot binds ``dest`` for a ``:ro`` volume, and nothing else is affected."""
-    libc = _libc()
+    libc = kernel.libc()
     if os.path.isdir(src):
         os.makedirs(dest, exist_ok=True)
     else:
@@ -161,51 +146,13 @@ def bind_read_only(src: str, dest: str) -> None:
 def mount_tmpfs(at: str, size: int) -> None:
     """A tmpfs of ``size`` bytes on the folder ``at`` (``--shm-size``), in this namespace."""
     os.makedirs(at, exist_ok=True)
-    _check(_libc().mount(b"tmpfs", at.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+    _check(kernel.libc().mount(b"tmpfs", at.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
                          f"size={size},mode=1777".encode()), f"mount a tmpfs on {at}")
-
-
-def read_pidfile(path: str) -> tuple[int, int | None]:
-    with open(path) as fh:
-        parts = fh.read().split()
-    return int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
-
-
-def _start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    try:
-        return int(data[data.rindex(b")") + 2:].split()[19])
-    except (ValueError, IndexError):
-        return None
-
-
-def live_pid(path: str) -> int | None:
-    """The pid in ``path`` if that very process (same start time) is still alive."""
-    try:
-        pid, started = read_pidfile(path)
-    except (OSError, ValueError, IndexError):
-        return None
-    now = _start_time(pid)
-    if now is None or (started is not None and now != started):
-        return None
-    return pid
-
-
-def write_pidfile(path: str) -> None:
-    pid = os.getpid()
-    tmp = f"{path}.{pid}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write(f"{pid} {_start_time(pid) or 0}\n")
-    os.replace(tmp, path)
 
 
 def join(pid: int) -> None:
     """``setns`` into the user and mount namespaces of ``pid`` (its root becomes ours)."""
-    libc = _libc()
+    libc = kernel.libc()
     for ns, flag in (("user", CLONE_NEWUSER), ("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS)):
         if os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/self/ns/{ns}").st_ino:
             continue  # already there (setns would say EINVAL)
@@ -222,34 +169,17 @@ def _fail(msg: str) -> int:
     return EXIT_SETUP
 
 
-def _siblings_as_package() -> None:
-    """Run as a file: make ``opencontainer.runtime``'s modules importable (seccomp, syscalls)
-    without executing the packages' ``__init__`` (the public API's imports: typing, errors)."""
-    import types
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name, path in (("opencontainer", os.path.dirname(here)),
-                       ("opencontainer.runtime", here)):
-        if name not in sys.modules:
-            module = types.ModuleType(name)
-            module.__path__ = [path]
-            sys.modules[name] = module
-
-
 def _netns() -> ModuleType:
     """:mod:`netns`, imported only for a container with a network of its own."""
-    if __package__:
-        from . import netns
-    else:
-        _siblings_as_package()
-        from opencontainer.runtime import netns
+    from . import netns
+
     return netns
 
 
 def _join_project_net(pidfile: str) -> None:
     """Into the project's network (the holder's user + network namespaces)."""
     netns = _netns()
-    pid = netns.live_pid(pidfile)
+    pid = live_pid(pidfile)
     if pid is None:
         raise OSError(0, "the project's network is gone (its holder process ended); "
                          "start the project again")
@@ -318,7 +248,7 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
             enter_new(opts["lower"], opts["upper"], opts["work"], opts["merged"], volatile,
                       hostname=opts.get("hostname"), read_only=read_only)
             if "pidfile" in opts:
-                write_pidfile(opts["pidfile"])
+                write_pidfile(opts["pidfile"], os.getpid())
             for src, dst in zip(ro_src, ro_dst, strict=True):
                 bind_read_only(src, dst)
             for item in tmpfs:
@@ -333,11 +263,7 @@ def main(argv: list[str] | tuple[str, ...] | None = None) -> int:
         sys.stdout.flush()
         sys.stdin.read()  # until our parent closes the pipe
         return 0
-    if __package__:
-        from .seccomp import filter_and_exec
-    else:
-        _siblings_as_package()
-        from opencontainer.runtime.seccomp import filter_and_exec
+    from .seccomp import filter_and_exec
 
     names = [n for n in opts.get("enosys", "").split(",") if n]
     succeed = [n for n in opts.get("succeed", "").split(",") if n]

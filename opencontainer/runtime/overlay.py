@@ -79,11 +79,6 @@ def package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def nsexec_file() -> str:
-    """This copy's ``runtime/nsexec.py`` (run as a file by run.sh and every helper)."""
-    return str(Path(__file__).resolve().with_name("nsexec.py"))
-
-
 def step_argv(step: str, python: str | None = None, *, isolated: bool = False) -> list[str]:
     """The command that runs ``runtime/STEP.py``'s ``main()`` (nsexec, native or netns) from
     its cached bytecode, through runtime/step.py (a script's source is compiled at every
@@ -419,7 +414,7 @@ class Layers:
 def running_pid(layout: OverlayLayout) -> int | None:
     """The container's namespace process, unless it is gone or ending (a zombie: its root
     and mounts are already gone, so /proc/PID/root shows nothing)."""
-    from .nsexec import live_pid
+    from .kernel import live_pid
 
     pid = live_pid(layout.pidfile)
     if pid is None:
