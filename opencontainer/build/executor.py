@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import posixpath
-import secrets
 import shlex
 import shutil
 import time
@@ -766,7 +765,7 @@ class Builder:
                             "copied): there is no shell to run")
         work = await self._writable(state)
         before = await anyio.to_thread.run_sync(snapshot, work)
-        name = f"build-{secrets.token_hex(6)}"
+        name = f"build-{os.urandom(6).hex()}"
         root = self.paths.data / "build" / name
         env = {**state.args, **state.env()}
         env.setdefault("PATH", DEFAULT_PATH)

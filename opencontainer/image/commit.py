@@ -34,12 +34,12 @@ from typing import IO, Any
 import anyio
 import anyio.to_thread
 import attrs
-import structlog
 
 from ..errors import ContainerError, ImageNotFound
+from ..logs import logger
 from .store import ImageRecord, ImageStore, LayerInfo, flock_async, remove_tree
 
-log = structlog.get_logger(__name__)
+log = logger(__name__)
 
 ALWAYS_SKIPPED = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"

@@ -64,12 +64,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, cast
 
-import structlog
-
 from ..errors import DigestMismatch, UnpackError
+from ..logs import logger
 from ..paths import link_refused, link_refused_everywhere, remove_tree
 
-log = structlog.get_logger(__name__)
+log = logger(__name__)
 
 CHUNK = 1 << 20
 # tarfile's stream mode keeps a buffer of this size and, on *every* read (each 512-byte header,
