@@ -113,6 +113,9 @@ class Files:
     root: Path | None = None
     owned: bool = False
     pending: list[str] = attrs.field(factory=list)
+    # the snapshot of the work tree as the last RUN left it (image.commit.Snapshot), for the
+    # next RUN to compare with; None once anything else changed the tree
+    snap: dict[str, Any] | None = None
 
 
 @attrs.define
@@ -764,7 +767,11 @@ class Builder:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
         work = await self._writable(state)
-        before = await anyio.to_thread.run_sync(snapshot, work)
+        # the last RUN's view of the tree when nothing changed it since, else a new one
+        before = state.files.snap
+        prior: dict[str, Any] = (before if before is not None
+                                 else await anyio.to_thread.run_sync(snapshot, work))
+        state.files.snap = None  # the tree is about to change
         name = f"build-{os.urandom(6).hex()}"
         root = self.paths.data / "build" / name
         env = {**state.args, **state.env()}
@@ -813,7 +820,9 @@ class Builder:
             if code != 0:
                 raise ins.error(f"process \"{shlex.join(argv)}\" did not complete "
                                 f"successfully: exit code: {code}")
-            found = await anyio.to_thread.run_sync(snapshot_changes, work, before)
+            after: dict[str, Any] = {}
+            found = await anyio.to_thread.run_sync(
+                lambda: snapshot_changes(work, prior, after=after))
             self.store.blobs.mkdir(parents=True, exist_ok=True)
             partial = self.store.blobs / f".build-{os.getpid()}-{time.monotonic_ns()}.partial"
 
@@ -831,6 +840,8 @@ class Builder:
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
+            if state.files.root == work:
+                state.files.snap = after
             return digest, diff_id, size
         finally:
             with anyio.CancelScope(shield=True):
@@ -922,7 +933,7 @@ class Builder:
                     self.store.sweep_rootfs_tmp(rec.config_digest)
                     os.rename(work, rec.rootfs)
                     self._work.discard(work)
-                    state.files.root, state.files.owned = None, False
+                    state.files.root, state.files.owned, state.files.snap = None, False, None
                     with contextlib.suppress(OSError):
                         (self.store.rootfs_dir / f".{hexpart}.size").write_text(str(size))
         if state.files.root != rec.rootfs:
@@ -952,7 +963,7 @@ class Builder:
                 await copy_rootfs(files.root, work)
             else:
                 work.mkdir(mode=0o755)
-            files.root, files.owned = work, True
+            files.root, files.owned, files.snap = work, True, None
         root = files.root
         assert root is not None
         while files.pending:
@@ -962,6 +973,7 @@ class Builder:
                 with open(self.store.blob_path(blob), "rb") as fh, Applier(root) as applier:
                     apply_layer(applier, fh, name="the build step's layer")
 
+            files.snap = None
             await anyio.to_thread.run_sync(apply)
             files.pending.pop(0)
         return root
@@ -983,7 +995,7 @@ class Builder:
         """Forget ``files``' work tree (removed at the end of the build)."""
         if files.owned and files.root is not None:
             self._trash.append(files.root)
-        files.root, files.owned, files.pending = None, False, []
+        files.root, files.owned, files.pending, files.snap = None, False, [], None
 
     def _cleanup(self) -> None:
         from ..image.store import remove_tree
