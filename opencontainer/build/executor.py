@@ -46,6 +46,7 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SMALL_LAYER = 1 << 20  # compressed bytes: applied without decompression and hash threads
 
 
 @attrs.frozen(kw_only=True)
@@ -971,7 +972,9 @@ class Builder:
 
             def apply(blob: str = blob) -> None:
                 with open(self.store.blob_path(blob), "rb") as fh, Applier(root) as applier:
-                    apply_layer(applier, fh, name="the build step's layer")
+                    # a COPY's or a small RUN's layer: threads cost more than they save
+                    small = os.fstat(fh.fileno()).st_size < SMALL_LAYER
+                    apply_layer(applier, fh, name="the build step's layer", threaded=not small)
 
             files.snap = None
             await anyio.to_thread.run_sync(apply)
