@@ -893,15 +893,16 @@ class Builder:
         cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
         # sorted keys: the same state gives the same bytes, however it was made (a cache hit)
         config_bytes = json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
-        # a step's image is the cache's (made again if a crash loses it): not fsynced
-        config_digest = self.store.write_blob(config_bytes, durable=not intermediate)
+        # not fsynced (a device flush each, tens of ms behind other writeback): like the
+        # layers, made again by building again if a crash loses them
+        config_digest = self.store.write_blob(config_bytes, durable=False)
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": OCI_CONFIG, "digest": config_digest,
                                "size": len(config_bytes)},
                     "layers": state.layers}
         manifest_digest = self.store.write_blob(
             json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
-            durable=not intermediate)
+            durable=False)
         self._new.append(NewImage(reference=None, digest=manifest_digest,
                                   config_digest=config_digest, layers=tuple(state.infos),
                                   size=size, media_type=OCI_MANIFEST, intermediate=intermediate,
@@ -915,7 +916,9 @@ class Builder:
     def _flush(self) -> list[ImageRecord]:
         """Record the queued images in the store's index."""
         new, self._new = self._new, []
-        return self.store.add_images(new) if new else []
+        # the index whole, its rename not synced: one device flush instead of two; the
+        # build's layers and tree are not synced, so a crash loses its images anyway
+        return self.store.add_images(new, durable=False) if new else []
 
     async def _materialize(self, state: StageState, *, intermediate: bool = False,
                            tags: Sequence[str] = ()) -> ImageRecord:
