@@ -126,14 +126,16 @@ def proot_binary(env: Mapping[str, str] | None = None) -> Path:
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, *,
-                 durable: bool = True) -> None:
+                 durable: bool = True, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a part.
 
     temp file in the same directory -> fsync -> rename over -> fsync the directory.
     ``durable=False`` skips both fsyncs (still atomic for readers): for files that are
     derived from others and written again before they are used, where a crash can only lose
     what will be regenerated (two fsyncs cost ~0.4 ms on an idle disk, tens of ms behind
-    other writeback).
+    other writeback). ``sync_dir=False`` (with ``durable``) syncs the file but not the
+    rename: after a crash the path holds the old or the new data, whole, on any filesystem;
+    only the change may be lost.
     """
     if isinstance(data, str):
         data = data.encode()
@@ -153,7 +155,7 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, *,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if durable:
+    if durable and sync_dir:
         fsync_dir(path.parent)
 
 

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import posixpath
-import secrets
 import shlex
 import shutil
 import time
@@ -47,6 +46,7 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SMALL_LAYER = 1 << 20  # compressed bytes: applied without decompression and hash threads
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +114,9 @@ class Files:
     root: Path | None = None
     owned: bool = False
     pending: list[str] = attrs.field(factory=list)
+    # the snapshot of the work tree as the last RUN left it (image.commit.Snapshot), for the
+    # next RUN to compare with; None once anything else changed the tree
+    snap: dict[str, Any] | None = None
 
 
 @attrs.define
@@ -765,8 +768,12 @@ class Builder:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
         work = await self._writable(state)
-        before = await anyio.to_thread.run_sync(snapshot, work)
-        name = f"build-{secrets.token_hex(6)}"
+        # the last RUN's view of the tree when nothing changed it since, else a new one
+        before = state.files.snap
+        prior: dict[str, Any] = (before if before is not None
+                                 else await anyio.to_thread.run_sync(snapshot, work))
+        state.files.snap = None  # the tree is about to change
+        name = f"build-{os.urandom(6).hex()}"
         root = self.paths.data / "build" / name
         env = {**state.args, **state.env()}
         env.setdefault("PATH", DEFAULT_PATH)
@@ -814,7 +821,9 @@ class Builder:
             if code != 0:
                 raise ins.error(f"process \"{shlex.join(argv)}\" did not complete "
                                 f"successfully: exit code: {code}")
-            found = await anyio.to_thread.run_sync(snapshot_changes, work, before)
+            after: dict[str, Any] = {}
+            found = await anyio.to_thread.run_sync(
+                lambda: snapshot_changes(work, prior, after=after))
             self.store.blobs.mkdir(parents=True, exist_ok=True)
             partial = self.store.blobs / f".build-{os.getpid()}-{time.monotonic_ns()}.partial"
 
@@ -832,6 +841,8 @@ class Builder:
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
+            if state.files.root == work:
+                state.files.snap = after
             return digest, diff_id, size
         finally:
             with anyio.CancelScope(shield=True):
@@ -882,15 +893,16 @@ class Builder:
         cfg = {k: v for k, v in state.config.items() if not k.startswith("_")}
         # sorted keys: the same state gives the same bytes, however it was made (a cache hit)
         config_bytes = json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
-        # a step's image is the cache's (made again if a crash loses it): not fsynced
-        config_digest = self.store.write_blob(config_bytes, durable=not intermediate)
+        # not fsynced (a device flush each, tens of ms behind other writeback): like the
+        # layers, made again by building again if a crash loses them
+        config_digest = self.store.write_blob(config_bytes, durable=False)
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": OCI_CONFIG, "digest": config_digest,
                                "size": len(config_bytes)},
                     "layers": state.layers}
         manifest_digest = self.store.write_blob(
             json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
-            durable=not intermediate)
+            durable=False)
         self._new.append(NewImage(reference=None, digest=manifest_digest,
                                   config_digest=config_digest, layers=tuple(state.infos),
                                   size=size, media_type=OCI_MANIFEST, intermediate=intermediate,
@@ -904,7 +916,9 @@ class Builder:
     def _flush(self) -> list[ImageRecord]:
         """Record the queued images in the store's index."""
         new, self._new = self._new, []
-        return self.store.add_images(new) if new else []
+        # the index whole, its rename not synced: one device flush instead of two; the
+        # build's layers and tree are not synced, so a crash loses its images anyway
+        return self.store.add_images(new, durable=False) if new else []
 
     async def _materialize(self, state: StageState, *, intermediate: bool = False,
                            tags: Sequence[str] = ()) -> ImageRecord:
@@ -923,7 +937,7 @@ class Builder:
                     self.store.sweep_rootfs_tmp(rec.config_digest)
                     os.rename(work, rec.rootfs)
                     self._work.discard(work)
-                    state.files.root, state.files.owned = None, False
+                    state.files.root, state.files.owned, state.files.snap = None, False, None
                     with contextlib.suppress(OSError):
                         (self.store.rootfs_dir / f".{hexpart}.size").write_text(str(size))
         if state.files.root != rec.rootfs:
@@ -953,7 +967,7 @@ class Builder:
                 await copy_rootfs(files.root, work)
             else:
                 work.mkdir(mode=0o755)
-            files.root, files.owned = work, True
+            files.root, files.owned, files.snap = work, True, None
         root = files.root
         assert root is not None
         while files.pending:
@@ -961,8 +975,11 @@ class Builder:
 
             def apply(blob: str = blob) -> None:
                 with open(self.store.blob_path(blob), "rb") as fh, Applier(root) as applier:
-                    apply_layer(applier, fh, name="the build step's layer")
+                    # a COPY's or a small RUN's layer: threads cost more than they save
+                    small = os.fstat(fh.fileno()).st_size < SMALL_LAYER
+                    apply_layer(applier, fh, name="the build step's layer", threaded=not small)
 
+            files.snap = None
             await anyio.to_thread.run_sync(apply)
             files.pending.pop(0)
         return root
@@ -984,7 +1001,7 @@ class Builder:
         """Forget ``files``' work tree (removed at the end of the build)."""
         if files.owned and files.root is not None:
             self._trash.append(files.root)
-        files.root, files.owned, files.pending = None, False, []
+        files.root, files.owned, files.pending, files.snap = None, False, [], None
 
     def _cleanup(self) -> None:
         from ..image.store import remove_tree

@@ -34,12 +34,12 @@ from typing import IO, Any
 import anyio
 import anyio.to_thread
 import attrs
-import structlog
 
 from ..errors import ContainerError, ImageNotFound
+from ..logs import logger
 from .store import ImageRecord, ImageStore, LayerInfo, flock_async, remove_tree
 
-log = structlog.get_logger(__name__)
+log = logger(__name__)
 
 ALWAYS_SKIPPED = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -231,9 +231,15 @@ def _stamp(path: str, st: os.stat_result) -> tuple[Any, ...]:
 def snapshot(root: Path, skip: Iterable[str] = ()) -> Snapshot:
     """Every directory of the plain tree ``root`` (``""`` is the root, else ``/a/b``) with
     its entries' :func:`_stamp`: what :func:`snapshot_changes` compares with afterwards."""
-    skipped = set(ALWAYS_SKIPPED) | set(skip)
     out: Snapshot = {}
-    stack = [""]
+    snapshot_into(root, "", set(ALWAYS_SKIPPED) | set(skip), out)
+    return out
+
+
+def snapshot_into(root: Path, top: str, skipped: set[str], out: Snapshot) -> None:
+    """:func:`snapshot` of the directory ``top`` of ``root`` and everything below it, into
+    ``out``."""
+    stack = [top]
     while stack:
         rel = stack.pop()
         here: dict[str, tuple[Any, ...]] = {}
@@ -254,25 +260,39 @@ def snapshot(root: Path, skip: Iterable[str] = ()) -> Snapshot:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(path)
-    return out
 
 
-def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = ()) -> list[Change]:
+def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
+                     after: Snapshot | None = None) -> list[Change]:
     """The changes made in the plain tree ``root`` since :func:`snapshot` took ``before``, in
     tree order, as :func:`copy_changes` finds them against a copy: a new or replaced entry
     is ``A``/``C`` with everything below it, a gone one ``D``, a directory with a change
-    below it ``C``."""
+    below it ``C``. ``after``, when given (empty), is filled with what :func:`snapshot`
+    would return now: the walk stats every entry anyway (a build's next RUN compares with
+    it instead of taking a snapshot of its own)."""
     skipped = set(ALWAYS_SKIPPED) | set(skip)
 
+    def seen(rel: str) -> dict[str, tuple[Any, ...]] | None:
+        if after is None:
+            return None
+        here: dict[str, tuple[Any, ...]] = {}
+        after[rel] = here
+        return here
+
     def added(rel: str) -> Iterator[Change]:
+        here = seen(rel)
         for name in _listdir(root / rel.lstrip("/")):
             path = f"{rel}/{name}"
+            if path in skipped:
+                continue
             host = root / path.lstrip("/")
             try:
                 st = os.lstat(host)
             except OSError:
                 continue
-            if not _wanted(st) or path in skipped:
+            if here is not None:
+                here[name] = _stamp(str(host), st)
+            if not _wanted(st):  # a device, a fifo: never a directory
                 continue
             yield Change("A", path, host)
             if stat.S_ISDIR(st.st_mode):
@@ -280,6 +300,7 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = ()) -> 
 
     def walk(rel: str) -> list[Change]:
         out: list[Change] = []
+        here = seen(rel)
         old = before.get(rel, {})
         new_names = _listdir(root / rel.lstrip("/")) if rel else _listdir(root)
         for name in sorted(set(new_names) | set(old)):
@@ -296,7 +317,10 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = ()) -> 
                 st = os.lstat(host)
             except OSError:
                 continue
-            if not _wanted(st):
+            stamp = _stamp(str(host), st)
+            if here is not None:
+                here[name] = stamp
+            if not _wanted(st):  # a device, a fifo: never a directory
                 continue
             if was is None or stat.S_IFMT(was[0]) != stat.S_IFMT(st.st_mode):
                 out.append(Change("A" if was is None or not _wanted_mode(was[0]) else "C",
@@ -304,7 +328,7 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = ()) -> 
                 if stat.S_ISDIR(st.st_mode):
                     out.extend(added(path))
                 continue
-            same = _stamp(str(host), st) == was
+            same = stamp == was
             if stat.S_ISDIR(st.st_mode):
                 inner = walk(path)
                 if inner or not same:

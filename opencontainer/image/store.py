@@ -357,8 +357,9 @@ class ImageStore:
         data.setdefault("images", {})
         return data  # type: ignore[no-any-return]
 
-    def _write_refs(self, data: dict[str, Any]) -> None:
-        atomic_write(self.refs_file, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    def _write_refs(self, data: dict[str, Any], *, sync_dir: bool = True) -> None:
+        atomic_write(self.refs_file, json.dumps(data, indent=1, sort_keys=True) + "\n",
+                     sync_dir=sync_dir)
 
     def add_image(
         self,
@@ -379,8 +380,11 @@ class ImageStore:
             size=size, index_digest=index_digest, media_type=media_type,
             intermediate=intermediate)])[0]
 
-    def add_images(self, new: list[NewImage]) -> list[ImageRecord]:
-        """:meth:`add_image` for each of ``new``, in order, with one write of the index."""
+    def add_images(self, new: list[NewImage], *, durable: bool = True) -> list[ImageRecord]:
+        """:meth:`add_image` for each of ``new``, in order, with one write of the index.
+        ``durable=False``: the index is still written whole (its data synced) but its rename
+        is not: a crash may forget these images, never the others (a build's, whose layers
+        and tree are not synced either)."""
         configs = {n.config_digest: ImageConfig.from_json(json.loads(
             self.read_blob(n.config_digest))) for n in new}
         out: list[ImageRecord] = []
@@ -416,7 +420,7 @@ class ImageStore:
                 images[n.digest] = entry
                 for tag in n.tags:
                     refs[str(parse_reference(tag))] = n.digest
-            self._write_refs(data)
+            self._write_refs(data, sync_dir=durable)
             for n in new:
                 shown = n.reference or (n.tags[0] if n.tags else None)
                 out.append(self._record(n.digest, images[n.digest], refs, shown,
