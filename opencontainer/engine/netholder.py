@@ -120,15 +120,20 @@ class NetHolder:
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             self.log_file.unlink()
-        proc = await anyio.open_process(argv, stdin=-1, stdout=-1, stderr=-1,
-                                        start_new_session=True)
+        with anyio.CancelScope(shield=True):  # never a holder running without its handle
+            proc = await anyio.open_process(argv, stdin=-1, stdout=-1, stderr=-1,
+                                            start_new_session=True)
         assert proc.stdout is not None and proc.stderr is not None
         line = b""
-        with anyio.move_on_after(20):
-            async for chunk in proc.stdout:
-                line += chunk
-                if b"\n" in line:
-                    break
+        try:
+            with anyio.move_on_after(20):
+                async for chunk in proc.stdout:
+                    line += chunk
+                    if b"\n" in line:
+                        break
+        except BaseException:  # cancelled: end it, never leave it running
+            await _end(proc)
+            raise
         words = line.decode(errors="replace").split()
         if len(words) < 3 or words[0] != "ready":
             with contextlib.suppress(ProcessLookupError):
@@ -189,19 +194,24 @@ class NetHolder:
     async def _stop(self) -> None:
         proc, self._proc = self._proc, None
         self.forwards = frozenset()
-        if proc is None:
-            return
-        with anyio.CancelScope(shield=True):
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError, anyio.BrokenResourceError,
-                                         anyio.ClosedResourceError):
-                    await proc.stdin.aclose()
-            with anyio.move_on_after(3):
-                await proc.wait()
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            await proc.aclose()
+        if proc is not None:
+            await _end(proc)
+
+
+async def _end(proc: anyio.abc.Process) -> None:
+    """End a holder: its stdin closed, it frees the ports, removes its pid file and exits
+    (also when it is still setting up: it reads its stdin once ready); killed after 3 s."""
+    with anyio.CancelScope(shield=True):
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError, anyio.BrokenResourceError,
+                                     anyio.ClosedResourceError):
+                await proc.stdin.aclose()
+        with anyio.move_on_after(3):
+            await proc.wait()
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        await proc.aclose()
 
 
 def _same(f: Forward, w: Forward) -> bool:

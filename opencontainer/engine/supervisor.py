@@ -669,7 +669,12 @@ class Supervisor:
                          busy: bool) -> None:
         pending = self._net_pending
         try:
-            await net.ensure(wanted, busy=busy)
+            # not cancelled half-way when the engine closes (a `run -d`'s or `create`'s,
+            # right after the creation): a holder left running would keep the project's
+            # network until this process ends, and the container's own supervisor would
+            # wait for it to go (10 s)
+            with anyio.CancelScope(shield=True):
+                await net.ensure(wanted, busy=busy)
         except Exception as exc:  # raised where the container starts
             self._net_error = exc
         finally:
@@ -1064,10 +1069,12 @@ class Supervisor:
         return out
 
     async def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True,
-                 names: Sequence[str] = ()) -> list[str]:
+                 names: Sequence[str] = (), timeout: float | None = None) -> list[str]:
+        """Remove the chosen containers (``stopped_only=False``: running ones too, stopped
+        first with ``timeout``; docker's ``rm -f`` kills at once: 0)."""
         chosen = [c for c in self._select(services, names) if not (c.active and stopped_only)]
         graph = self._teardown(chosen, "remove")
-        await walk(graph, self._run_remove(None))
+        await walk(graph, self._run_remove(timeout))
         return graph.order()
 
     def _run_remove(self, timeout: float | None) -> Callable[[Step], Awaitable[bool]]:
