@@ -320,7 +320,7 @@ class ControlServer:
             return {"containers": await sup.pause(names, resume=op == "unpause")}
         if op == "rm":
             return {"containers": await sup.rm(services, stopped_only=not req.get("force"),
-                                              names=names)}
+                                              names=names, timeout=timeout)}
         if op == "down":
             removed = await sup.down(timeout=timeout, volumes=bool(req.get("volumes")),
                                      remove_orphans=bool(req.get("remove_orphans")))

@@ -218,7 +218,7 @@ def remove(entry: Entry, paths: Paths, *, force: bool = False) -> None:
     elif entry.kind == "standalone":  # its supervisor goes with it
         if _supervised(entry, "down", timeout=0 if force else None) is None:
             kill_leftovers(state)
-    elif _supervised(entry, "rm", force=True) is None:
+    elif _supervised(entry, "rm", force=True, timeout=0 if force else None) is None:
         kill_leftovers(state)
     remove_tree(state.container_dir(entry.name), ignore_errors=True)
     if entry.kind == "standalone":
