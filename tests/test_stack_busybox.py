@@ -35,6 +35,9 @@ services:
       - -c
       - test -f /www/index.html || echo persisted > /www/index.html; echo db serving;
         exec httpd -f -p 8000 -h /www
+    # as PID 1 of its own namespace (native backend) httpd, like sleep below, ignores
+    # SIGTERM: docker compose, and we, then wait the grace period before SIGKILL
+    stop_grace_period: 1s
     ports: ["{port}:8000"]
     volumes: ["www:/www"]
     healthcheck:
@@ -48,6 +51,7 @@ services:
   app:
     image: busybox
     command: ["sh", "-c", "wget -q -O - http://db:8000/ && echo app fetched; exec sleep 600"]
+    stop_grace_period: 1s
     depends_on:
       db: {{condition: service_healthy}}
       init: {{condition: service_completed_successfully}}

@@ -48,6 +48,7 @@ services:
       - import redis, time; r = redis.Redis(host='redis', port=6379);
         print('app sees', r.get('seeded').decode()); r.set('from_app', 'hello');
         time.sleep(600)
+    stop_grace_period: 1s  # PID 1 on the native backend: SIGTERM is ignored, as in Docker
     depends_on:
       redis: {{condition: service_healthy}}
       seed: {{condition: service_completed_successfully}}
