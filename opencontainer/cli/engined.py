@@ -1,0 +1,372 @@
+"""``opencontainer engine-service``: the user's engine service (internal).
+
+One process per ``OPENCONTAINER_HOME`` (per runtime directory) that keeps the engine imported
+and warm, so that an attached ``run`` costs a thin client (cli/thin.py) instead of a whole
+engine start. It listens on ``<runtime>/engine.sock`` (mode 0600, and a connection from
+another uid is refused). Each request is one ``run`` with the client's arguments, working
+directory, environment and standard streams (file descriptors passed with ``SCM_RIGHTS``):
+the service creates the container in an :class:`~opencontainer.engine.engine.Engine` of that
+environment, supervises it exactly as the in-process ``run`` does (restart policy, health,
+log, events, the project's control socket for ``ps``/``stop``/``logs`` …), removes it with
+``--rm``, and answers the exit code. The client's SIGINT is forwarded to the container
+(docker's sig-proxy), SIGTERM/SIGHUP stop it. A client that goes away does not stop its
+container (as with ``docker run``).
+
+It ends after ``OPENCONTAINER_ENGINE_IDLE`` seconds (default 600) without a container or a
+request, or as soon as its socket is removed (its home deleted). Started by the first client
+in a new session with its output to ``<runtime>/engine.log``; a second service for the same
+socket exits at once (the ``engine.lock`` flock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import queue
+import socket
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from .thin import PROTOCOL, socket_path
+
+IDLE_DEFAULT = 600.0
+WATCH_EVERY = 1.0
+MAX_REQUEST = 4 << 20
+
+
+def configure_engine_service(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idle", type=float, default=None,
+                        help="seconds without containers or requests before it ends "
+                             "(default: OPENCONTAINER_ENGINE_IDLE or 600)")
+
+
+def run_engine_service(args: argparse.Namespace, ctx: Any) -> int:
+    import anyio
+
+    from ..errors import StateError
+    from ..paths import file_lock
+
+    path = socket_path(ctx.env)
+    if path is None:
+        raise StateError("the engine service's socket path is too long; set a shorter "
+                         "OPENCONTAINER_HOME or XDG_RUNTIME_DIR.")
+    idle = args.idle
+    if idle is None:
+        try:
+            idle = float(ctx.env.get("OPENCONTAINER_ENGINE_IDLE") or IDLE_DEFAULT)
+        except ValueError:
+            idle = IDLE_DEFAULT
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        with file_lock(path.parent / "engine.lock", blocking=False):
+            _warm()
+            anyio.run(_serve, path, ctx, idle, backend="asyncio")
+    except StateError:
+        return 0  # another service has this socket
+    return 0
+
+
+def _warm() -> None:
+    """Import what every request needs, once, and keep it out of the collector's way."""
+    from ..api import control  # noqa: F401
+    from ..engine import engine, events, runner, standalone, supervisor  # noqa: F401
+    from ..image import policy, store  # noqa: F401
+    from ..runtime import create, process, rootfs  # noqa: F401
+    from . import containers  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
+class Service:
+    """The requests and containers in flight, for the idle timer."""
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.active = 0
+        self.last = time.monotonic()
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        return 0.0 if self.active else time.monotonic() - self.last
+
+
+async def _serve(path: Path, ctx: Any, idle: float) -> None:
+    import anyio
+
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener = await anyio.create_unix_listener(path)
+    os.chmod(path, 0o600)
+    ino = path.stat().st_ino
+    service = Service(idle)
+    print(f"engine service {os.getpid()} listening on {path}", flush=True)
+    async with listener, anyio.create_task_group() as tg:
+        async def accept() -> None:
+            while True:
+                conn = await listener.accept()
+                tg.start_soon(_connection, conn, ctx, service)
+
+        tg.start_soon(accept)
+        while True:
+            await anyio.sleep(min(WATCH_EVERY, max(service.idle, 0.05)))
+            try:
+                ours = path.stat().st_ino == ino
+            except OSError:
+                ours = False
+            if not ours:  # removed (its home deleted) or taken over: end now
+                print("engine service: socket gone, ending", flush=True)
+                break
+            if service.idle_for() >= service.idle:
+                path.unlink()  # no new connection from here on
+                await anyio.sleep(0.1)  # one queued before the unlink is served first
+                if service.active == 0:
+                    print("engine service: idle, ending", flush=True)
+                    break
+                # a late request: serve it, and a new service takes the next ones
+                while service.active:
+                    await anyio.sleep(0.1)
+                break
+        tg.cancel_scope.cancel()
+
+
+def _peer_uid(conn: Any) -> int:
+    import anyio.abc
+
+    raw: socket.socket = conn.extra(anyio.abc.SocketAttribute.raw_socket)
+    creds = raw.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", creds)[1])
+
+
+async def _connection(conn: Any, ctx: Any, service: Service) -> None:
+    import anyio
+    from anyio.streams.buffered import BufferedByteReceiveStream
+
+    fds: list[int] = []
+    with service.busy():
+        async with conn:
+            try:
+                if _peer_uid(conn) != os.getuid():
+                    return
+                head, fds = await conn.receive_fds(len(PROTOCOL) + 8, 3)
+                for fd in fds:
+                    os.set_inheritable(fd, False)
+                if len(head) != len(PROTOCOL) + 8 or not head.startswith(PROTOCOL) or \
+                        len(fds) != 3:
+                    return
+                size = int(head[len(PROTOCOL):], 16)
+                if size > MAX_REQUEST:
+                    return
+                reader = BufferedByteReceiveStream(conn)
+                req = json.loads(await reader.receive_exactly(size))
+            except (anyio.EndOfStream, anyio.BrokenResourceError, ValueError, OSError):
+                _close(fds)
+                return
+            try:
+                await _run_request(conn, reader, req, fds)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                pass
+            finally:
+                _close(fds)
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
+
+
+async def _send(conn: Any, msg: dict[str, Any]) -> None:
+    import anyio
+
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        await conn.send(json.dumps(msg).encode() + b"\n")
+
+
+class FdText:
+    """A client's stream as the CLI context's ``stdout``/``stderr`` (short messages: written
+    at once)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = FdWriter(fd)
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", "replace")
+        with contextlib.suppress(OSError):
+            _write_all(self.fd, data)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class FdWriter:
+    """A container's output to a client's stream, written by a thread of its own: a reader
+    that is slow (or never reads) holds up that container's output only, not the service."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def write(self, data: bytes) -> int:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, daemon=True,
+                                            name=f"client-fd-{self.fd}")
+            self._thread.start()
+        self._queue.put(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _drain(self) -> None:
+        broken = False
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if not broken:
+                try:
+                    _write_all(self.fd, data)
+                except OSError:
+                    broken = True  # the reader went away: the rest is dropped
+
+    async def aclose(self) -> None:
+        """Until everything written so far has reached the stream."""
+        import anyio
+
+        if self._thread is not None:
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._thread.join)
+            self._thread = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _absolute(args: argparse.Namespace, cwd: str) -> None:
+    """The client's relative file names, from its working directory."""
+    def fix(p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(cwd, p)
+
+    args.env_file = [fix(p) for p in args.env_file]
+    args.label_file = [fix(p) for p in args.label_file]
+    if args.cidfile:
+        args.cidfile = fix(args.cidfile)
+
+
+class Parsers:
+    """The ``run`` parser, built once (argparse parsers are reusable)."""
+
+    def __init__(self) -> None:
+        self._run: Any = None
+
+    def run(self) -> Any:
+        if self._run is None:
+            from .main import CONTAINER_COMMANDS, _build_command_parser
+
+            self._run, _ = _build_command_parser("opencontainer", "run",
+                                                 "opencontainer.cli.containers",
+                                                 CONTAINER_COMMANDS["run"][1], False)
+        return self._run
+
+
+PARSERS = Parsers()
+
+
+async def _client_signals(reader: Any) -> AsyncIterator[int]:
+    """The signals the client forwards (``{"signal": N}`` lines), until it goes away."""
+    import anyio
+
+    while True:
+        try:
+            line = await reader.receive_until(b"\n", 4096)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound,
+                anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            signum = json.loads(line).get("signal")
+            if isinstance(signum, int):
+                yield signum
+
+
+async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int]) -> None:
+    from ..engine.runner import Attachment
+    from ..errors import OpenContainerError
+    from . import containers
+    from .main import CliContext
+
+    env = {str(k): str(v) for k, v in dict(req.get("env") or {}).items()}
+    cwd = str(req.get("cwd") or "/")
+    env.setdefault("PWD", cwd)
+    stdin_fd, out_fd, err_fd = fds
+    ctx = CliContext(env=env, stdout=FdText(out_fd), stderr=FdText(err_fd),  # type: ignore[arg-type]
+                     verbose=int(req.get("verbose") or 0))
+    try:
+        args = PARSERS.run().parse_args([str(a) for a in req.get("argv") or ()])
+    except SystemExit:  # the client parsed the same line: a service of another version
+        await _send(conn, {"taken": True, "exit": 125,
+                           "error": "the engine service cannot read this command line (a "
+                                    "different version?); stop it with 'opencontainer system "
+                                    "service stop' or set OPENCONTAINER_ENGINE=inline."})
+        return
+    _absolute(args, cwd)
+    chosen = {s.lower() for s in args.attach}
+    interactive = args.interactive or "stdin" in chosen
+    out = FdWriter(out_fd) if not chosen or "stdout" in chosen else None
+    err = FdWriter(err_fd) if not chosen or "stderr" in chosen else None
+    attach = Attachment(stdout=out, stderr=err,  # type: ignore[arg-type]
+                        stdin=stdin_fd if interactive else None)
+    await _send(conn, {"taken": True})
+
+    @contextlib.contextmanager
+    def signals() -> Iterator[AsyncIterator[int]]:
+        yield _client_signals(reader)
+
+    answer: dict[str, Any]
+    try:
+        with containers._DaemonErrors():
+            code = await containers.run_attached(args, ctx, attach, signals=signals)
+        answer = {"exit": code}
+    except OpenContainerError as exc:
+        answer = {"exit": exc.exit_code, "error": str(exc)}
+    except Exception as exc:  # a bug: logged here, one sentence there
+        import traceback
+
+        traceback.print_exc()
+        answer = {"exit": 125, "error": f"internal error in the engine service "
+                                        f"({type(exc).__name__}: {exc}); please report it."}
+    finally:
+        for w in (out, err):
+            if w is not None:
+                await w.aclose()
+    _close(fds)  # before the answer: the client's readers see the end when it exits
+    await _send(conn, answer)
