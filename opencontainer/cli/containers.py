@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -499,20 +499,34 @@ def _run_run(args: argparse.Namespace, ctx: Any) -> int:
 
 async def run_attached(args: argparse.Namespace, ctx: Any, attach: Any,
                        signals: Callable[[], Any] | None = None,
-                       on_created: Callable[[str], None] | None = None) -> int:
+                       on_done: Callable[[int], Awaitable[None]] | None = None,
+                       prepare: Callable[[Any], None] | None = None) -> int:
     """``run`` without ``-d``: create the container, supervise it attached to ``attach``
-    until it ends for good (removed too with ``--rm``); its exit code."""
+    until it ends for good (removed too with ``--rm``); its exit code. ``on_done``: told the
+    exit code as soon as the container has ended for good (and, with ``--rm``, is gone, its
+    name free), before the engine winds down (its network holder, its lock); not when the
+    container publishes ports, which are free only once the engine is closed. ``prepare``:
+    given the engine before it starts (the engine service's warm state)."""
     names: list[str] = []
+    engine = _engine(ctx, args)
+    if prepare is not None:
+        prepare(engine)
     try:
-        async with _engine(ctx, args) as engine:
+        async with engine:
             sup, c = await _create(engine, args, ctx, attach)
             names.append(c.name)
-            if on_created is not None:
-                on_created(c.name)
-            return await attached(engine, sup, c, ctx, signal_source=signals)
+            code = await attached(engine, sup, c, ctx, signal_source=signals)
+            if on_done is not None and not c.ctx.service.ports:
+                if args.rm and names:
+                    _forget(ctx, names.pop())
+                await on_done(code)
+                on_done = None
     finally:
         if args.rm and names:
             _forget(ctx, names[0])
+    if on_done is not None:
+        await on_done(code)
+    return code
 
 
 def _start_detached(state: Any, ctx: Any, name: str) -> None:

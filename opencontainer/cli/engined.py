@@ -34,6 +34,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from ..engine.netholder import NetHolder
+from ..paths import remove_tree
 from .thin import PROTOCOL, socket_path
 
 IDLE_DEFAULT = 600.0
@@ -85,13 +89,105 @@ def _warm() -> None:
     gc.freeze()
 
 
+USERNS_FOR = 30.0  # seconds a user namespace probe of the service's stays good
+
+
+class Warm:
+    """What the service keeps ready between requests, off their start path: the runner's
+    probes (proot's capabilities, whether user namespaces work: re-probed after each
+    request) and one private network per network model, up before a container needs it
+    (a new project adopts it instead of starting its own holder, ~50 ms)."""
+
+    def __init__(self, runtime: Path) -> None:
+        self.runtime = runtime
+        self.runners: dict[tuple[str, ...], Any] = {}
+        self.spares: dict[Any, Any] = {}  # NetworkChoice -> a running NetHolder
+        self.wanted: set[Any] = set()
+        self.starting: set[Any] = set()
+        self.failed: set[Any] = set()
+        self.count = 0
+        self.tg: Any = None
+
+    def prepare(self, engine: Any) -> None:
+        """A request's engine: given what earlier ones found out."""
+        from ..engine.runner import ProotRunner
+
+        runner = engine.runner
+        if isinstance(runner, ProotRunner):
+            key = (str(runner.paths.cache), runner.env.get("OPENCONTAINER_PROOT", ""),
+                   runner.env.get("PATH", ""))
+            prev = self.runners.get(key)
+            if prev is not None:
+                runner.share_probes(prev, userns_for=USERNS_FOR)
+            self.runners[key] = runner
+        engine.spare_network = self.take
+
+    def take(self, choice: Any) -> Any:
+        self.wanted.add(choice)
+        holder = self.spares.pop(choice, None)
+        if holder is not None and not holder.running:
+            self.tg.start_soon(holder.stop)
+            holder = None
+        return holder
+
+    def after_request(self) -> None:
+        """Refill what the request used, re-probe user namespaces: in the background."""
+        if self.tg is None:
+            return
+        for choice in self.wanted - self.starting - self.failed - set(self.spares):
+            self.starting.add(choice)
+            self.tg.start_soon(self._spare, choice)
+        for runner in self.runners.values():
+            self.tg.start_soon(_refresh, runner)
+
+    async def _spare(self, choice: Any) -> None:
+        self.count += 1
+        holder = SpareHolder(directory=self.runtime / "net" / f"{os.getpid()}-{self.count}",
+                             forwarder=choice.forwarder, binary=choice.binary, sub=choice.sub)
+        try:
+            await holder.ensure([])
+        except Exception as exc:  # the projects make their own, as without the service
+            print(f"engine service: no spare network ({exc})", flush=True)
+            self.failed.add(choice)
+            await holder.stop()
+            return
+        finally:
+            self.starting.discard(choice)
+        self.spares[choice] = holder
+
+    async def close(self) -> None:
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            for holder in list(self.spares.values()):
+                await holder.stop()
+            self.spares.clear()
+
+
+async def _refresh(runner: Any) -> None:
+    import anyio
+
+    await anyio.to_thread.run_sync(runner.refresh_userns)
+
+
+@attrs.define(eq=False)
+class SpareHolder(NetHolder):
+    """A network started ahead in the service's runtime folder: its folder goes when it
+    stops (whoever adopted it stops it)."""
+
+    async def stop(self) -> None:
+        await super().stop()
+        remove_tree(self.directory, ignore_errors=True)
+
+
 class Service:
     """The requests and containers in flight, for the idle timer."""
 
-    def __init__(self, idle: float) -> None:
+    def __init__(self, idle: float, warm: Warm | None = None) -> None:
         self.idle = idle
         self.active = 0
         self.last = time.monotonic()
+        self.warm = warm or Warm(Path("."))
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
@@ -114,9 +210,11 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
     listener = await anyio.create_unix_listener(path)
     os.chmod(path, 0o600)
     ino = path.stat().st_ino
-    service = Service(idle)
+    service = Service(idle, Warm(path.parent))
     print(f"engine service {os.getpid()} listening on {path}", flush=True)
     async with listener, anyio.create_task_group() as tg:
+        service.warm.tg = tg
+
         async def accept() -> None:
             while True:
                 conn = await listener.accept()
@@ -142,6 +240,7 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
                 while service.active:
                     await anyio.sleep(0.1)
                 break
+        await service.warm.close()
         tg.cancel_scope.cancel()
 
 
@@ -178,7 +277,7 @@ async def _connection(conn: Any, ctx: Any, service: Service) -> None:
                 _close(fds)
                 return
             try:
-                await _run_request(conn, reader, req, fds)
+                await _run_request(conn, reader, req, fds, service.warm)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass
             finally:
@@ -318,7 +417,10 @@ async def _client_signals(reader: Any) -> AsyncIterator[int]:
                 yield signum
 
 
-async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int]) -> None:
+async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int],
+                       warm: Warm) -> None:
+    import anyio
+
     from ..engine.runner import Attachment
     from ..errors import OpenContainerError
     from . import containers
@@ -334,9 +436,9 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
         args = PARSERS.run().parse_args([str(a) for a in req.get("argv") or ()])
     except SystemExit:  # the client parsed the same line: a service of another version
         await _send(conn, {"taken": True, "exit": 125,
-                           "error": "the engine service cannot read this command line (a "
-                                    "different version?); stop it with 'opencontainer system "
-                                    "service stop' or set OPENCONTAINER_ENGINE=inline."})
+                           "error": "the engine service cannot read this command line; set "
+                                    "OPENCONTAINER_ENGINE=inline to run it without the "
+                                    "service."})
         return
     _absolute(args, cwd)
     chosen = {s.lower() for s in args.attach}
@@ -351,22 +453,37 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
     def signals() -> Iterator[AsyncIterator[int]]:
         yield _client_signals(reader)
 
-    answer: dict[str, Any]
+    answered = False
+
+    async def answer(msg: dict[str, Any]) -> None:
+        nonlocal answered
+        for w in (out, err):
+            if w is not None:
+                await w.aclose()
+        _close(fds)  # before the answer: the client's readers see the end when it exits
+        await _send(conn, msg)
+        answered = True
+        warm.after_request()
+
+    async def done(code: int) -> None:
+        await answer({"exit": code})
+
     try:
         with containers._DaemonErrors():
-            code = await containers.run_attached(args, ctx, attach, signals=signals)
-        answer = {"exit": code}
+            await containers.run_attached(args, ctx, attach, signals=signals, on_done=done,
+                                          prepare=warm.prepare)
     except OpenContainerError as exc:
-        answer = {"exit": exc.exit_code, "error": str(exc)}
+        if not answered:
+            await answer({"exit": exc.exit_code, "error": str(exc)})
     except Exception as exc:  # a bug: logged here, one sentence there
         import traceback
 
         traceback.print_exc()
-        answer = {"exit": 125, "error": f"internal error in the engine service "
-                                        f"({type(exc).__name__}: {exc}); please report it."}
+        if not answered:
+            await answer({"exit": 125, "error": f"internal error in the engine service "
+                                                f"({type(exc).__name__}: {exc}); please "
+                                                "report it."})
     finally:
-        for w in (out, err):
-            if w is not None:
-                await w.aclose()
-    _close(fds)  # before the answer: the client's readers see the end when it exits
-    await _send(conn, answer)
+        if not answered:
+            with anyio.CancelScope(shield=True):
+                await answer({"exit": 125, "error": "the engine service was stopped."})

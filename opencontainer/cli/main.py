@@ -522,8 +522,8 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
         except SystemExit as exc:  # --help (0) or a usage error: docker's exit status 125
             code = int(exc.code or 0)
             return USAGE_ERROR if code == 2 else code
-        if name == "run" and not compose:  # what a thin client hands to the engine service
-            args.raw_argv = list(cmd_args)
+        if name == "run" and not compose and program:
+            args.raw_argv = list(cmd_args)  # what a thin client hands to the engine service
         return int(runner(args, ctx) or 0)
     except OpenContainerError as exc:
         ctx.err(f"Error: {exc}")

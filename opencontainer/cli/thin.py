@@ -19,6 +19,7 @@ This module is on the start path of every ``run``: the standard library only, an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -137,13 +138,12 @@ def _converse(sock: socket.socket, argv: list[str], env: Mapping[str, str],
         raise NotTaken(str(exc)) from exc
     fh = sock.makefile("rb")
     taken = False
+    received: list[int] = []
 
     def forward(signum: int, _frame: Any) -> None:
-        if taken:  # before that, the default action: nothing was done yet
-            try:
-                sock.sendall(b'{"signal": %d}\n' % signum)
-            except OSError:
-                pass
+        received.append(signum)  # the service reads them once the container runs
+        with contextlib.suppress(OSError):
+            sock.sendall(b'{"signal": %d}\n' % signum)
 
     for name in FORWARDED:
         signal.signal(getattr(signal, name), forward)
@@ -154,6 +154,8 @@ def _converse(sock: socket.socket, argv: list[str], env: Mapping[str, str],
             line = b""
         if not line:
             if not taken:
+                if received:  # interrupted before anything was done
+                    return 128 + received[0]
                 raise NotTaken("the engine service closed the connection")
             sys.stderr.write("Error: the engine service ended before the container did; "
                              "see 'opencontainer ps -a'.\n")

@@ -362,6 +362,25 @@ class ProotRunner:
             self._userns = (now, userns_works())
         return self._userns[1]
 
+    def share_probes(self, other: ProotRunner, *, userns_for: float = 1.0) -> None:
+        """Take what ``other`` found out (proot's capabilities and binary, when it uses the
+        same proot and cache; its user namespace probe, as fresh when not older than
+        ``userns_for`` seconds): the engine service's runners, one per request, ask once."""
+        same = other.paths.cache == self.paths.cache and all(
+            other.env.get(k) == self.env.get(k) for k in ("OPENCONTAINER_PROOT", "PATH",
+                                                          "PREFIX"))
+        if same and other._caps is not None:
+            self._caps, self._binary = other._caps, other._binary
+        if other._userns is not None and time.monotonic() - other._userns[0] <= userns_for:
+            self._userns = (time.monotonic(), other._userns[1])
+
+    def refresh_userns(self) -> None:
+        """Probe user namespaces again now (the engine service: after a request, off the
+        start path of the next)."""
+        from ..runtime.overlay import userns_works
+
+        self._userns = (time.monotonic(), userns_works())
+
     def caps(self) -> Any:
         if self._caps is None:
             from ..paths import proot_binary
