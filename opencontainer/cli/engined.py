@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -107,6 +108,10 @@ class Warm:
         self.failed: set[Any] = set()
         self.count = 0
         self.tg: Any = None
+        self.doomed: list[Path] = []
+        self.deleting = False
+        self.trash: set[Path] = set()
+        self.swept: set[Path] = set()
 
     def prepare(self, engine: Any) -> None:
         """A request's engine: given what earlier ones found out."""
@@ -120,7 +125,40 @@ class Warm:
             if prev is not None:
                 runner.share_probes(prev, userns_for=USERNS_FOR)
             self.runners[key] = runner
+            runner.defer_delete = self.delete
         engine.spare_network = self.take
+
+    def delete(self, path: Path) -> None:
+        """A removed container's files (already out of sight, in ``data/trash``): deleted
+        after the answer, one at a time. Whatever a killed service leaves there goes with
+        the next service's first request."""
+        self.trash.add(path.parent)
+        self.doomed.append(path)
+        if self.tg is not None and not self.deleting:
+            self.deleting = True
+            self.tg.start_soon(self._delete_all)
+
+    async def _delete_all(self) -> None:
+        import anyio
+
+        try:
+            while self.doomed:
+                path = self.doomed.pop(0)
+                await anyio.to_thread.run_sync(
+                    functools.partial(remove_tree, path, ignore_errors=True),
+                    abandon_on_cancel=False)
+        finally:
+            self.deleting = False
+
+    def sweep(self, trash: Path) -> None:
+        """What an earlier service left in ``trash`` (once per trash folder)."""
+        if trash in self.swept:
+            return
+        self.swept.add(trash)
+        with contextlib.suppress(OSError):
+            for p in trash.iterdir():
+                if p not in self.doomed:
+                    self.delete(p)
 
     def take(self, choice: Any) -> Any:
         self.wanted.add(choice)
@@ -139,6 +177,8 @@ class Warm:
             self.tg.start_soon(self._spare, choice)
         for runner in self.runners.values():
             self.tg.start_soon(_refresh, runner)
+        for trash in list(self.trash):
+            self.sweep(trash)
 
     async def _spare(self, choice: Any) -> None:
         self.count += 1
@@ -162,6 +202,11 @@ class Warm:
             for holder in list(self.spares.values()):
                 await holder.stop()
             self.spares.clear()
+            while self.deleting or self.doomed:
+                if not self.deleting:
+                    await self._delete_all()
+                else:
+                    await anyio.sleep(0.05)
 
 
 async def _refresh(runner: Any) -> None:
@@ -184,6 +229,7 @@ class Service:
     """The requests and containers in flight, for the idle timer."""
 
     def __init__(self, idle: float, warm: Warm | None = None) -> None:
+        self.stoppers: set[Any] = set()  # each request's signal stream
         self.idle = idle
         self.active = 0
         self.last = time.monotonic()
@@ -207,6 +253,8 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
 
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
+    # spare networks' folders of a service that was killed (we hold the lock: none is ours)
+    remove_tree(path.parent / "net", ignore_errors=True)
     listener = await anyio.create_unix_listener(path)
     os.chmod(path, 0o600)
     ino = path.stat().st_ino
@@ -221,8 +269,29 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
                 tg.start_soon(_connection, conn, ctx, service)
 
         tg.start_soon(accept)
-        while True:
-            await anyio.sleep(min(WATCH_EVERY, max(service.idle, 0.05)))
+        stop = anyio.Event()
+
+        async def signals() -> None:
+            import signal
+
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT,
+                                            signal.SIGHUP) as received:
+                async for signum in received:
+                    print(f"engine service: signal {signum}, ending (its containers stop)",
+                          flush=True)
+                    stop.set()
+                    return
+
+        tg.start_soon(signals)
+        while not stop.is_set():
+            with anyio.move_on_after(min(WATCH_EVERY, max(service.idle, 0.05))):
+                await stop.wait()
+            if stop.is_set():
+                with contextlib.suppress(OSError):
+                    if path.stat().st_ino == ino:
+                        path.unlink()
+                await _stop_all(service)
+                break
             try:
                 ours = path.stat().st_ino == ino
             except OSError:
@@ -242,6 +311,24 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
                 break
         await service.warm.close()
         tg.cancel_scope.cancel()
+
+
+STOP_WAIT = 20.0  # seconds the service's containers get to stop when it is told to end
+
+
+async def _stop_all(service: Service) -> None:
+    """Stop every container of the service as its client's SIGTERM would (``--rm`` ones are
+    removed), then end: what is still running after :data:`STOP_WAIT` is killed."""
+    import signal
+
+    import anyio
+
+    for stream in list(service.stoppers):
+        with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError):
+            stream.send_nowait(signal.SIGTERM)
+    with anyio.move_on_after(STOP_WAIT):
+        while service.active:
+            await anyio.sleep(0.05)
 
 
 def _peer_uid(conn: Any) -> int:
@@ -277,7 +364,7 @@ async def _connection(conn: Any, ctx: Any, service: Service) -> None:
                 _close(fds)
                 return
             try:
-                await _run_request(conn, reader, req, fds, service.warm)
+                await _run_request(conn, reader, req, fds, service)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 pass
             finally:
@@ -418,7 +505,7 @@ async def _client_signals(reader: Any) -> AsyncIterator[int]:
 
 
 async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int],
-                       warm: Warm) -> None:
+                       service: Service) -> None:
     import anyio
 
     from ..engine.runner import Attachment
@@ -449,9 +536,18 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
                         stdin=stdin_fd if interactive else None)
     await _send(conn, {"taken": True})
 
+    warm = service.warm
+    # the signals for the container: the client's, and the service's own stop (SIGTERM)
+    sig_in, sig_out = anyio.create_memory_object_stream[int](16)
+
+    async def client_signals() -> None:
+        async for signum in _client_signals(reader):
+            with contextlib.suppress(anyio.WouldBlock, anyio.BrokenResourceError):
+                sig_in.send_nowait(signum)
+
     @contextlib.contextmanager
     def signals() -> Iterator[AsyncIterator[int]]:
-        yield _client_signals(reader)
+        yield sig_out
 
     answered = False
 
@@ -468,10 +564,14 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
     async def done(code: int) -> None:
         await answer({"exit": code})
 
+    service.stoppers.add(sig_in)
     try:
-        with containers._DaemonErrors():
-            await containers.run_attached(args, ctx, attach, signals=signals, on_done=done,
-                                          prepare=warm.prepare)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client_signals)
+            with containers._DaemonErrors():
+                await containers.run_attached(args, ctx, attach, signals=signals,
+                                              on_done=done, prepare=warm.prepare)
+            tg.cancel_scope.cancel()
     except OpenContainerError as exc:
         if not answered:
             await answer({"exit": exc.exit_code, "error": str(exc)})
@@ -484,6 +584,7 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
                                                 f"({type(exc).__name__}: {exc}); please "
                                                 "report it."})
     finally:
+        service.stoppers.discard(sig_in)
         if not answered:
             with anyio.CancelScope(shield=True):
                 await answer({"exit": 125, "error": "the engine service was stopped."})
