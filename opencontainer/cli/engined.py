@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import functools
 import gc
 import json
@@ -39,7 +40,7 @@ import attrs
 
 from ..engine.netholder import NetHolder
 from ..paths import remove_tree
-from .thin import PROTOCOL, socket_path
+from .thin import PROTOCOL, code_id, socket_path
 
 IDLE_DEFAULT = 600.0
 WATCH_EVERY = 1.0
@@ -56,7 +57,6 @@ def run_engine_service(args: argparse.Namespace, ctx: Any) -> int:
     import anyio
 
     from ..errors import StateError
-    from ..paths import file_lock
 
     path = socket_path(ctx.env)
     if path is None:
@@ -69,12 +69,14 @@ def run_engine_service(args: argparse.Namespace, ctx: Any) -> int:
         except ValueError:
             idle = IDLE_DEFAULT
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = os.open(path.parent / "engine.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        with file_lock(path.parent / "engine.lock", blocking=False):
-            _warm()
-            anyio.run(_serve, path, ctx, idle, backend="asyncio")
-    except StateError:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
         return 0  # another service has this socket
+    _warm()
+    anyio.run(_serve, path, ctx, idle, lock, backend="asyncio")
     return 0
 
 
@@ -230,10 +232,26 @@ class Service:
 
     def __init__(self, idle: float, warm: Warm | None = None) -> None:
         self.stoppers: set[Any] = set()  # each request's signal stream
+        self.code = code_id()
+        self.stale = False  # a client of other code came: end (the socket is gone already)
+        self.path: Path | None = None
+        self.ino = 0
+        self.lock = -1  # engine.lock, flocked: who may bind the socket
         self.idle = idle
         self.active = 0
         self.last = time.monotonic()
         self.warm = warm or Warm(Path("."))
+
+    def release(self) -> None:
+        """Remove our socket (not a successor's) and let a successor bind a new one, while
+        we finish what we have."""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                if self.path.stat().st_ino == self.ino:
+                    self.path.unlink()
+        if self.lock >= 0:
+            os.close(self.lock)
+            self.lock = -1
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
@@ -248,7 +266,7 @@ class Service:
         return 0.0 if self.active else time.monotonic() - self.last
 
 
-async def _serve(path: Path, ctx: Any, idle: float) -> None:
+async def _serve(path: Path, ctx: Any, idle: float, lock: int) -> None:
     import anyio
 
     with contextlib.suppress(FileNotFoundError):
@@ -259,6 +277,7 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
     os.chmod(path, 0o600)
     ino = path.stat().st_ino
     service = Service(idle, Warm(path.parent))
+    service.path, service.ino, service.lock = path, ino, lock
     print(f"engine service {os.getpid()} listening on {path}", flush=True)
     async with listener, anyio.create_task_group() as tg:
         service.warm.tg = tg
@@ -287,20 +306,18 @@ async def _serve(path: Path, ctx: Any, idle: float) -> None:
             with anyio.move_on_after(min(WATCH_EVERY, max(service.idle, 0.05))):
                 await stop.wait()
             if stop.is_set():
-                with contextlib.suppress(OSError):
-                    if path.stat().st_ino == ino:
-                        path.unlink()
+                service.release()
                 await _stop_all(service)
                 break
             try:
                 ours = path.stat().st_ino == ino
             except OSError:
                 ours = False
-            if not ours:  # removed (its home deleted) or taken over: end now
+            if not ours and not service.stale:  # removed (its home deleted?): end when idle
                 print("engine service: socket gone, ending", flush=True)
-                break
-            if service.idle_for() >= service.idle:
-                path.unlink()  # no new connection from here on
+                service.stale = True
+            if service.idle_for() >= service.idle or service.stale:
+                service.release()  # no new connection from here on
                 await anyio.sleep(0.1)  # one queued before the unlink is served first
                 if service.active == 0:
                     print("engine service: idle, ending", flush=True)
@@ -361,6 +378,13 @@ async def _connection(conn: Any, ctx: Any, service: Service) -> None:
                 reader = BufferedByteReceiveStream(conn)
                 req = json.loads(await reader.receive_exactly(size))
             except (anyio.EndOfStream, anyio.BrokenResourceError, ValueError, OSError):
+                _close(fds)
+                return
+            if req.get("code") != service.code:  # an upgrade: a new service takes over
+                print("engine service: a client of other code, handing over", flush=True)
+                service.stale = True
+                service.release()
+                await _send(conn, {"stale": True})
                 _close(fds)
                 return
             try:

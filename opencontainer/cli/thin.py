@@ -66,6 +66,18 @@ def wanted(env: Mapping[str, str]) -> bool:
                                                                       "no", "false")
 
 
+def code_id() -> str:
+    """Which code this is: a service started from other files (an upgrade since) hands its
+    socket over to a new one instead of running requests with old code."""
+    from .._version import __version__
+
+    try:
+        mtime = os.stat(__file__).st_mtime_ns
+    except OSError:
+        mtime = 0
+    return f"{__version__}:{__file__}:{mtime}"
+
+
 def _connect(path: Path) -> socket.socket | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -116,21 +128,34 @@ def run(argv: list[str], env: Mapping[str, str], verbose: int = 0) -> int:
     path = socket_path(env)
     if path is None:
         raise NotTaken("socket path too long")
-    sock = _connect(path)
-    if sock is None:
-        sock = start_service(env, path)
+    for _attempt in range(2):
+        sock = _connect(path)
         if sock is None:
-            raise NotTaken("the engine service did not start")
-    with sock:
-        return _converse(sock, argv, env, verbose)
+            sock = start_service(env, path)
+            if sock is None:
+                raise NotTaken("the engine service did not start")
+        with sock:
+            try:
+                return _converse(sock, argv, env, verbose)
+            except Stale:
+                continue  # it gave up its socket: start ours
+    raise NotTaken("the engine service runs other code")
+
+
+class Stale(NotTaken):
+    """The service runs other code than ours and ends: start a new one."""
 
 
 def _converse(sock: socket.socket, argv: list[str], env: Mapping[str, str],
               verbose: int) -> int:
     import signal
 
-    body = json.dumps({"op": "run", "argv": argv, "cwd": os.getcwd(), "env": dict(env),
-                       "verbose": verbose}).encode()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # removed under us: as the in-process run would, refuse
+        raise NotTaken("no working directory") from None
+    body = json.dumps({"op": "run", "argv": argv, "cwd": cwd, "env": dict(env),
+                       "verbose": verbose, "code": code_id()}).encode()
     try:
         socket.send_fds(sock, [PROTOCOL + b"%08x" % len(body)], _std_fds())
         sock.sendall(body)
@@ -161,6 +186,8 @@ def _converse(sock: socket.socket, argv: list[str], env: Mapping[str, str],
                              "see 'opencontainer ps -a'.\n")
             return 125
         msg: dict[str, Any] = json.loads(line)
+        if msg.get("stale"):
+            raise Stale("the engine service runs other code")
         if msg.get("taken"):
             taken = True
         if "error" in msg:
