@@ -590,12 +590,18 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
 
     service.stoppers.add(sig_in)
     try:
+        failure: Exception | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(client_signals)
-            with containers._DaemonErrors():
-                await containers.run_attached(args, ctx, attach, signals=signals,
-                                              on_done=done, prepare=warm.prepare)
+            try:  # raised out of the task group as itself, not as an exception group
+                with containers._DaemonErrors():
+                    await containers.run_attached(args, ctx, attach, signals=signals,
+                                                  on_done=done, prepare=warm.prepare)
+            except Exception as exc:
+                failure = exc
             tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     except OpenContainerError as exc:
         if not answered:
             await answer({"exit": exc.exit_code, "error": str(exc)})
