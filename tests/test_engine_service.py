@@ -164,7 +164,7 @@ def test_client_killed_leaves_the_container_to_the_service(occ: Any) -> None:
     try:
         wait_for(lambda: running(occ, "orphan"))
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
         time.sleep(0.3)
         assert running(occ, "orphan"), "docker run's container outlives its client"
         assert occ("rm", "-f", "orphan").returncode == 0
