@@ -51,10 +51,10 @@ def wait_for(what: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def spawn(env: dict[str, str], *args: str, pipes: bool = True) -> subprocess.Popen[str]:
+    out = subprocess.PIPE if pipes else subprocess.DEVNULL
     return subprocess.Popen([sys.executable, "-m", "opencontainer", *args], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True)
 
 
 def running(oc: Any, name: str) -> bool:
@@ -160,11 +160,13 @@ def _zombie(pid: int) -> bool:
 
 
 def test_client_killed_leaves_the_container_to_the_service(occ: Any) -> None:
-    proc = spawn(occ.env, "run", "--rm", "--name", "orphan", "busybox", "sleep", "60")
+    # (its output pipes stay open while the container runs: the service writes to them)
+    proc = spawn(occ.env, "run", "--rm", "--name", "orphan", "busybox", "sleep", "60",
+                 pipes=False)
     try:
         wait_for(lambda: running(occ, "orphan"))
         os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=10)
+        proc.wait(timeout=10)
         time.sleep(0.3)
         assert running(occ, "orphan"), "docker run's container outlives its client"
         assert occ("rm", "-f", "orphan").returncode == 0
