@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -356,11 +356,15 @@ def _engine(ctx: Any, args: argparse.Namespace | None = None) -> Any:
                   pull_policy=getattr(args, "pull", None) or "missing")
 
 
-async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = True) -> int:
+async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = True,
+                   signal_source: Callable[[], Any] | None = None) -> int:
     """Start ``c`` attached to this terminal and supervise it here until it ends for good;
     its exit code. Once it has started (``serve``), the container's control socket answers
     ``stop``, ``kill`` … from other terminals, as the detached supervisor's would: set up
-    while the container's process starts, not before it."""
+    while the container's process starts, not before it. ``signal_source``: where the
+    signals to forward come from (a context manager giving an async iterator of signal
+    numbers, as ``anyio.open_signal_receiver``; default: this process's SIGINT, SIGTERM,
+    SIGHUP)."""
     import signal
 
     import anyio
@@ -378,7 +382,8 @@ async def attached(engine: Any, sup: Any, c: Any, ctx: Any, *, serve: bool = Tru
             sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
             if tty:
                 sigs.append(signal.SIGWINCH)
-            with anyio.open_signal_receiver(*sigs) as received:
+            with (signal_source() if signal_source is not None else
+                  anyio.open_signal_receiver(*sigs)) as received:
                 async for signum in received:
                     if signum == signal.SIGWINCH:
                         handle = c.handle
@@ -479,21 +484,49 @@ def _run_run(args: argparse.Namespace, ctx: Any) -> int:
         ctx.out(cid)
         return 0
 
-    names: list[str] = []
+    if not args.tty and ctx.stdout is sys.stdout and ctx.stderr is sys.stderr:
+        from . import thin
 
-    async def main() -> int:
-        async with _engine(ctx, args) as engine:
-            attach = _attachment(ctx, interactive=args.interactive, tty=args.tty,
-                                 streams=args.attach)
+        if thin.wanted(ctx.env) and getattr(args, "raw_argv", None) is not None:
+            try:  # in the user's engine service (cli/engined.py)
+                return thin.run(args.raw_argv, ctx.env, ctx.verbose)
+            except thin.NotTaken:
+                pass  # nothing was done: here, as before
+
+    attach = _attachment(ctx, interactive=args.interactive, tty=args.tty, streams=args.attach)
+    return int(_run_async(run_attached, args, ctx, attach))
+
+
+async def run_attached(args: argparse.Namespace, ctx: Any, attach: Any,
+                       signals: Callable[[], Any] | None = None,
+                       on_done: Callable[[int], Awaitable[None]] | None = None,
+                       prepare: Callable[[Any], None] | None = None) -> int:
+    """``run`` without ``-d``: create the container, supervise it attached to ``attach``
+    until it ends for good (removed too with ``--rm``); its exit code. ``on_done``: told the
+    exit code as soon as the container has ended for good (and, with ``--rm``, is gone, its
+    name free), before the engine winds down (its network holder, its lock); not when the
+    container publishes ports, which are free only once the engine is closed. ``prepare``:
+    given the engine before it starts (the engine service's warm state)."""
+    names: list[str] = []
+    engine = _engine(ctx, args)
+    if prepare is not None:
+        prepare(engine)
+    try:
+        async with engine:
             sup, c = await _create(engine, args, ctx, attach)
             names.append(c.name)
-            return await attached(engine, sup, c, ctx)
-
-    try:
-        return int(_run_async(main))
+            code = await attached(engine, sup, c, ctx, signal_source=signals)
+            if on_done is not None and not c.ctx.service.ports:
+                if args.rm and names:
+                    _forget(ctx, names.pop())
+                await on_done(code)
+                on_done = None
     finally:
         if args.rm and names:
             _forget(ctx, names[0])
+    if on_done is not None:
+        await on_done(code)
+    return code
 
 
 def _start_detached(state: Any, ctx: Any, name: str) -> None:

@@ -105,6 +105,8 @@ OTHER_COMMANDS: CommandTable = {
     "completion": ("opencontainer.cli.completion", "Print a shell completion script "
                    "(bash, zsh or fish)"),
     "supervise": ("opencontainer.cli.supervise", "(internal) run a project's supervisor"),
+    "engine-service": ("opencontainer.cli.engined",
+                       "(internal) the user's engine service (attached runs)"),
 }
 COMPOSE_COMMANDS: CommandTable = {
     "up": ("opencontainer.cli.compose", "Create and start the services (detached by default)"),
@@ -193,7 +195,7 @@ def _help_text(prog: str) -> str:
                   "container": "Manage containers", "image": "Manage images",
                   **{n: h for n, (_, h) in GROUP_COMMANDS.items()}}
     rest = sorted(n for n in every if n not in COMMON_COMMANDS and "-" not in n
-                  and n != "supervise")
+                  and n not in ("supervise", "engine-service"))
     lines = [
         "",
         f"Usage:  {prog} [OPTIONS] COMMAND",
@@ -520,6 +522,8 @@ def _main(argv: Sequence[str] | None, ctx: CliContext | None, program: bool) -> 
         except SystemExit as exc:  # --help (0) or a usage error: docker's exit status 125
             code = int(exc.code or 0)
             return USAGE_ERROR if code == 2 else code
+        if name == "run" and not compose and program:
+            args.raw_argv = list(cmd_args)  # what a thin client hands to the engine service
         return int(runner(args, ctx) or 0)
     except OpenContainerError as exc:
         ctx.err(f"Error: {exc}")

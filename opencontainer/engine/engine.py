@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, overload
@@ -36,6 +36,7 @@ from ..paths import Paths, atomic_write, file_lock
 from . import events as ev
 from .bus import EventBus
 from .model import ProjectModel
+from .netholder import NetHolder
 from .network import NetworkChoice, choose_network
 from .runner import ProotRunner, Runner, ShellRunner
 from .state import ContainerState, ProjectState, register_project
@@ -162,6 +163,9 @@ class Engine:
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self.plugin_host: PluginHost | None = None
+        # a private network already up for a new project (the engine service's, kept ready
+        # off the start path): see Supervisor.spare_net
+        self.spare_network: Callable[[NetworkChoice], NetHolder | None] | None = None
 
     async def __aenter__(self) -> Engine:
         self._stack = contextlib.AsyncExitStack()
@@ -256,7 +260,7 @@ class Engine:
         sup = Supervisor(project=model, state=state, runner=self.runner, bus=self.bus,
                          port_map_supported=self.port_map_supported(model),
                          low_port_shift=self.low_port_shift(), exclusive=exclusive,
-                         network=self.network_choice())
+                         network=self.network_choice(), spare_net=self.spare_network)
         # in a task of the engine's own, not in the caller's cancel scopes: an embedder may
         # call up() from inside a task group that it leaves before the engine
         await self._tg.start(self._keep, sup, exclusive)

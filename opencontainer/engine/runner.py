@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, Self
 
@@ -349,6 +349,9 @@ class ProotRunner:
     _caps: Any = None
     _binary: Path | None = None
     _userns: tuple[float, bool] | None = None  # (when, answer) of the last probe
+    # a long-lived owner (the engine service) that deletes removed containers' files in the
+    # background: a removal then only renames the container's folder out of the way
+    defer_delete: Callable[[Path], None] | None = None
 
     def userns_works(self) -> bool:
         """Can user namespaces be made (runtime/overlay.py ``userns_works``, ~3-5 ms a
@@ -361,6 +364,25 @@ class ProotRunner:
 
             self._userns = (now, userns_works())
         return self._userns[1]
+
+    def share_probes(self, other: ProotRunner, *, userns_for: float = 1.0) -> None:
+        """Take what ``other`` found out (proot's capabilities and binary, when it uses the
+        same proot and cache; its user namespace probe, as fresh when not older than
+        ``userns_for`` seconds): the engine service's runners, one per request, ask once."""
+        same = other.paths.cache == self.paths.cache and all(
+            other.env.get(k) == self.env.get(k) for k in ("OPENCONTAINER_PROOT", "PATH",
+                                                          "PREFIX"))
+        if same and other._caps is not None:
+            self._caps, self._binary = other._caps, other._binary
+        if other._userns is not None and time.monotonic() - other._userns[0] <= userns_for:
+            self._userns = (time.monotonic(), other._userns[1])
+
+    def refresh_userns(self) -> None:
+        """Probe user namespaces again now (the engine service: after a request, off the
+        start path of the next)."""
+        from ..runtime.overlay import userns_works
+
+        self._userns = (time.monotonic(), userns_works())
 
     def caps(self) -> Any:
         if self._caps is None:
@@ -609,12 +631,34 @@ class ProotRunner:
         return await run_probe(self.exec_command(ctx.dir, argv), env=host_env(), cwd=ctx.dir,
                                timeout=timeout)
 
+    def _trash(self, cdir: Path, overlay: Any) -> bool:
+        """Move the container's folder into ``data/trash`` (one rename: the container is
+        gone for every reader) and leave its deletion to :attr:`defer_delete`; False when
+        the rename cannot be done (another filesystem: a compose project's folder)."""
+        from ..image.store import ImageStore
+
+        trash = self.paths.data / "trash"
+        dest = trash / f"{cdir.name}-{os.urandom(6).hex()}"
+        try:
+            trash.mkdir(parents=True, exist_ok=True)
+            os.rename(cdir, dest)
+        except OSError:
+            return False
+        if overlay is not None:  # the image tree is no longer used by it
+            with contextlib.suppress(OSError):
+                ImageStore(self.paths.store).remove_rootfs_user(Path(overlay.lower), cdir)
+        assert self.defer_delete is not None
+        self.defer_delete(dest)
+        return True
+
     async def remove(self, ctx: ContainerContext) -> None:
         from ..image.store import ImageStore
         from ..runtime.rootfs import remove_rootfs
 
         rootfs = ctx.dir / "rootfs"
         old = self._old_overlay(ctx.dir)
+        if self.defer_delete is not None and self._trash(ctx.dir, old):
+            return
         if rootfs.exists():
             await remove_rootfs(rootfs, ImageStore(self.paths.store), old.lower if old else None)
         from ..paths import remove_tree

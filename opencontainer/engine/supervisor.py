@@ -519,6 +519,9 @@ class Supervisor:
     exclusive: bool = True  # False: a second supervisor of the project (one-offs only)
     # the network model (engine/network.py choose_network); None: the host's (shared loopback)
     network: NetworkChoice | None = None
+    # where a private network already up can come from (the engine service keeps one ready,
+    # cli/engined.py): called with ``network``, it hands over a running holder or None
+    spare_net: Callable[[NetworkChoice], NetHolder | None] | None = None
     containers: dict[str, Container] = attrs.field(factory=dict)
     port_plan: PortPlan = attrs.field(factory=PortPlan)
     _net: NetHolder | None = None
@@ -644,6 +647,9 @@ class Supervisor:
             if joined is not None:
                 self._net_joined = joined
                 return
+        if self._net is None and self.exclusive and self.spare_net is not None and \
+                not wanted:
+            self._net = self.spare_net(self.network)
         if self._net is None:
             name = "network.pid" if self.exclusive else f"network-{os.getpid()}.pid"
             # a holder of the project's that is ending (that of the `create` before this

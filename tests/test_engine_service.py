@@ -1,0 +1,176 @@
+"""The attached ``run`` through the user's engine service (cli/thin.py, cli/engined.py):
+what a user sees is what the in-process ``run`` gives (output, exit codes, stdin, signals),
+the service starts on first use and ends when idle, and ``ps``/``logs``/``stop`` see the
+containers it runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencontainer.cli import thin
+from opencontainer.paths import Paths
+from opencontainer.runtime import procfs
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def occ(oc: Any, oc_env: dict[str, str], test_images: Any) -> Iterator[Any]:
+    oc.env = oc_env
+    yield oc
+    left = oc("ps", "-a", "-q").stdout.split()
+    if left:
+        oc("rm", "-f", *left)
+    sock = thin.socket_path(oc_env)
+    if sock is not None:  # the service ends within a second of its socket going
+        sock.unlink(missing_ok=True)
+
+
+def service_pid(env: dict[str, str]) -> int | None:
+    log = thin.runtime_dir(env) / thin.LOG_NAME
+    pids = [int(line.split()[2]) for line in log.read_text().splitlines()
+            if line.startswith("engine service ") and "listening" in line] \
+        if log.exists() else []
+    return pids[-1] if pids else None
+
+
+def wait_for(what: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def spawn(env: dict[str, str], *args: str, pipes: bool = True) -> subprocess.Popen[str]:
+    out = subprocess.PIPE if pipes else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "opencontainer", *args], env=env,
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True)
+
+
+def running(oc: Any, name: str) -> bool:
+    return name in oc("ps", "--format", "{{.Names}}").stdout.split()
+
+
+def test_runtime_dir_is_the_paths_one(tmp_path: Path) -> None:
+    envs: list[dict[str, str]] = [
+        {"OPENCONTAINER_HOME": str(tmp_path / "h")},
+        {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)},
+        {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "missing")},
+        {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")},
+        {"HOME": str(tmp_path), "XDG_STATE_HOME": "relative"},
+    ]
+    for env in envs:
+        assert thin.runtime_dir(env) == Paths.from_env(env).runtime, env
+
+
+def test_run_rm_output_exit_code_and_stdin(occ: Any) -> None:
+    res = occ("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (res.returncode, res.stdout) == (3, "out\n"), res.stderr
+    assert "err" in res.stderr
+    pid = service_pid(occ.env)
+    assert pid is not None and procfs.alive(pid), "the first run starts the service"
+    assert occ("ps", "-a", "-q").stdout == "", "--rm: nothing left"
+    res = occ("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z; exit 5",
+              input="piped through\n")
+    assert (res.returncode, res.stdout) == (5, "PIPED THROUGH\n"), res.stderr
+    assert service_pid(occ.env) == pid, "the second run uses the same service"
+    # a usage error and a bad option: one sentence, exit 125, as in-process
+    res = occ("run", "--rm", "--no-such-flag", "busybox", "true")
+    assert res.returncode == 125
+    res = occ("run", "--rm", "-v", "/x:/y:bad", "busybox", "true")
+    assert res.returncode == 125 and res.stderr.startswith("Error: "), res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_inline_runs_without_a_service(occ: Any) -> None:
+    res = occ("run", "--rm", "busybox", "echo", "hi", env={"OPENCONTAINER_ENGINE": "inline"})
+    assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr
+    assert service_pid(occ.env) is None
+    assert not (thin.runtime_dir(occ.env) / thin.SOCKET_NAME).exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_reach_the_container(occ: Any, sig: int) -> None:
+    proc = spawn(occ.env, "run", "--rm", "--name", "sleepy", "busybox", "sh", "-c",
+                 "trap 'echo got it; exit 3' TERM INT; echo waiting; sleep 60 & wait")
+    try:
+        wait_for(lambda: "waiting" in occ("logs", "sleepy").stdout)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, out) == (3, "waiting\ngot it\n"), err
+    assert occ("ps", "-a", "-q").stdout == "", "--rm: removed after the signal"
+
+
+def test_ps_logs_stop_see_the_services_container(occ: Any) -> None:
+    proc = spawn(occ.env, "run", "--name", "web", "busybox", "sh", "-c",
+                 "echo ready; sleep 60")
+    try:
+        wait_for(lambda: running(occ, "web"))
+        wait_for(lambda: "ready" in occ("logs", "web").stdout)
+        assert occ("inspect", "-f", "{{.State.Running}}", "web").stdout.strip() == "true"
+        res = occ("stop", "-t", "1", "web")
+        assert res.returncode == 0, res.stderr
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert out == "ready\n"
+    assert proc.returncode in (137, 143), err
+    assert "web" in occ("ps", "-a", "--format", "{{.Names}}").stdout.split(), "kept (no --rm)"
+
+
+def test_service_ends_when_idle(occ: Any) -> None:
+    res = occ("run", "--rm", "busybox", "true", env={"OPENCONTAINER_ENGINE_IDLE": "1"})
+    assert res.returncode == 0, res.stderr
+    pid = service_pid(occ.env)
+    assert pid is not None
+    wait_for(lambda: not procfs.alive(pid) or _zombie(pid), timeout=15)
+    assert not (thin.runtime_dir(occ.env) / thin.SOCKET_NAME).exists()
+    res = occ("run", "--rm", "busybox", "echo", "again")  # a new one starts
+    assert (res.returncode, res.stdout) == (0, "again\n"), res.stderr
+    assert service_pid(occ.env) not in (None, pid)
+
+
+def test_service_ends_with_its_home(occ: Any) -> None:
+    assert occ("run", "--rm", "busybox", "true").returncode == 0
+    pid = service_pid(occ.env)
+    assert pid is not None
+    (thin.runtime_dir(occ.env) / thin.SOCKET_NAME).unlink()
+    wait_for(lambda: not procfs.alive(pid) or _zombie(pid), timeout=10)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def test_client_killed_leaves_the_container_to_the_service(occ: Any) -> None:
+    # (its output pipes stay open while the container runs: the service writes to them)
+    proc = spawn(occ.env, "run", "--rm", "--name", "orphan", "busybox", "sleep", "60",
+                 pipes=False)
+    try:
+        wait_for(lambda: running(occ, "orphan"))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(0.3)
+        assert running(occ, "orphan"), "docker run's container outlives its client"
+        assert occ("rm", "-f", "orphan").returncode == 0
+        wait_for(lambda: occ("ps", "-a", "-q").stdout == "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
