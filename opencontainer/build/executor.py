@@ -23,7 +23,6 @@ import json
 import os
 import posixpath
 import shlex
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -198,7 +197,7 @@ class Builder:
         self.used_args: set[str] = set()
         self.context: Source | None = None
         self._work: set[Path] = set()  # the work trees made (gone once renamed into the store)
-        self._trash: list[Path] = []  # work trees no state uses any more
+        self._trash: list[Path] = []  # work trees no state uses any more, step folders
         self._new: list[Any] = []  # images for the store's index (NewImage)
         self._filter: bool | None = None  # filter_here: whether the filter is on
 
@@ -814,7 +813,7 @@ class Builder:
                     for stream in (proc.stdout, proc.stderr):
                         if stream is not None:
                             tg.start_soon(self._pump, stream)
-                    code = await proc.wait()
+                    code = await proc.wait(sweep=False)
             finally:
                 with anyio.CancelScope(shield=True):
                     await proc.aclose()
@@ -845,14 +844,12 @@ class Builder:
                 state.files.snap = after
             return digest, diff_id, size
         finally:
-            with anyio.CancelScope(shield=True):
-                with contextlib.suppress(OSError):
-                    if link.is_symlink():
-                        link.unlink()  # never the work tree: removing the container
-                with contextlib.suppress(Exception):
-                    await runner.remove(ctx)
-                await anyio.to_thread.run_sync(
-                    lambda: shutil.rmtree(root, ignore_errors=True))
+            with contextlib.suppress(OSError):
+                if link.is_symlink():
+                    link.unlink()  # never the work tree: removing the container
+            # the container's folder (its root is the work tree: nothing for the runner to
+            # remove) goes with the work trees at the end, not on the way to the next step
+            self._trash.append(root)
 
     async def _pump(self, stream: Any) -> None:
         async for chunk in stream:
