@@ -23,6 +23,7 @@ import json
 import os
 import posixpath
 import shlex
+import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -200,6 +201,10 @@ class Builder:
         self._trash: list[Path] = []  # work trees no state uses any more, step folders
         self._new: list[Any] = []  # images for the store's index (NewImage)
         self._filter: bool | None = None  # filter_here: whether the filter is on
+        # the RUN steps' container (one after the other): its name, and its folder's link to
+        # the work tree it runs in (made once; hosts, hostname, resolv.conf stay)
+        self._step_name = f"build-{os.urandom(6).hex()}"
+        self._step_link: Path | None = None
 
     # -- the whole build ----------------------------------------------------------------------
     def load(self) -> df.Dockerfile:
@@ -772,7 +777,7 @@ class Builder:
         prior: dict[str, Any] = (before if before is not None
                                  else await anyio.to_thread.run_sync(snapshot, work))
         state.files.snap = None  # the tree is about to change
-        name = f"build-{os.urandom(6).hex()}"
+        name = self._step_name
         root = self.paths.data / "build" / name
         env = {**state.args, **state.env()}
         env.setdefault("PATH", DEFAULT_PATH)
@@ -802,8 +807,9 @@ class Builder:
         link = ctx.dir / "rootfs"
         try:
             try:
-                ctx.dir.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(work, target_is_directory=True)  # the container's root
+                self._link_step(link, work)
+                with contextlib.suppress(FileNotFoundError):  # a fresh anonymous volume each
+                    shutil.rmtree(root / "volumes")
                 await runner.create(ctx, fresh=False)
                 proc = await runner.start(ctx, None)
             except OpenContainerError as exc:
@@ -844,12 +850,10 @@ class Builder:
                 state.files.snap = after
             return digest, diff_id, size
         finally:
-            with contextlib.suppress(OSError):
-                if link.is_symlink():
-                    link.unlink()  # never the work tree: removing the container
             # the container's folder (its root is the work tree: nothing for the runner to
-            # remove) goes with the work trees at the end, not on the way to the next step
-            self._trash.append(root)
+            # remove) serves the next step, and goes with the work trees at the end
+            if root not in self._trash:
+                self._trash.append(root)
 
     async def _pump(self, stream: Any) -> None:
         async for chunk in stream:
@@ -981,6 +985,17 @@ class Builder:
             files.pending.pop(0)
         return root
 
+    def _link_step(self, link: Path, work: Path) -> None:
+        """The steps' container folder with ``link`` (its root) to ``work``."""
+        if self._step_link is not None:
+            with contextlib.suppress(OSError):
+                if os.readlink(link) == str(work):
+                    return
+                link.unlink()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(work, target_is_directory=True)
+        self._step_link = link
+
     def _filtered(self) -> bool:
         """The ENOSYS filter of an old proot on this process (``filter_here``): installed on
         the first call; False when it cannot be (each step then has its wrapper)."""
@@ -1003,6 +1018,10 @@ class Builder:
     def _cleanup(self) -> None:
         from ..image.store import remove_tree
 
+        if self._step_link is not None:
+            with contextlib.suppress(OSError):
+                self._step_link.unlink()  # never the work tree: removing the container
+            self._step_link = None
         for work in [*self._trash, *self._work]:
             if os.path.lexists(work):
                 remove_tree(work)

@@ -20,7 +20,6 @@ rootless): every entry of the layer belongs to root.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
@@ -379,6 +378,19 @@ class HashingWriter:
         return "sha256:" + self.hasher.hexdigest()
 
 
+LAYER_GZIP_LEVEL = 3  # ISA-L's best: ~7x zlib 6's speed, ~10 % larger on source trees
+
+
+def gzip_writer(out: Any) -> Any:
+    """A gzip stream for a layer written to ``out``: ISA-L's deflate (python-isal, already
+    what unpacks layers), a valid gzip member like zlib's (mtime 0, no name: the same
+    changes give the same bytes)."""
+    from isal import igzip
+
+    return igzip.GzipFile(fileobj=out, mode="wb", compresslevel=LAYER_GZIP_LEVEL,  # type: ignore[no-untyped-call]
+                          mtime=0)
+
+
 def _entry(tf: tarfile.TarFile, host: Path, arcname: str) -> None:
     info = tf.gettarinfo(str(host), arcname=arcname)
     info.uid = info.gid = 0
@@ -403,7 +415,7 @@ def write_layer(changes: Sequence[Change], out: IO[bytes]) -> tuple[str, str, in
     """Write ``changes`` as a gzip OCI layer to ``out``; returns (digest, diff_id, compressed
     size, uncompressed size)."""
     compressed = HashingWriter(out)
-    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
+    with gzip_writer(compressed) as gz:
         plain = HashingWriter(gz)
         with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for ch in changes:
