@@ -270,6 +270,24 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
     would return now: the walk stats every entry anyway (a build's next RUN compares with
     it instead of taking a snapshot of its own)."""
     skipped = set(ALWAYS_SKIPPED) | set(skip)
+    base = str(root)
+
+    def scan(rel: str) -> list[tuple[str, str, os.stat_result]]:
+        """The entries of the directory ``rel``, sorted: name, host path, lstat (one
+        scandir, no Path per entry: ~2x faster on a busybox tree than listdir + lstat)."""
+        out: list[tuple[str, str, os.stat_result]] = []
+        try:
+            it = os.scandir(base + rel if rel else base)
+        except OSError:
+            return out
+        with it:
+            for e in it:
+                try:
+                    out.append((e.name, e.path, e.stat(follow_symlinks=False)))
+                except OSError:  # gone since it was listed
+                    continue
+        out.sort(key=lambda t: t[0])
+        return out
 
     def seen(rel: str) -> dict[str, tuple[Any, ...]] | None:
         if after is None:
@@ -280,20 +298,15 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
 
     def added(rel: str) -> Iterator[Change]:
         here = seen(rel)
-        for name in _listdir(root / rel.lstrip("/")):
+        for name, host, st in scan(rel):
             path = f"{rel}/{name}"
             if path in skipped:
                 continue
-            host = root / path.lstrip("/")
-            try:
-                st = os.lstat(host)
-            except OSError:
-                continue
             if here is not None:
-                here[name] = _stamp(str(host), st)
+                here[name] = _stamp(host, st)
             if not _wanted(st):  # a device, a fifo: never a directory
                 continue
-            yield Change("A", path, host)
+            yield Change("A", path, Path(host))
             if stat.S_ISDIR(st.st_mode):
                 yield from added(path)
 
@@ -301,29 +314,26 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
         out: list[Change] = []
         here = seen(rel)
         old = before.get(rel, {})
-        new_names = _listdir(root / rel.lstrip("/")) if rel else _listdir(root)
-        for name in sorted(set(new_names) | set(old)):
+        now = {name: (host, st) for name, host, st in scan(rel)}
+        for name in sorted(now.keys() | old.keys()):
             path = f"{rel}/{name}"
             if path in skipped:
                 continue
-            host = root / path.lstrip("/")
             was = old.get(name)
-            if name not in new_names:
+            found = now.get(name)
+            if found is None:
                 if was is not None and _wanted_mode(was[0]):
                     out.append(Change("D", path))
                 continue
-            try:
-                st = os.lstat(host)
-            except OSError:
-                continue
-            stamp = _stamp(str(host), st)
+            host, st = found
+            stamp = _stamp(host, st)
             if here is not None:
                 here[name] = stamp
             if not _wanted(st):  # a device, a fifo: never a directory
                 continue
             if was is None or stat.S_IFMT(was[0]) != stat.S_IFMT(st.st_mode):
                 out.append(Change("A" if was is None or not _wanted_mode(was[0]) else "C",
-                                  path, host))
+                                  path, Path(host)))
                 if stat.S_ISDIR(st.st_mode):
                     out.extend(added(path))
                 continue
@@ -331,10 +341,10 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
             if stat.S_ISDIR(st.st_mode):
                 inner = walk(path)
                 if inner or not same:
-                    out.append(Change("C", path, host))
+                    out.append(Change("C", path, Path(host)))
                 out.extend(inner)
             elif not same:
-                out.append(Change("C", path, host))
+                out.append(Change("C", path, Path(host)))
         return out
 
     return walk("")
