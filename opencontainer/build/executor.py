@@ -762,20 +762,38 @@ class Builder:
                    ins: df.Instruction) -> tuple[str, str, int]:
         """RUN: a throwaway container whose root is the stage's work tree (changed in place);
         what it changed there as a layer."""
-        from ..engine.model import ProjectModel, ServiceConfig
-        from ..engine.runner import ContainerContext, ProotRunner
-        from ..engine.state import ProjectState
+        import anyio.lowlevel
+
         from ..image.commit import snapshot, snapshot_changes, write_layer
         from ..image.store import ImageConfig
 
         if state.tree is None and state.files.root is None and not state.files.pending:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
-        work = await self._writable(state)
-        # the last RUN's view of the tree when nothing changed it since, else a new one
-        before = state.files.snap
-        prior: dict[str, Any] = (before if before is not None
-                                 else await anyio.to_thread.run_sync(snapshot, work))
+        ready: dict[str, Any] = {}
+
+        async def prepare() -> None:
+            try:
+                work = await self._writable(state)
+                # the last RUN's view of the tree when nothing changed it since, else a new one
+                before = state.files.snap
+                ready["prior"] = (before if before is not None
+                                  else await anyio.to_thread.run_sync(snapshot, work))
+                ready["work"] = work
+            except Exception as exc:  # raised below, as it is (not in an exception group)
+                ready["error"] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(prepare)
+            await anyio.lowlevel.checkpoint()  # prepare copies in worker threads from here
+            # meanwhile the first step imports the engine's side (~15 ms, mostly overlapped)
+            from ..engine.model import ProjectModel, ServiceConfig
+            from ..engine.runner import ContainerContext, ProotRunner
+            from ..engine.state import ProjectState
+        if "error" in ready:
+            raise ready["error"]
+        work: Path = ready["work"]
+        prior: dict[str, Any] = ready["prior"]
         state.files.snap = None  # the tree is about to change
         name = self._step_name
         root = self.paths.data / "build" / name
