@@ -205,6 +205,7 @@ class Builder:
         # the work tree it runs in (made once; hosts, hostname, resolv.conf stay)
         self._step_name = f"build-{os.urandom(6).hex()}"
         self._step_link: Path | None = None
+        self._proot: tuple[Path, Any] | None = None  # the steps' proot binary, capabilities
 
     # -- the whole build ----------------------------------------------------------------------
     def load(self) -> df.Dockerfile:
@@ -790,8 +791,14 @@ class Builder:
             from ..engine.model import ProjectModel, ServiceConfig
             from ..engine.runner import ContainerContext, ProotRunner
             from ..engine.state import ProjectState
-        if "error" in ready:
-            raise ready["error"]
+
+            try:
+                self._step_proot(ProotRunner)  # and the proot's capabilities (its filter)
+            except Exception as exc:  # not raised in the task group: an exception group
+                ready["proot"] = exc
+        for failed in ("error", "proot"):
+            if failed in ready:
+                raise ready[failed]
         work: Path = ready["work"]
         prior: dict[str, Any] = ready["prior"]
         state.files.snap = None  # the tree is about to change
@@ -818,10 +825,10 @@ class Builder:
         ctx = ContainerContext(project=model, service=svc, name=name, number=1, state=pstate)
         # one mapped id: every file the step writes stays the user's own, so that the work tree
         # can become a tree of the store (a layer keeps no owners anyway)
+        binary, caps = self._step_proot(ProotRunner)
         runner = ProotRunner(paths=self.paths, pull_policy="never", image=image,
-                             env={**self.env, "OPENCONTAINER_IDMAP": "single"})
-        if self.opts.filter_here and runner.caps().needs_seccomp_fallback and self._filtered():
-            runner._caps = attrs.evolve(runner.caps(), statx=True)  # done: no wrapper
+                             env={**self.env, "OPENCONTAINER_IDMAP": "single"}, caps=caps,
+                             binary=binary)
         link = ctx.dir / "rootfs"
         try:
             try:
@@ -1013,6 +1020,17 @@ class Builder:
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(work, target_is_directory=True)
         self._step_link = link
+
+    def _step_proot(self, runner_class: Any) -> tuple[Path, Any]:
+        """The RUN steps' proot binary and capabilities, found once a build (with the old
+        proot's ENOSYS filter on this process under ``filter_here``: no wrapper needed)."""
+        if self._proot is None:
+            probe = runner_class(paths=self.paths, pull_policy="never", env=self.env)
+            caps = probe.caps()
+            if self.opts.filter_here and caps.needs_seccomp_fallback and self._filtered():
+                caps = attrs.evolve(caps, statx=True)  # done: no wrapper
+            self._proot = (probe.binary, caps)
+        return self._proot
 
     def _filtered(self) -> bool:
         """The ENOSYS filter of an old proot on this process (``filter_here``): installed on
