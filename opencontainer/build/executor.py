@@ -23,7 +23,6 @@ import json
 import os
 import posixpath
 import shlex
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -767,6 +766,7 @@ class Builder:
 
         from ..image.commit import snapshot, snapshot_changes, write_layer
         from ..image.store import ImageConfig
+        from ..paths import remove_tree as remove_dir
 
         if state.tree is None and state.files.root is None and not state.files.pending:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
@@ -833,8 +833,7 @@ class Builder:
         try:
             try:
                 self._link_step(link, work)
-                with contextlib.suppress(FileNotFoundError):  # a fresh anonymous volume each
-                    shutil.rmtree(root / "volumes")
+                remove_dir(root / "volumes", ignore_errors=True)  # fresh anonymous volumes
                 await runner.create(ctx, fresh=False)
                 proc = await runner.start(ctx, None)
             except OpenContainerError as exc:
