@@ -7,7 +7,6 @@ cache checksum (content, not mtimes: BuildKit's rule) and the layer are made.
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import hashlib
 import io
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 import attrs
 
 from ..errors import BuildError
-from ..image.commit import HashingWriter
+from ..image.commit import HashingWriter, gzip_writer
 from .dockerignore import Matcher, read_dockerignore
 
 READ = 1 << 20
@@ -176,7 +175,7 @@ def write_entries(entries: Sequence[Entry], out: io.BufferedWriter) -> tuple[str
     compressed = HashingWriter(out)
     archives: dict[Path, tarfile.TarFile] = {}
     try:
-        with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
+        with gzip_writer(compressed) as gz:
             plain = HashingWriter(gz)
             with tarfile.open(fileobj=plain, mode="w|",  # type: ignore[call-overload]
                               format=tarfile.PAX_FORMAT) as tf:

@@ -23,7 +23,6 @@ import json
 import os
 import posixpath
 import shlex
-import shutil
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -198,9 +197,14 @@ class Builder:
         self.used_args: set[str] = set()
         self.context: Source | None = None
         self._work: set[Path] = set()  # the work trees made (gone once renamed into the store)
-        self._trash: list[Path] = []  # work trees no state uses any more
+        self._trash: list[Path] = []  # work trees no state uses any more, step folders
         self._new: list[Any] = []  # images for the store's index (NewImage)
         self._filter: bool | None = None  # filter_here: whether the filter is on
+        # the RUN steps' container (one after the other): its name, and its folder's link to
+        # the work tree it runs in (made once; hosts, hostname, resolv.conf stay)
+        self._step_name = f"build-{os.urandom(6).hex()}"
+        self._step_link: Path | None = None
+        self._proot: tuple[Path, Any] | None = None  # the steps' proot binary, capabilities
 
     # -- the whole build ----------------------------------------------------------------------
     def load(self) -> df.Dockerfile:
@@ -758,22 +762,47 @@ class Builder:
                    ins: df.Instruction) -> tuple[str, str, int]:
         """RUN: a throwaway container whose root is the stage's work tree (changed in place);
         what it changed there as a layer."""
-        from ..engine.model import ProjectModel, ServiceConfig
-        from ..engine.runner import ContainerContext, ProotRunner
-        from ..engine.state import ProjectState
+        import anyio.lowlevel
+
         from ..image.commit import snapshot, snapshot_changes, write_layer
         from ..image.store import ImageConfig
+        from ..paths import remove_tree as remove_dir
 
         if state.tree is None and state.files.root is None and not state.files.pending:
             raise ins.error("RUN in a stage without a filesystem (FROM scratch and nothing "
                             "copied): there is no shell to run")
-        work = await self._writable(state)
-        # the last RUN's view of the tree when nothing changed it since, else a new one
-        before = state.files.snap
-        prior: dict[str, Any] = (before if before is not None
-                                 else await anyio.to_thread.run_sync(snapshot, work))
+        ready: dict[str, Any] = {}
+
+        async def prepare() -> None:
+            try:
+                work = await self._writable(state)
+                # the last RUN's view of the tree when nothing changed it since, else a new one
+                before = state.files.snap
+                ready["prior"] = (before if before is not None
+                                  else await anyio.to_thread.run_sync(snapshot, work))
+                ready["work"] = work
+            except Exception as exc:  # raised below, as it is (not in an exception group)
+                ready["error"] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(prepare)
+            await anyio.lowlevel.checkpoint()  # prepare copies in worker threads from here
+            # meanwhile the first step imports the engine's side (~15 ms, mostly overlapped)
+            from ..engine.model import ProjectModel, ServiceConfig
+            from ..engine.runner import ContainerContext, ProotRunner
+            from ..engine.state import ProjectState
+
+            try:
+                self._step_proot(ProotRunner)  # and the proot's capabilities (its filter)
+            except Exception as exc:  # not raised in the task group: an exception group
+                ready["proot"] = exc
+        for failed in ("error", "proot"):
+            if failed in ready:
+                raise ready[failed]
+        work: Path = ready["work"]
+        prior: dict[str, Any] = ready["prior"]
         state.files.snap = None  # the tree is about to change
-        name = f"build-{os.urandom(6).hex()}"
+        name = self._step_name
         root = self.paths.data / "build" / name
         env = {**state.args, **state.env()}
         env.setdefault("PATH", DEFAULT_PATH)
@@ -796,15 +825,15 @@ class Builder:
         ctx = ContainerContext(project=model, service=svc, name=name, number=1, state=pstate)
         # one mapped id: every file the step writes stays the user's own, so that the work tree
         # can become a tree of the store (a layer keeps no owners anyway)
+        binary, caps = self._step_proot(ProotRunner)
         runner = ProotRunner(paths=self.paths, pull_policy="never", image=image,
-                             env={**self.env, "OPENCONTAINER_IDMAP": "single"})
-        if self.opts.filter_here and runner.caps().needs_seccomp_fallback and self._filtered():
-            runner._caps = attrs.evolve(runner.caps(), statx=True)  # done: no wrapper
+                             env={**self.env, "OPENCONTAINER_IDMAP": "single"}, caps=caps,
+                             binary=binary)
         link = ctx.dir / "rootfs"
         try:
             try:
-                ctx.dir.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(work, target_is_directory=True)  # the container's root
+                self._link_step(link, work)
+                remove_dir(root / "volumes", ignore_errors=True)  # fresh anonymous volumes
                 await runner.create(ctx, fresh=False)
                 proc = await runner.start(ctx, None)
             except OpenContainerError as exc:
@@ -814,7 +843,7 @@ class Builder:
                     for stream in (proc.stdout, proc.stderr):
                         if stream is not None:
                             tg.start_soon(self._pump, stream)
-                    code = await proc.wait()
+                    code = await proc.wait(sweep=False)
             finally:
                 with anyio.CancelScope(shield=True):
                     await proc.aclose()
@@ -845,14 +874,10 @@ class Builder:
                 state.files.snap = after
             return digest, diff_id, size
         finally:
-            with anyio.CancelScope(shield=True):
-                with contextlib.suppress(OSError):
-                    if link.is_symlink():
-                        link.unlink()  # never the work tree: removing the container
-                with contextlib.suppress(Exception):
-                    await runner.remove(ctx)
-                await anyio.to_thread.run_sync(
-                    lambda: shutil.rmtree(root, ignore_errors=True))
+            # the container's folder (its root is the work tree: nothing for the runner to
+            # remove) serves the next step, and goes with the work trees at the end
+            if root not in self._trash:
+                self._trash.append(root)
 
     async def _pump(self, stream: Any) -> None:
         async for chunk in stream:
@@ -984,6 +1009,28 @@ class Builder:
             files.pending.pop(0)
         return root
 
+    def _link_step(self, link: Path, work: Path) -> None:
+        """The steps' container folder with ``link`` (its root) to ``work``."""
+        if self._step_link is not None:
+            with contextlib.suppress(OSError):
+                if os.readlink(link) == str(work):
+                    return
+                link.unlink()
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(work, target_is_directory=True)
+        self._step_link = link
+
+    def _step_proot(self, runner_class: Any) -> tuple[Path, Any]:
+        """The RUN steps' proot binary and capabilities, found once a build (with the old
+        proot's ENOSYS filter on this process under ``filter_here``: no wrapper needed)."""
+        if self._proot is None:
+            probe = runner_class(paths=self.paths, pull_policy="never", env=self.env)
+            caps = probe.caps()
+            if self.opts.filter_here and caps.needs_seccomp_fallback and self._filtered():
+                caps = attrs.evolve(caps, statx=True)  # done: no wrapper
+            self._proot = (probe.binary, caps)
+        return self._proot
+
     def _filtered(self) -> bool:
         """The ENOSYS filter of an old proot on this process (``filter_here``): installed on
         the first call; False when it cannot be (each step then has its wrapper)."""
@@ -1006,6 +1053,10 @@ class Builder:
     def _cleanup(self) -> None:
         from ..image.store import remove_tree
 
+        if self._step_link is not None:
+            with contextlib.suppress(OSError):
+                self._step_link.unlink()  # never the work tree: removing the container
+            self._step_link = None
         for work in [*self._trash, *self._work]:
             if os.path.lexists(work):
                 remove_tree(work)

@@ -20,7 +20,6 @@ rootless): every entry of the layer belongs to root.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
@@ -271,6 +270,24 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
     would return now: the walk stats every entry anyway (a build's next RUN compares with
     it instead of taking a snapshot of its own)."""
     skipped = set(ALWAYS_SKIPPED) | set(skip)
+    base = str(root)
+
+    def scan(rel: str) -> list[tuple[str, str, os.stat_result]]:
+        """The entries of the directory ``rel``, sorted: name, host path, lstat (one
+        scandir, no Path per entry: ~2x faster on a busybox tree than listdir + lstat)."""
+        out: list[tuple[str, str, os.stat_result]] = []
+        try:
+            it = os.scandir(base + rel if rel else base)
+        except OSError:
+            return out
+        with it:
+            for e in it:
+                try:
+                    out.append((e.name, e.path, e.stat(follow_symlinks=False)))
+                except OSError:  # gone since it was listed
+                    continue
+        out.sort(key=lambda t: t[0])
+        return out
 
     def seen(rel: str) -> dict[str, tuple[Any, ...]] | None:
         if after is None:
@@ -281,20 +298,15 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
 
     def added(rel: str) -> Iterator[Change]:
         here = seen(rel)
-        for name in _listdir(root / rel.lstrip("/")):
+        for name, host, st in scan(rel):
             path = f"{rel}/{name}"
             if path in skipped:
                 continue
-            host = root / path.lstrip("/")
-            try:
-                st = os.lstat(host)
-            except OSError:
-                continue
             if here is not None:
-                here[name] = _stamp(str(host), st)
+                here[name] = _stamp(host, st)
             if not _wanted(st):  # a device, a fifo: never a directory
                 continue
-            yield Change("A", path, host)
+            yield Change("A", path, Path(host))
             if stat.S_ISDIR(st.st_mode):
                 yield from added(path)
 
@@ -302,29 +314,26 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
         out: list[Change] = []
         here = seen(rel)
         old = before.get(rel, {})
-        new_names = _listdir(root / rel.lstrip("/")) if rel else _listdir(root)
-        for name in sorted(set(new_names) | set(old)):
+        now = {name: (host, st) for name, host, st in scan(rel)}
+        for name in sorted(now.keys() | old.keys()):
             path = f"{rel}/{name}"
             if path in skipped:
                 continue
-            host = root / path.lstrip("/")
             was = old.get(name)
-            if name not in new_names:
+            found = now.get(name)
+            if found is None:
                 if was is not None and _wanted_mode(was[0]):
                     out.append(Change("D", path))
                 continue
-            try:
-                st = os.lstat(host)
-            except OSError:
-                continue
-            stamp = _stamp(str(host), st)
+            host, st = found
+            stamp = _stamp(host, st)
             if here is not None:
                 here[name] = stamp
             if not _wanted(st):  # a device, a fifo: never a directory
                 continue
             if was is None or stat.S_IFMT(was[0]) != stat.S_IFMT(st.st_mode):
                 out.append(Change("A" if was is None or not _wanted_mode(was[0]) else "C",
-                                  path, host))
+                                  path, Path(host)))
                 if stat.S_ISDIR(st.st_mode):
                     out.extend(added(path))
                 continue
@@ -332,10 +341,10 @@ def snapshot_changes(root: Path, before: Snapshot, skip: Iterable[str] = (),
             if stat.S_ISDIR(st.st_mode):
                 inner = walk(path)
                 if inner or not same:
-                    out.append(Change("C", path, host))
+                    out.append(Change("C", path, Path(host)))
                 out.extend(inner)
             elif not same:
-                out.append(Change("C", path, host))
+                out.append(Change("C", path, Path(host)))
         return out
 
     return walk("")
@@ -379,8 +388,24 @@ class HashingWriter:
         return "sha256:" + self.hasher.hexdigest()
 
 
+LAYER_GZIP_LEVEL = 3  # ISA-L's best: ~7x zlib 6's speed, ~10 % larger on source trees
+
+
+def gzip_writer(out: Any) -> Any:
+    """A gzip stream for a layer written to ``out``: ISA-L's deflate (python-isal, already
+    what unpacks layers), a valid gzip member like zlib's (mtime 0, no name: the same
+    changes give the same bytes)."""
+    from isal import igzip
+
+    return igzip.GzipFile(fileobj=out, mode="wb", compresslevel=LAYER_GZIP_LEVEL,  # type: ignore[no-untyped-call]
+                          mtime=0)
+
+
 def _entry(tf: tarfile.TarFile, host: Path, arcname: str) -> None:
     info = tf.gettarinfo(str(host), arcname=arcname)
+    # whole seconds, as Docker's layers have them: a float mtime costs a PAX header of its
+    # own per entry (~half of the time of a layer of small files, 0.5 kB each)
+    info.mtime = int(info.mtime)
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     if not info.isreg():
@@ -403,7 +428,7 @@ def write_layer(changes: Sequence[Change], out: IO[bytes]) -> tuple[str, str, in
     """Write ``changes`` as a gzip OCI layer to ``out``; returns (digest, diff_id, compressed
     size, uncompressed size)."""
     compressed = HashingWriter(out)
-    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0) as gz:
+    with gzip_writer(compressed) as gz:
         plain = HashingWriter(gz)
         with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
             for ch in changes:

@@ -40,7 +40,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -217,6 +216,8 @@ def _stat_sees_host_file(binary: Path, guest: Path, host: Path) -> bool:
 def _probe_statx(binary: Path) -> tuple[bool, bool, str | None]:
     """(works, statx_translated, problem)."""
     nr = syscalls.number("statx")
+    import tempfile  # here: the probe runs once per proot binary (cached)
+
     with tempfile.TemporaryDirectory(prefix="oc-proot-probe-") as tmp:
         host, guest = Path(tmp, "host"), Path(tmp, "guest")
         host.write_bytes(b"h")

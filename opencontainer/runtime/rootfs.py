@@ -395,8 +395,16 @@ async def copy_rootfs(src: Path, dest: Path, *, method: str = "auto",
     """
     if not src.is_dir():
         raise ContainerError(f"the image root filesystem {src} is missing.")
-    if method == "auto" and _is_small_tree(src):
-        return copy_tree(src, dest, workers=2, link_symlinks=True)
+    if method == "auto":
+        def small() -> int | None:
+            if not _is_small_tree(src):
+                return None
+            return copy_tree(src, dest, workers=2, link_symlinks=True)
+
+        # in a worker thread: the event loop goes on meanwhile (a build imports then)
+        n = await anyio.to_thread.run_sync(small)
+        if n is not None:
+            return n
     cp = _gnu_cp() if method in ("auto", "cp", "parallel") else None
     # cp -a makes each further name of a hardlinked file with link(): where the filesystem
     # refuses that (Android), ask for copies instead of failing
