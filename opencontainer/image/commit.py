@@ -403,9 +403,6 @@ def gzip_writer(out: Any) -> Any:
 
 def _entry(tf: tarfile.TarFile, host: Path, arcname: str) -> None:
     info = tf.gettarinfo(str(host), arcname=arcname)
-    # whole seconds, as Docker's layers have them: a float mtime costs a PAX header of its
-    # own per entry (~half of the time of a layer of small files, 0.5 kB each)
-    info.mtime = int(info.mtime)
     info.uid = info.gid = 0
     info.uname = info.gname = "root"
     if not info.isreg():
