@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,33 @@ def test_one_index_from_another_directory(oc: Any, env: dict[str, str],
         oc("rm", "-f", "solo", "plain", "done", cwd=elsewhere, env=env)
         oc("down", "-t", "1", cwd=proj, env=env, timeout=60)
     assert lines(oc("ps", "-a", "--format", "{{.Names}}", cwd=elsewhere, env=env)) == []
+
+
+TRAPPER = """
+services:
+  svc:
+    image: busybox
+    volumes: ["./out:/out"]
+    command: ["sh", "-c", "trap 'echo term > /out/got; exit 0' TERM; echo ready;
+                           while :; do sleep 0.1; done"]
+"""
+
+
+def test_rm_f_kills_a_compose_container_at_once(oc: Any, env: dict[str, str],
+                                                tmp_path: Path) -> None:
+    """``rm -f`` of a running container is docker's SIGKILL, not a stop: the container's
+    TERM trap never runs (it used to get TERM and the 10 s stop timeout)."""
+    proj = tmp_path / "trap"
+    (proj / "out").mkdir(parents=True)
+    (proj / "compose.yaml").write_text(TRAPPER)
+    try:
+        ok(oc("up", cwd=proj, env=env))
+        deadline = time.monotonic() + 20
+        while "ready" not in ok(oc("logs", "trap-svc-1", cwd=proj, env=env)).stdout:
+            assert time.monotonic() < deadline, "the container never said ready"
+            time.sleep(0.1)
+        ok(oc("rm", "-f", "trap-svc-1", cwd=tmp_path, env=env))
+        assert lines(oc("ps", "-a", "--format", "{{.Names}}", cwd=proj, env=env)) == []
+        assert not (proj / "out" / "got").exists()
+    finally:
+        oc("down", "-t", "1", cwd=proj, env=env, timeout=60)

@@ -675,12 +675,9 @@ class Supervisor:
                          busy: bool) -> None:
         pending = self._net_pending
         try:
-            # not cancelled half-way when the engine closes (a `run -d`'s or `create`'s,
-            # right after the creation): a holder left running would keep the project's
-            # network until this process ends, and the container's own supervisor would
-            # wait for it to go (10 s)
-            with anyio.CancelScope(shield=True):
-                await net.ensure(wanted, busy=busy)
+            # cancelled when the engine closes right after the creation (`run -d`,
+            # `create`, a failed pull): NetHolder._start then ends the half-started holder
+            await net.ensure(wanted, busy=busy)
         except Exception as exc:  # raised where the container starts
             self._net_error = exc
         finally:
