@@ -577,9 +577,9 @@ def test_testcontainers_with_ryuk_reaps_what_a_session_left(api: Api, test_image
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         Reaper._socket.close()  # the test process died: its connection to Ryuk closes
         Reaper._socket = None
-        # after RYUK_RECONNECTION_TIMEOUT Ryuk removes the session's containers, then itself
+        # after RYUK_RECONNECTION_TIMEOUT (10 s) Ryuk removes the session's containers, then itself
         try:
-            _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=60)
+            _until(lambda: api.docker("ps", "-a", "-q").stdout.split() == [], timeout=30)
         except AssertionError:
             left_over = api.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
             follow.kill()

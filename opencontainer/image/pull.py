@@ -287,6 +287,21 @@ async def _materialise(
                     )
                     anyio.from_thread.run_sync(emit, event)
 
+                settled = False  # the unpacking thread has returned (or raised)
+                watch = anyio.CancelScope()
+
+                async def abort_when_cancelled() -> None:
+                    # the unpacking thread cannot be cancelled: when we are (Ctrl-C), it is
+                    # told to stop instead of waiting for bytes a stalled download never sends
+                    with watch:
+                        try:
+                            await anyio.sleep_forever()
+                        finally:
+                            if not settled:
+                                for s in sources:
+                                    s.abort()
+
+                tg.start_soon(abort_when_cancelled)
                 try:
                     total = await anyio.to_thread.run_sync(
                         lambda: unpack_layers(
@@ -302,6 +317,9 @@ async def _materialise(
                     for s in sources:
                         s.abort()
                     tg.cancel_scope.cancel()
+                finally:
+                    settled = True
+                    watch.cancel()
             if failure is not None:
                 errors = [e for e in (s.error for s in sources) if e is not None]
                 mismatches = [e for e in errors if isinstance(e, DigestMismatch)]
