@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .volumes import confirm, group_help, label_match, parse_filters, table, template, world
+from ..engine.filters import labels_match
+from .volumes import confirm, group_help, parse_filters, table, template, world
 
 SUBCOMMANDS: dict[str, str] = {
     "ls": "List networks",
@@ -92,7 +93,7 @@ def _ls(args: argparse.Namespace, ctx: Any) -> int:
             continue
         if any(truthy(x) == bool(n.containers) for x in filters.get("dangling", ())):
             continue
-        if not label_match(n.labels, filters.get("label", ())):
+        if not labels_match(n.labels, filters.get("label", ())):
             continue
         chosen.append(n)
     rows = [_row(n, not args.no_trunc) for n in chosen]
@@ -198,7 +199,7 @@ def prune_networks(ctx: Any, labels: list[str] | None = None) -> list[str]:
     nets, _ = all_networks(ctx)
     removed = []
     for n in nets:
-        if _refusal(n) is None and label_match(n.labels, labels or ()):
+        if _refusal(n) is None and labels_match(n.labels, labels or ()):
             (networks_dir(ctx.paths) / f"{n.name}.json").unlink(missing_ok=True)
             removed.append(n.name)
     return removed

@@ -341,9 +341,9 @@ def _matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
         if key == "project" and attrs_.get("com.docker.compose.project") not in values:
             return False
         if key == "label":
-            from .volumes import label_match
+            from ..engine.filters import labels_match
 
-            if not label_match({k: str(v) for k, v in attrs_.items()}, values):
+            if not labels_match({k: str(v) for k, v in attrs_.items()}, values):
                 return False
     return True
 

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..engine.filters import labels_match
+
 SUBCOMMANDS: dict[str, str] = {
     "ls": "List volumes",
     "create": "Create a volume",
@@ -74,14 +76,6 @@ def parse_filters(items: Sequence[str], allowed: Sequence[str]) -> dict[str, lis
                               f"{', '.join(allowed)}.")
         out.setdefault(key, []).append(value)
     return out
-
-
-def label_match(labels: dict[str, str], wanted: Sequence[str]) -> bool:
-    for w in wanted:
-        k, sep, v = w.partition("=")
-        if k not in labels or (sep and labels[k] != v):
-            return False
-    return True
 
 
 def truthy(text: str) -> bool:
@@ -150,7 +144,7 @@ def _ls(args: argparse.Namespace, ctx: Any) -> int:
             continue
         if "driver" in filters and "local" not in filters["driver"]:
             continue
-        if not label_match(v.labels, filters.get("label", ())):
+        if not labels_match(v.labels, filters.get("label", ())):
             continue
         chosen.append(v)
     if args.quiet:
@@ -263,7 +257,7 @@ def prune_volumes(ctx: Any, *, all_: bool, labels: Sequence[str] = ()) -> tuple[
 
     removed, reclaimed = [], 0
     for v in all_volumes(ctx):
-        if v.in_use or not (all_ or v.anonymous) or not label_match(v.labels, labels):
+        if v.in_use or not (all_ or v.anonymous) or not labels_match(v.labels, labels):
             continue
         reclaimed += tree_size(v.mountpoint)
         remove_volume(ctx, v)

@@ -200,10 +200,8 @@ class Filters:
             return False
         if "name" in v and not any(_name_matches(x, c.name) for x in v["name"]):
             return False
-        for x in v.get("label", ()):
-            key, sep, want = x.partition("=")
-            if key not in c.labels or (sep and c.labels[key] != want):
-                return False
+        if not labels_match(c.labels, v.get("label", ())):
+            return False
         if "status" in v and c.status not in v["status"]:
             return False
         if "exited" in v and not (c.status == "exited" and c.exit_code is not None
@@ -273,3 +271,13 @@ def _lookup(pool: Sequence[ContainerSummary], ref: str, key: str) -> ContainerSu
 
 __all__ = ["HEALTHS", "KEYS", "STATUSES", "ContainerSummary", "FilterError", "Filters", "Mount",
            "Published"]
+
+
+def labels_match(labels: Mapping[str, str], wanted: Iterable[str]) -> bool:
+    """Whether ``labels`` has every ``key`` / ``key=value`` of a ``label`` filter (docker:
+    all of them must match); the containers', volumes', networks' and images' filters."""
+    for w in wanted:
+        key, sep, value = w.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True

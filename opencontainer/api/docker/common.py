@@ -76,15 +76,6 @@ def parse_filters(text: str | None) -> dict[str, list[str]]:
     return out
 
 
-def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    """Whether ``labels`` has every ``key`` / ``key=value`` of a ``label`` filter."""
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
-
-
 def state_of(request: web.Request) -> ServerState:
     return request.app[STATE_KEY]
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ...engine.filters import labels_match
 from .common import (
     bad_request,
     conflict,
     flag,
     json_response,
-    labels_match,
     not_found,
     parse_filters,
     state_of,

@@ -17,12 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from ...engine.containers import Host
+from ...engine.filters import labels_match
 from .common import (
     ApiError,
     bad_request,
     body_json,
     json_response,
-    labels_match,
     not_found,
     parse_filters,
     state_of,

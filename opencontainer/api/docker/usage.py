@@ -17,12 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ...engine.filters import labels_match
 from .common import (
     bad_request,
     conflict,
     flag,
     json_response,
-    labels_match,
     parse_filters,
     state_of,
 )
