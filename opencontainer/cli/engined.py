@@ -241,6 +241,7 @@ class Service:
         self.active = 0
         self.last = time.monotonic()
         self.warm = warm or Warm(Path("."))
+        self.parsers = Parsers()
 
     def release(self) -> None:
         """Remove our socket (not a successor's) and let a successor bind a new one, while
@@ -509,9 +510,6 @@ class Parsers:
         return self._run
 
 
-PARSERS = Parsers()
-
-
 async def _client_signals(reader: Any) -> AsyncIterator[int]:
     """The signals the client forwards (``{"signal": N}`` lines), until it goes away."""
     import anyio
@@ -544,7 +542,7 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
     ctx = CliContext(env=env, stdout=FdText(out_fd), stderr=FdText(err_fd),  # type: ignore[arg-type]
                      verbose=int(req.get("verbose") or 0))
     try:
-        args = PARSERS.run().parse_args([str(a) for a in req.get("argv") or ()])
+        args = service.parsers.run().parse_args([str(a) for a in req.get("argv") or ()])
     except SystemExit:  # the client parsed the same line: a service of another version
         await _send(conn, {"taken": True, "exit": 125,
                            "error": "the engine service cannot read this command line; set "
