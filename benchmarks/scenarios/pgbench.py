@@ -13,7 +13,7 @@ round, per backend:
   ours/peer above 1 means the native backend is faster.
 
 Both sides run as the same unprivileged user (the harness's own, or ``OPENCONTAINER_BENCH_USER``
-/ ``ocuser`` through ``runuser`` when it runs as root): the native backend needs its
+/ ``ocuser`` when it runs as root): the native backend needs its
 subordinate ids, and the proot side then differs only in the backend. The proot side uses the
 proot the product picks (``OPENCONTAINER_PROOT`` unset).
 """
@@ -53,7 +53,7 @@ def plan(ctx: BenchContext) -> Plan:
     user = bench_user()
     notes = [f"7: pgbench -i -s {SCALE}, then pgbench -c 4 -j 2 -T {seconds} (TPS, higher is "
              "better), over the container's unix socket, inside the postgres stand-in; both "
-             "backends as " + (f"user {user} (runuser)" if user else "this user")]
+             "backends as " + (f"user {user}" if user else "this user")]
     problem: list[Exception] = []
     reason = module_missing("opencontainer.cli.containers", "run_exec")
     if reason:

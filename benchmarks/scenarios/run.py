@@ -9,8 +9,9 @@
 
 - ours, native backend: the same ``opencontainer run --rm`` with ``OPENCONTAINER_RUNTIME=native``
   (user, mount, UTS and PID namespaces, no proot), as an unprivileged user: the harness's own
-  user, or ``OPENCONTAINER_BENCH_USER`` (default ``ocuser``, through ``runuser``) when it runs
-  as root, because the native backend maps the user's subordinate ids.
+  user, or ``OPENCONTAINER_BENCH_USER`` (default ``ocuser``, switched to by the forked child,
+  not ``runuser``: see ours.user_switch) when it runs as root, because the native backend maps
+  the user's subordinate ids.
 
 Targets: ours (proot) <= 1.0x proot-distro login (issue 12); ours native <= 0.8x proot-distro
 login (issue 13).
@@ -102,6 +103,6 @@ def plan(ctx: BenchContext) -> Plan:
     ]
     notes = ["3: proot-distro login busybox -- /bin/true runs in a container installed before "
              "timing (no create/remove per run); proot 5.1.0 (PD_PROOT_BIN) like ours",
-             "3: native backend as " + (f"user {user} (runuser)" if user else "this user")]
+             "3: native backend as " + (f"user {user}" if user else "this user")]
     return Plan(sides, rows, notes, teardown=lambda: ctx.discard(home, udir, pdir,
                                                            ctx.workdir / "s3-native-home"))
