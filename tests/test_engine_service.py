@@ -84,12 +84,39 @@ def test_run_rm_output_exit_code_and_stdin(occ: Any) -> None:
               input="piped through\n")
     assert (res.returncode, res.stdout) == (5, "PIPED THROUGH\n"), res.stderr
     assert service_pid(occ.env) == pid, "the second run uses the same service"
-    # a usage error and a bad option: one sentence, exit 125, as in-process
-    res = occ("run", "--rm", "--no-such-flag", "busybox", "true")
-    assert res.returncode == 125
+    # a usage error and a bad option: one sentence, exit 125, as in-process; the service
+    # parses the line (the client does not), and says exactly what the in-process run says
+    for bad in (["--rm", "--no-such-flag", "busybox", "true"], ["--rm", "-e"], []):
+        res = occ("run", *bad)
+        inline = occ("run", *bad, env={"OPENCONTAINER_ENGINE": "inline"})
+        assert (res.returncode, res.stdout, res.stderr) == (125, "", inline.stderr), bad
+        assert "Usage:" in res.stderr and "error:" in res.stderr
+    assert service_pid(occ.env) == pid
     res = occ("run", "--rm", "-v", "/x:/y:bad", "busybox", "true")
     assert res.returncode == 125 and res.stderr.startswith("Error: "), res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_detached_and_terminal_runs_are_left_to_the_client(occ: Any) -> None:
+    """``-d`` (and ``-t``) are refused by the service unstarted, however the line hides them;
+    the client then runs them itself, as before."""
+    res = occ("run", "--name", "bg", "-e", "X=1", "--detach", "busybox", "sleep", "30")
+    assert res.returncode == 0 and len(res.stdout.strip()) == 64, res.stderr
+    assert running(occ, "bg")
+    res = occ("run", "--rm", "-e", "X=-d", "busybox", "sh", "-c", "echo $X")
+    assert (res.returncode, res.stdout) == (0, "-d\n"), res.stderr
+    res = occ("run", "--help")
+    assert res.returncode == 0 and res.stdout.startswith("\nUsage:  opencontainer run"), res
+
+
+def test_the_client_asks_the_service_only_for_attached_runs() -> None:
+    ask = thin.worth_asking
+    assert ask(["--rm", "busybox", "ls", "-t", "-d"])  # the command's own options
+    assert ask(["-i", "--rm", "-e", "A=1", "--name=x", "-v", "/a:/b", "img"])
+    assert ask(["--", "img"])
+    for line in (["-d", "img"], ["-it", "img"], ["--rm", "-dit", "img"], ["--tty", "img"],
+                 ["--detach=true", "img"], ["--help"], ["-e", "A", "-t", "img"], []):
+        assert not ask(line), line
 
 
 def test_inline_runs_without_a_service(occ: Any) -> None:

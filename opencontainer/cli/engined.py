@@ -114,6 +114,7 @@ class Warm:
         self.deleting = False
         self.trash: set[Path] = set()
         self.swept: set[Path] = set()
+        self.plugin_memo: dict[tuple[str, str], tuple[int, bool]] = {}
 
     def prepare(self, engine: Any) -> None:
         """A request's engine: given what earlier ones found out."""
@@ -129,6 +130,7 @@ class Warm:
             self.runners[key] = runner
             runner.defer_delete = self.delete
         engine.spare_network = self.take
+        engine.plugin_memo = self.plugin_memo
 
     def delete(self, path: Path) -> None:
         """A removed container's files (already out of sight, in ``data/trash``): deleted
@@ -542,12 +544,17 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
     ctx = CliContext(env=env, stdout=FdText(out_fd), stderr=FdText(err_fd),  # type: ignore[arg-type]
                      verbose=int(req.get("verbose") or 0))
     try:
-        args = service.parsers.run().parse_args([str(a) for a in req.get("argv") or ()])
-    except SystemExit:  # the client parsed the same line: a service of another version
-        await _send(conn, {"taken": True, "exit": 125,
-                           "error": "the engine service cannot read this command line; set "
-                                    "OPENCONTAINER_ENGINE=inline to run it without the "
-                                    "service."})
+        # the client does not parse its command line (cli/thin.fast): argparse's usage error
+        # (or help) goes to its streams, with docker's exit status for a usage error
+        with contextlib.redirect_stderr(ctx.stderr), \
+                contextlib.redirect_stdout(ctx.stdout):
+            args = service.parsers.run().parse_args([str(a) for a in req.get("argv") or ()])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+        await _send(conn, {"taken": True, "exit": 125 if code == 2 else code})
+        return
+    if args.detach or args.tty:  # not attached, or a terminal: the client's own process
+        await _send(conn, {"inline": True})
         return
     _absolute(args, cwd)
     chosen = {s.lower() for s in args.attach}
