@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -261,3 +262,18 @@ def test_the_entry_point_look_finds_a_declaring_distribution(tmp_path: Path) -> 
     assert may_declare_entry_points("opencontainer.plugins", [str(archive)])
     assert not may_declare_entry_points("opencontainer.plugins",
                                                 [str(tmp_path / "missing")])
+
+
+def test_the_entry_point_look_remembers_folders_until_they_change(tmp_path: Path) -> None:
+    """The engine service's memo: a folder is read again once a distribution is added."""
+    site = tmp_path / "site"
+    (site / "other-1.0.dist-info").mkdir(parents=True)
+    memo: dict[tuple[str, str], tuple[int, bool]] = {}
+    assert not may_declare_entry_points("opencontainer.plugins", [str(site)], memo)
+    assert memo and not may_declare_entry_points("opencontainer.plugins", [str(site)], memo)
+    time.sleep(0.01)  # a new mtime, however coarse the filesystem's clock
+    info = site / "mine-1.0.dist-info"
+    info.mkdir()
+    (info / "entry_points.txt").write_text("[opencontainer.plugins]\nmine = mine:Plugin\n")
+    assert may_declare_entry_points("opencontainer.plugins", [str(site)], memo)
+    assert may_declare_entry_points("opencontainer.plugins", [str(site)], memo)

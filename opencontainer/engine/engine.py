@@ -166,6 +166,8 @@ class Engine:
         # a private network already up for a new project (the engine service's, kept ready
         # off the start path): see Supervisor.spare_net
         self.spare_network: Callable[[NetworkChoice], NetHolder | None] | None = None
+        # the engine service's memo of where plugins may be declared (plugins.discover)
+        self.plugin_memo: dict[tuple[str, str], tuple[int, bool]] | None = None
 
     async def __aenter__(self) -> Engine:
         self._stack = contextlib.AsyncExitStack()
@@ -174,7 +176,8 @@ class Engine:
         if self._plugins:
             from .plugins import PluginHost, discover
 
-            host = PluginHost(bus=self.bus, plugins=discover(self.env, self._plugin_dirs))
+            host = PluginHost(bus=self.bus, plugins=discover(self.env, self._plugin_dirs,
+                                                                 memo=self.plugin_memo))
             self.plugin_host = host
             await self._tg.start(host.run)
         return self

@@ -177,12 +177,17 @@ def _load(name: str, what: str, make: Any, found: list[Loaded]) -> None:
         found.append(Loaded(name, plugin))
 
 
-def may_declare_entry_points(group: str, path: Sequence[str] | None = None) -> bool:
+def may_declare_entry_points(group: str, path: Sequence[str] | None = None,
+                             memo: dict[tuple[str, str], tuple[int, bool]] | None = None,
+                             ) -> bool:
     """Whether a distribution on ``path`` (``sys.path``) may declare entry points of
     ``group``: False only when no ``*.dist-info``/``*.egg-info`` folder's ``entry_points.txt``
     mentions it. Importing ``importlib.metadata`` (email, zipfile, csv, ...) and its scan cost
     ~20 ms at every engine start; this look costs ~1 ms, and anything it cannot tell apart
-    (a zip or egg on the path, another finder that knows distributions) answers True."""
+    (a zip or egg on the path, another finder that knows distributions) answers True.
+
+    ``memo``: each folder's answer by its mtime (which changes when a distribution is
+    installed or removed there), for a long-lived caller (the engine service)."""
     from importlib.machinery import PathFinder
 
     if any(hasattr(f, "find_distributions") and f is not PathFinder for f in sys.meta_path):
@@ -191,31 +196,53 @@ def may_declare_entry_points(group: str, path: Sequence[str] | None = None) -> b
         base = entry or "."
         if base.endswith(".egg"):
             return True
+        mtime = -1
+        if memo is not None:
+            try:
+                mtime = os.stat(base).st_mtime_ns
+            except OSError:
+                continue
+            known = memo.get((base, group))
+            if known is not None and known[0] == mtime:
+                if known[1]:
+                    return True
+                continue
         try:
-            with os.scandir(base) as it:
-                infos = [e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+            declares = _folder_declares(base, group)
         except NotADirectoryError:  # a zip file on the path
             return True
         except OSError:
             continue
-        for info in infos:
-            try:
-                text = Path(base, info, "entry_points.txt").read_text(errors="replace")
-            except OSError:
-                continue
-            if group in text:
-                return True
+        if memo is not None:
+            memo[(base, group)] = (mtime, declares)
+        if declares:
+            return True
     return False
 
 
-def discover(env: Mapping[str, str], extra_dirs: Sequence[Path] = ()) -> list[Loaded]:
-    """The plugins the user named (see the module docstring), loaded and configured."""
+def _folder_declares(base: str, group: str) -> bool:
+    with os.scandir(base) as it:
+        infos = [e.name for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+    for info in infos:
+        try:
+            text = Path(base, info, "entry_points.txt").read_text(errors="replace")
+        except OSError:
+            continue
+        if group in text:
+            return True
+    return False
+
+
+def discover(env: Mapping[str, str], extra_dirs: Sequence[Path] = (), *,
+             memo: dict[tuple[str, str], tuple[int, bool]] | None = None) -> list[Loaded]:
+    """The plugins the user named (see the module docstring), loaded and configured
+    (``memo``: see :func:`may_declare_entry_points`)."""
     if disabled(env):
         return []
     found: list[Loaded] = []
     try:
         eps: Any = ()
-        if may_declare_entry_points(ENTRY_POINT_GROUP):
+        if may_declare_entry_points(ENTRY_POINT_GROUP, memo=memo):
             from importlib.metadata import entry_points
 
             eps = entry_points(group=ENTRY_POINT_GROUP)

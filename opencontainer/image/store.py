@@ -274,17 +274,18 @@ class ImageStore:
         absolute = os.path.abspath(container_dir)
         return hashlib.sha256(absolute.encode()).hexdigest()[:32], absolute
 
-    def add_rootfs_user(self, tree: Path, container_dir: Path) -> None:
+    def add_rootfs_user(self, tree: Path, container_dir: Path, *, durable: bool = True) -> None:
         """Record that the container in ``container_dir`` uses ``tree`` (a :meth:`rootfs_path`).
 
-        Idempotent. Waits for a running ``gc`` to finish, so that a ``gc`` that started before
-        the marker was written cannot still delete the tree afterwards: callers check that the
-        tree exists *after* registering.
+        Idempotent. ``durable=False``: the marker is not fsynced (a ``--rm`` container's: a
+        crash ends it anyway). Waits for a running ``gc`` to finish, so that a ``gc`` that
+        started before the marker was written cannot still delete the tree afterwards:
+        callers check that the tree exists *after* registering.
         """
         hexpart = self._tree_key(tree)
         key, absolute = self._user_key(container_dir)
         with shared_lock(self.lock_path("gc")), file_lock(self.lock_path("users")):
-            atomic_write(self.users_dir / hexpart / key, absolute)
+            atomic_write(self.users_dir / hexpart / key, absolute, durable=durable)
 
     def remove_rootfs_user(self, tree: Path, container_dir: Path) -> None:
         """Forget that ``container_dir`` uses ``tree`` (a missing marker is fine)."""

@@ -223,9 +223,12 @@ def render_native_run_sh(spec: ContainerSpec, etc_dir: Path | None = None,
     return "\n".join(lines) + "\n"
 
 
-def write_native_run_sh(spec: ContainerSpec, path: Path, python: str | None = None) -> Path:
+def write_native_run_sh(spec: ContainerSpec, path: Path, python: str | None = None, *,
+                        durable: bool = True) -> Path:
+    """run.sh (and the /etc files it binds); ``durable=False``: not fsynced (a ``--rm``
+    container's, which lives as long as it runs)."""
     from .runscript import _write, write_etc_files
 
     write_etc_files(spec, path.parent)
-    _write(path, render_native_run_sh(spec, path.parent, python), mode=0o755)
+    _write(path, render_native_run_sh(spec, path.parent, python), mode=0o755, durable=durable)
     return path

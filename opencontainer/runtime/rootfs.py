@@ -455,12 +455,13 @@ async def create_rootfs(image_rootfs: Path, dest: Path, workers: int = DEFAULT_W
 async def create_container_root(
     image_rootfs: Path, container_dir: Path, cache_dir: Path | None,
     env: Mapping[str, str] | None = None, *, store: Any = None,
-    userns: Callable[[], bool] | None = None,
+    userns: Callable[[], bool] | None = None, durable: bool = True,
 ) -> OverlayLayout | None:
     """``container_dir/rootfs`` for a new container: an overlayfs root where the kernel lets a
     normal user mount one (returns its layout; nothing is copied), else a private copy of the
     image tree (returns None). ``store``: the :class:`ImageStore` to register the container
-    with as a user of the image tree (so ``rmi``/gc keep it)."""
+    with as a user of the image tree (so ``rmi``/gc keep it), durably unless ``durable`` is
+    False (a ``--rm`` container)."""
     container_dir = Path(container_dir)
     container_dir.mkdir(parents=True, exist_ok=True)
     use = await anyio.to_thread.run_sync(
@@ -469,7 +470,7 @@ async def create_container_root(
         layout = overlay.OverlayLayout.for_container(Path(image_rootfs), container_dir)
         overlay.prepare_dirs(layout)
         if store is not None:
-            store.add_rootfs_user(Path(image_rootfs), container_dir)
+            store.add_rootfs_user(Path(image_rootfs), container_dir, durable=durable)
             if not Path(image_rootfs).is_dir():  # an rmi/gc got to it first
                 store.remove_rootfs_user(Path(image_rootfs), container_dir)
                 raise ContainerError(f"the image root filesystem {image_rootfs} was removed "
