@@ -119,6 +119,62 @@ def test_the_client_asks_the_service_only_for_attached_runs() -> None:
         assert not ask(line), line
 
 
+def test_build_runs_in_the_service_as_in_process(occ: Any, tmp_path: Path) -> None:
+    """``build`` goes to the service too: relative paths are the client's, the progress and
+    the image ID reach its streams, errors are the in-process ones, the image runs."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY msg /msg\nRUN echo built >> /msg\n"
+                                    "CMD [\"cat\", \"/msg\"]\n")
+    (ctx / "msg").write_text("copied\n")
+    res = occ("build", "-q", "-t", "svc/app:1", "--iidfile", "id.txt", "ctx", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("sha256:") and (tmp_path / "id.txt").read_text() == \
+        res.stdout.strip()
+    pid = service_pid(occ.env)
+    assert pid is not None, "the build ran in the service"
+    # an old proot's ENOSYS filter is not put on the service (no_new_privs: no newuidmap)
+    assert "NoNewPrivs:\t0" in Path(f"/proc/{pid}/status").read_text()
+    res = occ("build", "-t", "svc/app:1", "ctx", cwd=tmp_path)
+    assert res.returncode == 0 and "CACHED" in res.stderr and "naming to" in res.stderr, res
+    res = occ("run", "--rm", "svc/app:1")
+    assert res.stdout == "copied\nbuilt\n", res
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 7\n")
+    res = occ("build", str(ctx))
+    inline = occ("build", str(ctx), env={"OPENCONTAINER_ENGINE": "inline"})
+    assert res.returncode == inline.returncode != 0
+    assert res.stderr.splitlines()[-1] == inline.stderr.splitlines()[-1]
+    assert "Dockerfile:2" in res.stderr.splitlines()[-1]
+    res = occ("build", "--no-such-flag", str(ctx))
+    assert res.returncode == 125 and "unrecognized arguments" in res.stderr
+    assert service_pid(occ.env) == pid
+
+
+def test_ctrl_c_cancels_a_build_in_the_service(occ: Any, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo started; sleep 60\n")
+    proc = spawn(occ.env, "build", "--progress", "plain", str(tmp_path))
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "started" not in seen:
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Interrupted." in err, err
+    assert not [p for p in procfs.all_procs() if "sleep 60" in _cmdline(p.pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_inline_runs_without_a_service(occ: Any) -> None:
     res = occ("run", "--rm", "busybox", "echo", "hi", env={"OPENCONTAINER_ENGINE": "inline"})
     assert (res.returncode, res.stdout) == (0, "hi\n"), res.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", default=None, help="(accepted: host networking)")
 
 
-def options_from(args: argparse.Namespace, ctx: Any, text: str | None) -> Any:
+def options_from(args: argparse.Namespace, ctx: Any, text: str | None, *,
+                 filter_here: bool = True) -> Any:
     from ..build.executor import BuildOptions
 
     context = Path(args.context)
@@ -67,7 +69,7 @@ def options_from(args: argparse.Namespace, ctx: Any, text: str | None) -> Any:
         context=context.absolute(), dockerfile=dockerfile, text=text, tags=tuple(args.tag),
         build_args=_pairs(args.build_arg, "--build-arg", ctx.env), target=args.target,
         no_cache=args.no_cache, pull=args.pull, labels=_pairs(args.label, "--label"),
-        platform=args.platform, quiet=args.quiet, filter_here=True)
+        platform=args.platform, quiet=args.quiet, filter_here=filter_here)
 
 
 def _output(spec: str | None) -> tuple[str, Path] | None:
@@ -84,22 +86,51 @@ def _output(spec: str | None) -> tuple[str, Path] | None:
 def run_build(args: argparse.Namespace, ctx: Any) -> int:
     import anyio
 
-    from ..build.executor import Progress, build, stream_writer, write_iidfile
-
     if args.context == "-":
         raise ConfigError("a build context from stdin is not supported: give a directory.")
     text = sys.stdin.read() if args.file == "-" else None
-    opts = options_from(args, ctx, text)
     output = _output(args.output)
-    quiet = args.quiet or args.progress == "quiet"
-    progress = Progress(None if quiet else stream_writer(ctx.stderr))
-
-    async def main() -> Any:
-        return await build(ctx.paths, ctx.env, opts, progress=progress)
-
-    rec = anyio.run(main, backend="asyncio")
+    rec, progress = anyio.run(build_image, args, ctx, text, backend="asyncio")
     if output is not None:
         _save(ctx, rec, *output)
+    return finish(args, ctx, rec, progress)
+
+
+def for_service(args: argparse.Namespace, cwd: str) -> bool:
+    """Whether the engine service builds this (cli/engined.py), with the client's relative
+    paths made absolute from its working directory ``cwd``: not with the Dockerfile or the
+    context on stdin, nor with ``-o`` (written by a command of its own)."""
+    if args.context == "-" or args.file == "-" or args.output:
+        return False
+
+    def fix(p: str) -> str:
+        return p if os.path.isabs(p) else os.path.join(cwd, p)
+
+    args.context = fix(args.context)
+    if args.file:
+        args.file = fix(args.file)
+    if args.iidfile:
+        args.iidfile = fix(args.iidfile)
+    return True
+
+
+async def build_image(args: argparse.Namespace, ctx: Any, text: str | None, *,
+                      filter_here: bool = True) -> Any:
+    """The build itself: (the image record, the progress writer). ``filter_here``: see
+    BuildOptions (False in the engine service, which goes on to start containers)."""
+    from ..build.executor import Progress, build, stream_writer
+
+    opts = options_from(args, ctx, text, filter_here=filter_here)
+    quiet = args.quiet or args.progress == "quiet"
+    progress = Progress(None if quiet else stream_writer(ctx.stderr))
+    return await build(ctx.paths, ctx.env, opts, progress=progress), progress
+
+
+def finish(args: argparse.Namespace, ctx: Any, rec: Any, progress: Any) -> int:
+    """What ``build`` prints and writes once the image is made."""
+    from ..build.executor import write_iidfile
+
+    quiet = args.quiet or args.progress == "quiet"
     if args.iidfile:
         write_iidfile(Path(args.iidfile), rec)
     if quiet:

@@ -28,6 +28,7 @@ import gc
 import json
 import os
 import queue
+import signal
 import socket
 import struct
 import threading
@@ -497,19 +498,22 @@ def _absolute(args: argparse.Namespace, cwd: str) -> None:
 
 
 class Parsers:
-    """The ``run`` parser, built once (argparse parsers are reusable)."""
+    """The ``run`` and ``build`` parsers, each built once (argparse parsers are reusable)."""
 
     def __init__(self) -> None:
-        self._run: Any = None
+        self._made: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._made:
+            from .main import CONTAINER_COMMANDS, IMAGE_COMMANDS, _build_command_parser
+
+            module, helptext = {**CONTAINER_COMMANDS, **IMAGE_COMMANDS}[name]
+            self._made[name], _ = _build_command_parser("opencontainer", name, module,
+                                                        helptext, False)
+        return self._made[name]
 
     def run(self) -> Any:
-        if self._run is None:
-            from .main import CONTAINER_COMMANDS, _build_command_parser
-
-            self._run, _ = _build_command_parser("opencontainer", "run",
-                                                 "opencontainer.cli.containers",
-                                                 CONTAINER_COMMANDS["run"][1], False)
-        return self._run
+        return self.get("run")
 
 
 async def _client_signals(reader: Any) -> AsyncIterator[int]:
@@ -528,30 +532,50 @@ async def _client_signals(reader: Any) -> AsyncIterator[int]:
                 yield signum
 
 
-async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int],
-                       service: Service) -> None:
-    import anyio
-
-    from ..engine.runner import Attachment
-    from ..errors import OpenContainerError
-    from . import containers
+def _request_context(req: dict[str, Any], fds: list[int]) -> tuple[Any, str]:
+    """The CLI context of a request (the client's environment and streams), its cwd."""
     from .main import CliContext
 
     env = {str(k): str(v) for k, v in dict(req.get("env") or {}).items()}
     cwd = str(req.get("cwd") or "/")
     env.setdefault("PWD", cwd)
-    stdin_fd, out_fd, err_fd = fds
-    ctx = CliContext(env=env, stdout=FdText(out_fd), stderr=FdText(err_fd),  # type: ignore[arg-type]
+    ctx = CliContext(env=env, stdout=FdText(fds[1]), stderr=FdText(fds[2]),  # type: ignore[arg-type]
                      verbose=int(req.get("verbose") or 0))
+    return ctx, cwd
+
+
+async def _parse(conn: Any, req: dict[str, Any], ctx: Any, service: Service,
+                 command: str) -> argparse.Namespace | None:
+    """The request's command line; None when it was a usage error (or help), answered.
+    The client does not parse it (cli/thin.fast): argparse's usage error or help goes to its
+    streams, with docker's exit status for a usage error."""
     try:
-        # the client does not parse its command line (cli/thin.fast): argparse's usage error
-        # (or help) goes to its streams, with docker's exit status for a usage error
-        with contextlib.redirect_stderr(ctx.stderr), \
-                contextlib.redirect_stdout(ctx.stdout):
-            args = service.parsers.run().parse_args([str(a) for a in req.get("argv") or ()])
+        with contextlib.redirect_stderr(ctx.stderr), contextlib.redirect_stdout(ctx.stdout):
+            args = service.parsers.get(command).parse_args(
+                [str(a) for a in req.get("argv") or ()])
     except SystemExit as exc:
         code = int(exc.code or 0)
         await _send(conn, {"taken": True, "exit": 125 if code == 2 else code})
+        return None
+    assert isinstance(args, argparse.Namespace)
+    return args
+
+
+async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int],
+                       service: Service) -> None:
+    if req.get("op") == "build":
+        await _build_request(conn, reader, req, fds, service)
+        return
+    import anyio
+
+    from ..engine.runner import Attachment
+    from ..errors import OpenContainerError
+    from . import containers
+
+    stdin_fd, out_fd, err_fd = fds
+    ctx, cwd = _request_context(req, fds)
+    args = await _parse(conn, req, ctx, service, "run")
+    if args is None:
         return
     if args.detach or args.tty:  # not attached, or a terminal: the client's own process
         await _send(conn, {"inline": True})
@@ -623,3 +647,73 @@ async def _run_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[in
         if not answered:
             with anyio.CancelScope(shield=True):
                 await answer({"exit": 125, "error": "the engine service was stopped."})
+
+
+async def _build_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[int],
+                         service: Service) -> None:
+    """``build``: the build in this process, its progress to the client's stderr, its
+    result to its stdout. A signal the client forwards (Ctrl-C), the client going away or
+    the service being told to end cancels it, as it would cancel an in-process build."""
+    import anyio
+
+    from ..errors import OpenContainerError
+    from . import build
+
+    ctx, cwd = _request_context(req, fds)
+    args = await _parse(conn, req, ctx, service, "build")
+    if args is None:
+        return
+    if not build.for_service(args, cwd):
+        await _send(conn, {"inline": True})
+        return
+    await _send(conn, {"taken": True})
+    sig_in, sig_out = anyio.create_memory_object_stream[int](16)
+    stopped: list[int] = []
+    result: dict[str, Any] = {}
+
+    async def watch(tg: Any) -> None:
+        async def client() -> None:
+            async for signum in _client_signals(reader):
+                stopped.append(signum)
+                break
+            else:
+                stopped.append(0)  # the client went away
+            tg.cancel_scope.cancel()
+
+        async def service_stop() -> None:
+            async for signum in sig_out:
+                stopped.append(signum)
+                tg.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(client)
+            inner.start_soon(service_stop)
+
+    async def work(tg: Any) -> None:
+        try:
+            rec, progress = await build.build_image(args, ctx, None, filter_here=False)
+            result["exit"] = build.finish(args, ctx, rec, progress)
+        except OpenContainerError as exc:
+            result.update(exit=exc.exit_code, error=str(exc))
+        except Exception as exc:  # a bug: logged here, one sentence there
+            import traceback
+
+            traceback.print_exc()
+            result.update(exit=125, error=f"internal error in the engine service "
+                                          f"({type(exc).__name__}: {exc}); please report it.")
+        tg.cancel_scope.cancel()
+
+    service.stoppers.add(sig_in)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, tg)
+            tg.start_soon(work, tg)
+    finally:
+        service.stoppers.discard(sig_in)
+    if "exit" not in result:  # cancelled: Ctrl-C's "Interrupted.", a signal's status
+        signum = stopped[0] if stopped and stopped[0] else signal.SIGTERM
+        if signum == signal.SIGINT:
+            ctx.err("Interrupted.")
+        result = {"exit": 130 if signum == signal.SIGINT else 128 + signum}
+    _close(fds)
+    await _send(conn, result)

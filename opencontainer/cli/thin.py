@@ -158,15 +158,27 @@ def worth_asking(argv: list[str]) -> bool:
     return False  # no image: the in-process parser says so
 
 
-def fast(argv: list[str]) -> int | None:
-    """``opencontainer run ARGV`` as the whole program, before the CLI is imported: handed to
-    the engine service, which parses it (usage errors and all); its exit code. None: not for
-    the service (``-d``, ``-t``, no service): the caller runs the CLI as usual."""
+def build_worth_asking(argv: list[str]) -> bool:
+    """Whether ``build ARGV`` may be one the service takes: not ``--help``, nothing read
+    from stdin (``-f -``, context ``-``), no ``-o`` (see cli/build.for_service)."""
+    for tok in argv:
+        if tok in ("-h", "--help", "-", "-f-", "--file=-", "-o", "--output") or \
+                tok.startswith(("--output=", "-o")):
+            return False
+    return True
+
+
+def fast(command: str, argv: list[str]) -> int | None:
+    """``opencontainer run|build ARGV`` as the whole program, before the CLI is imported:
+    handed to the engine service, which parses it (usage errors and all); its exit code.
+    None: not for the service (``run -d``, ``run -t``, ``build -f -``, no service): the
+    caller runs the CLI as usual."""
     env = os.environ
-    if not wanted(env) or not worth_asking(argv):
+    ask = worth_asking if command == "run" else build_worth_asking
+    if not wanted(env) or not ask(argv):
         return None
     try:
-        return run(argv, env)
+        return run(argv, env, op=command)
     except NotTaken:
         return None
 
@@ -183,9 +195,10 @@ def _std_fds() -> list[int]:
     return fds
 
 
-def run(argv: list[str], env: Mapping[str, str], verbose: int = 0) -> int:
-    """``run ARGV`` (the arguments after ``run``) in the engine service; its exit code.
-    Raises :class:`NotTaken` when the service cannot take it (nothing was done)."""
+def run(argv: list[str], env: Mapping[str, str], verbose: int = 0, op: str = "run") -> int:
+    """``run ARGV`` (the arguments after ``run``; ``op``: or ``build``) in the engine
+    service; its exit code. Raises :class:`NotTaken` when the service cannot take it
+    (nothing was done)."""
     path = _socket_str(env)
     if path is None:
         raise NotTaken("socket path too long")
@@ -196,7 +209,7 @@ def run(argv: list[str], env: Mapping[str, str], verbose: int = 0) -> int:
             if sock is None:
                 raise NotTaken("the engine service did not start")
         try:
-            return _converse(sock, argv, env, verbose)
+            return _converse(sock, argv, env, verbose, op)
         except Stale:
             continue  # it gave up its socket: start ours
         finally:
@@ -225,12 +238,12 @@ def _lines(sock: _socket.socket) -> Iterator[bytes]:
 
 
 def _converse(sock: _socket.socket, argv: list[str], env: Mapping[str, str],
-              verbose: int) -> int:
+              verbose: int, op: str) -> int:
     try:
         cwd = os.getcwd()
     except OSError:  # removed under us: as the in-process run would, refuse
         raise NotTaken("no working directory") from None
-    body = json.dumps({"op": "run", "argv": argv, "cwd": cwd, "env": dict(env),
+    body = json.dumps({"op": op, "argv": argv, "cwd": cwd, "env": dict(env),
                        "verbose": verbose, "code": code_id()}).encode()
     fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in _std_fds())
     try:
