@@ -257,3 +257,24 @@ def test_client_killed_leaves_the_container_to_the_service(occ: Any) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_started_step_runs_the_container(occ: Any) -> None:
+    """The service keeps a step started (runtime/zygote.py): the next container's process is
+    that step (no interpreter start-up), and it runs as it would have."""
+    proc = spawn(occ.env, "run", "--rm", "--name", "warm", "busybox", "sh", "-c",
+                 "echo $HOME; pwd; sleep 30")
+    try:
+        wait_for(lambda: "/root" in occ("logs", "warm").stdout)
+        assert occ("logs", "warm").stdout == "/root\n/\n"
+        steps = {p.pid: p for p in procfs.all_procs() if "step.py zygote" in _cmdline(p.pid)}
+        used = [p for p in procfs.all_procs() if p.ppid in steps and "sleep 30" in
+                _cmdline(p.pid)]
+        # native backend: the step is native.py, whose child is pid 1; proot: proot's tracee
+        assert used or any("sleep 30" in _cmdline(c) for s in steps
+                           for c in procfs.descendants(s)), "a started step ran it"
+        assert occ("stop", "-t", "1", "warm").returncode == 0
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143 or proc.returncode == 137, (out, err)
+    finally:
+        proc.kill()

@@ -203,6 +203,7 @@ class Builder:
         # the RUN steps' container (one after the other): its name, and its folder's link to
         # the work tree it runs in (made once; hosts, hostname, resolv.conf stay)
         self._step_name = f"build-{os.urandom(6).hex()}"
+        self.zygotes: Any = None  # the engine service's started steps (engine/zygotes.py)
         self._step_link: Path | None = None
         self._proot: tuple[Path, Any] | None = None  # the steps' proot binary, capabilities
 
@@ -828,7 +829,7 @@ class Builder:
         binary, caps = self._step_proot(ProotRunner)
         runner = ProotRunner(paths=self.paths, pull_policy="never", image=image,
                              env={**self.env, "OPENCONTAINER_IDMAP": "single"}, caps=caps,
-                             binary=binary)
+                             binary=binary, zygotes=self.zygotes)
         link = ctx.dir / "rootfs"
         try:
             try:
@@ -1066,8 +1067,11 @@ class Builder:
 
 async def build(paths: Paths, env: Mapping[str, str], options: BuildOptions, *,
                 progress: Progress | None = None,
-                output: Callable[[bytes], None] | None = None) -> ImageRecord:
-    return await Builder(paths, env, options, progress, output).build()
+                output: Callable[[bytes], None] | None = None,
+                zygotes: Any = None) -> ImageRecord:
+    builder = Builder(paths, env, options, progress, output)
+    builder.zygotes = zygotes
+    return await builder.build()
 
 
 def write_iidfile(path: Path, rec: ImageRecord) -> None:

@@ -115,15 +115,16 @@ def for_service(args: argparse.Namespace, cwd: str) -> bool:
 
 
 async def build_image(args: argparse.Namespace, ctx: Any, text: str | None, *,
-                      filter_here: bool = True) -> Any:
+                      filter_here: bool = True, zygotes: Any = None) -> Any:
     """The build itself: (the image record, the progress writer). ``filter_here``: see
-    BuildOptions (False in the engine service, which goes on to start containers)."""
+    BuildOptions (False in the engine service, which goes on to start containers);
+    ``zygotes``: the service's started steps for the RUN steps (engine/zygotes.py)."""
     from ..build.executor import Progress, build, stream_writer
 
     opts = options_from(args, ctx, text, filter_here=filter_here)
     quiet = args.quiet or args.progress == "quiet"
     progress = Progress(None if quiet else stream_writer(ctx.stderr))
-    return await build(ctx.paths, ctx.env, opts, progress=progress), progress
+    return await build(ctx.paths, ctx.env, opts, progress=progress, zygotes=zygotes), progress
 
 
 def finish(args: argparse.Namespace, ctx: Any, rec: Any, progress: Any) -> int:

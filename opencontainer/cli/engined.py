@@ -116,6 +116,7 @@ class Warm:
         self.trash: set[Path] = set()
         self.swept: set[Path] = set()
         self.plugin_memo: dict[tuple[str, str], tuple[int, bool]] = {}
+        self.zygotes: Any = None  # engine/zygotes.ZygotePool, once the service runs
 
     def prepare(self, engine: Any) -> None:
         """A request's engine: given what earlier ones found out."""
@@ -130,6 +131,7 @@ class Warm:
                 runner.share_probes(prev, userns_for=USERNS_FOR)
             self.runners[key] = runner
             runner.defer_delete = self.delete
+            runner.zygotes = self.zygotes
         engine.spare_network = self.take
         engine.plugin_memo = self.plugin_memo
 
@@ -204,6 +206,8 @@ class Warm:
         import anyio
 
         with anyio.CancelScope(shield=True):
+            if self.zygotes is not None:
+                await self.zygotes.close()
             for holder in list(self.spares.values()):
                 await holder.stop()
             self.spares.clear()
@@ -285,6 +289,11 @@ async def _serve(path: Path, ctx: Any, idle: float, lock: int) -> None:
     print(f"engine service {os.getpid()} listening on {path}", flush=True)
     async with listener, anyio.create_task_group() as tg:
         service.warm.tg = tg
+        from ..engine.runner import host_env
+        from ..engine.zygotes import ZygotePool
+
+        service.warm.zygotes = ZygotePool(tg, host_env(), path.parent)
+        service.warm.zygotes.fill()
 
         async def accept() -> None:
             while True:
@@ -691,7 +700,8 @@ async def _build_request(conn: Any, reader: Any, req: dict[str, Any], fds: list[
 
     async def work(tg: Any) -> None:
         try:
-            rec, progress = await build.build_image(args, ctx, None, filter_here=False)
+            rec, progress = await build.build_image(args, ctx, None, filter_here=False,
+                                                    zygotes=service.warm.zygotes)
             result["exit"] = build.finish(args, ctx, rec, progress)
         except OpenContainerError as exc:
             result.update(exit=exc.exit_code, error=str(exc))

@@ -56,10 +56,20 @@ class SupervisedProcess(ContainerProcess):
     @classmethod
     async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path,
                     stdin: int | None = DEVNULL, tty: bool = False,
-                    winsize: tuple[int, int] | None = None) -> Self:
-        """Start ``argv`` in a new session (stdout/stderr piped, or a pty with ``tty``)."""
-        proc = await cls.start(list(argv), env=env, cwd=cwd, stdin=stdin, tty=tty,
-                               winsize=winsize)
+                    winsize: tuple[int, int] | None = None, zygotes: Any = None) -> Self:
+        """Start ``argv`` in a new session (stdout/stderr piped, or a pty with ``tty``);
+        through a started step of ``zygotes`` (a ZygotePool) when it has one for it."""
+        proc: ContainerProcess | None = None
+        if zygotes is not None and not tty and stdin == DEVNULL:
+            started = zygotes.take(argv)
+            if started is not None:
+                from .zygotes import launch
+
+                if await launch(started, argv, env, cwd):
+                    proc = cls(started)
+        if proc is None:
+            proc = await cls.start(list(argv), env=env, cwd=cwd, stdin=stdin, tty=tty,
+                                   winsize=winsize)
         assert isinstance(proc, cls)
         proc.pid_start = procfs.start_time(proc.pid)
         return proc
@@ -360,6 +370,9 @@ class ProotRunner:
     # a long-lived owner (the engine service) that deletes removed containers' files in the
     # background: a removal then only renames the container's folder out of the way
     defer_delete: Callable[[Path], None] | None = None
+    # the engine service's started steps (engine/zygotes.py): a container whose process
+    # begins with one of our Python steps starts without that interpreter's start-up
+    zygotes: Any = None
 
     def userns_works(self) -> bool:
         """Can user namespaces be made (runtime/overlay.py ``userns_works``, ~3-5 ms a
@@ -598,7 +611,8 @@ class ProotRunner:
             from ..runtime.backend import build_native_command
 
             return await NativeProcess.spawn(build_native_command(spec, ctx.dir),
-                                             env=host_env(), cwd=ctx.dir, **_stdio(ctx, attach))
+                                             env=host_env(), cwd=ctx.dir, zygotes=self.zygotes,
+                                             **_stdio(ctx, attach))
         from ..runtime.proot import env_prefix
 
         argv, env, stdio = self.run_command(spec, ctx.dir), host_env(), _stdio(ctx, attach)
@@ -608,7 +622,8 @@ class ProotRunner:
             # proot started with exactly the container's environment, as ``env -i`` would
             # start it: one exec fewer (~1-3 ms; run.sh keeps the env line)
             argv, env = argv[len(lead):], dict(spec.env)
-        return await SupervisedProcess.spawn(argv, env=env, cwd=ctx.dir, **stdio)
+        return await SupervisedProcess.spawn(argv, env=env, cwd=ctx.dir, zygotes=self.zygotes,
+                                             **stdio)
 
     def run_command(self, spec: Any, cdir: Path) -> list[str]:
         """What ``run.sh`` execs, from the same spec (``runtime.proot.build_command``, which

@@ -1,4 +1,4 @@
-"""``python -S -P step.py nsexec|native|netns ARGS``: a runtime step's ``main()``, run from
+"""``python -S -P step.py nsexec|native|netns|zygote ARGS``: a runtime step's ``main()``, run from
 the module's cached bytecode.
 
 Python compiles a script's whole source at every start (nsexec.py ~4 ms, native.py ~8 ms,
@@ -11,7 +11,7 @@ does not run. Standard library only, like the steps themselves.
 import os
 import sys
 
-STEPS = ("nsexec", "native", "netns")
+STEPS = ("nsexec", "native", "netns", "zygote")
 
 
 def run() -> int:
