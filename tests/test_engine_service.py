@@ -278,3 +278,23 @@ def test_a_started_step_runs_the_container(occ: Any) -> None:
         assert proc.returncode == 143 or proc.returncode == 137, (out, err)
     finally:
         proc.kill()
+
+
+def test_a_service_whose_code_changed_hands_over(occ: Any) -> None:
+    """A service notices its files changed in place (an edit, a reinstall over them) and
+    ends; the next run starts one with the new code."""
+    assert occ("run", "--rm", "busybox", "true").returncode == 0
+    first = service_pid(occ.env)
+    import opencontainer
+
+    module = Path(opencontainer.__file__).with_name("_version.py")
+    st = module.stat()
+    try:
+        os.utime(module, ns=(st.st_atime_ns, time.time_ns() + 10**10))  # the newest file
+        wait_for(lambda: first is not None and not procfs.alive(first))
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    log = (thin.runtime_dir(occ.env) / thin.LOG_NAME).read_text()
+    assert "its code changed" in log, (module, log)
+    assert occ("run", "--rm", "busybox", "true").returncode == 0
+    assert service_pid(occ.env) not in (None, first)

@@ -234,6 +234,18 @@ class SpareHolder(NetHolder):
         remove_tree(self.directory, ignore_errors=True)
 
 
+def newest_code() -> int:
+    """The newest modification time of the package's Python files (~1 ms)."""
+    root = Path(__file__).resolve().parents[1]
+    newest = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.stat(os.path.join(folder, name)).st_mtime_ns)
+    return newest
+
+
 class Service:
     """The requests and containers in flight, for the idle timer."""
 
@@ -241,6 +253,7 @@ class Service:
         self.stoppers: set[Any] = set()  # each request's signal stream
         self.code = code_id()
         self.stale = False  # a client of other code came: end (the socket is gone already)
+        self.code_files = newest_code()
         self.path: Path | None = None
         self.ino = 0
         self.lock = -1  # engine.lock, flocked: who may bind the socket
@@ -328,6 +341,12 @@ async def _serve(path: Path, ctx: Any, idle: float, lock: int) -> None:
                 ours = False
             if not ours and not service.stale:  # removed (its home deleted?): end when idle
                 print("engine service: socket gone, ending", flush=True)
+                service.stale = True
+            if not service.stale and service.code_files != await anyio.to_thread.run_sync(
+                    newest_code):
+                # our files changed in place (an edit, a reinstall over them): what we run
+                # is not what a new client would import; the next one starts a new service
+                print("engine service: its code changed, ending", flush=True)
                 service.stale = True
             if service.idle_for() >= service.idle or service.stale:
                 service.release()  # no new connection from here on
