@@ -837,6 +837,8 @@ class Builder:
                 remove_dir(root / "volumes", ignore_errors=True)  # fresh anonymous volumes
                 await runner.create(ctx, fresh=False)
                 proc = await runner.start(ctx, None)
+                if self.zygotes is not None:  # the next step's, while this one runs
+                    self.zygotes.fill()
             except OpenContainerError as exc:
                 raise ins.error(f"cannot start the step's container: {exc}") from None
             try:

@@ -182,6 +182,8 @@ class Warm:
         for choice in self.wanted - self.starting - self.failed - set(self.spares):
             self.starting.add(choice)
             self.tg.start_soon(self._spare, choice)
+        if self.zygotes is not None:
+            self.zygotes.fill()
         for runner in self.runners.values():
             self.tg.start_soon(_refresh, runner)
         for trash in list(self.trash):

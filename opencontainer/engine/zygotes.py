@@ -4,8 +4,9 @@ A container of the native backend starts with ``python step.py native``, a build
 an old proot with ``python seccomp.py`` in front of proot: ~10-20 ms of interpreter start-up
 on every start, which the engine service, a long-lived process, can pay before it is asked.
 :class:`ZygotePool` keeps one such process started (its stdout and stderr pipes, its own
-session, like any container process); :meth:`ZygotePool.take` hands it out, and starts the
-next one in the background. Only for a command that begins with one of those steps and runs
+session, like any container process); :meth:`ZygotePool.take` hands it out, and
+:meth:`ZygotePool.fill` starts the next one once the request is answered (a run) or while
+the step runs (a build). Only for a command that begins with one of those steps and runs
 without a terminal or an attached stdin: anything else is started as before.
 """
 
@@ -46,8 +47,9 @@ class ZygotePool:
         self.failed = False  # a step could not be started: the pool gives up
 
     def take(self, argv: Sequence[str]) -> anyio.abc.Process | None:
-        """A started step for ``argv`` (None: none ready, or not a step's command); the pool
-        starts the next one."""
+        """A started step for ``argv`` (None: none ready, or not a step's command). The next
+        one is started by :meth:`fill`, when the taker says (after its answer: starting a
+        process from this one costs a few ms of the event loop)."""
         if self._closed or not useful(argv):
             return None
         proc = None
@@ -55,7 +57,6 @@ class ZygotePool:
             candidate = self._ready.pop(0)
             if candidate.returncode is None:
                 proc = candidate
-        self.fill()
         return proc
 
     def fill(self) -> None:

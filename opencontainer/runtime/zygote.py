@@ -114,8 +114,9 @@ def carry_out(argv: Sequence[str], env: dict[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # what a request may run, imported now: this is the time saved
-    from opencontainer.runtime import native, seccomp  # noqa: F401
+    # what a request may run, imported now: this is the time saved (nsexec and netns: what
+    # native.py imports when it mounts an overlay and joins a project's network)
+    from opencontainer.runtime import native, netns, nsexec, seccomp  # noqa: F401
 
     req = _read_request()
     if req is None:
