@@ -12,9 +12,13 @@ import sys
 def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] in (["run"], ["build"]):
-        from . import thin
+        try:
+            from . import thin
 
-        code = thin.fast(argv[0], argv[1:])
+            code = thin.fast(argv[0], argv[1:])
+        except KeyboardInterrupt:  # Ctrl-C before the service had the request: nothing done
+            sys.stderr.write("Interrupted.\n")
+            return 130
         if code is not None:
             return code
     from .main import main as cli_main

@@ -246,24 +246,42 @@ def _converse(sock: _socket.socket, argv: list[str], env: Mapping[str, str],
     body = json.dumps({"op": op, "argv": argv, "cwd": cwd, "env": dict(env),
                        "verbose": verbose, "code": code_id()}).encode()
     fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in _std_fds())
+    received: list[int] = []
+    sent: list[bool] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        received.append(signum)  # the service reads them once the container runs
+        if sent:  # never inside the request itself: sent after it
+            try:  # noqa: SIM105 - no contextlib on the start path
+                sock.sendall(b'{"signal": %d}\n' % signum)
+            except OSError:
+                pass
+
+    # forwarded from before the request goes (a Ctrl-C then must not be lost either)
+    previous = [(signum, _signal.getsignal(signum))
+                for signum in (getattr(_signal, name) for name in FORWARDED)]
+    for signum, _ in previous:
+        _signal.signal(signum, forward)
+    try:
+        return _answer(sock, body, fds, received, sent)
+    except NotTaken:  # the caller runs the command itself: with its usual signal handling
+        for signum, handler in previous:
+            _signal.signal(signum, handler)
+        raise
+
+
+def _answer(sock: _socket.socket, body: bytes, fds: bytes, received: list[int],
+            sent: list[bool]) -> int:
     try:
         sock.sendmsg([PROTOCOL + b"%08x" % len(body)],
                      [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
         sock.sendall(body)
+        sent.append(True)
+        for signum in list(received):  # arrived while the request was on its way
+            sock.sendall(b'{"signal": %d}\n' % signum)
     except OSError as exc:
         raise NotTaken(str(exc)) from exc
     taken = False
-    received: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        received.append(signum)  # the service reads them once the container runs
-        try:  # noqa: SIM105 - no contextlib on the start path
-            sock.sendall(b'{"signal": %d}\n' % signum)
-        except OSError:
-            pass
-
-    for name in FORWARDED:
-        _signal.signal(getattr(_signal, name), forward)
     for line in _lines(sock):
         msg: dict[str, Any] = json.loads(line)
         if msg.get("stale"):
