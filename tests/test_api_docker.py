@@ -612,6 +612,7 @@ services:
   db:
     image: busybox
     command: sh -c "echo db-up; sleep 1; echo ok > /data/ready; exec sleep 300"
+    stop_grace_period: 1s  # PID 1 sleep ignores SIGTERM (native backend): no 10 s wait
     volumes:
       - data:/data
     healthcheck:
@@ -622,6 +623,7 @@ services:
   app:
     image: busybox
     command: sh -c "echo app-up; cat /shared/ready; exec sleep 300"
+    stop_grace_period: 1s
     volumes:
       - data:/shared
     depends_on:
@@ -630,6 +632,7 @@ services:
   worker:
     image: busybox
     command: sh -c "echo worker-up; exec sleep 300"
+    stop_grace_period: 1s
     depends_on: [db]
 volumes:
   data:

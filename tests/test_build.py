@@ -184,7 +184,8 @@ def test_compose_up_build_two_services(oc: Any, test_images: Any, tmp_path: Path
         "        MSG: built-ok\n"
         "  cache:\n"
         "    image: busybox\n"
-        "    command: [sh, -c, 'echo pulled-ok; sleep 300']\n")
+        "    command: [sh, -c, 'echo pulled-ok; sleep 300']\n"
+        "    stop_grace_period: 1s\n")
     try:
         r = oc("up", "-d", "--build", cwd=proj, timeout=300)
         ok(r)

@@ -43,7 +43,8 @@ def box(tmp_path_factory: pytest.TempPathFactory, registries_conf: Path, proot_5
     proj = root / "citab"
     proj.mkdir()
     (proj / "compose.yaml").write_text(
-        "services:\n  app:\n    image: busybox\n    command: sleep 1000\n")
+        "services:\n  app:\n    image: busybox\n    command: sleep 1000\n"
+        "    stop_grace_period: 1s\n")  # PID 1 sleep ignores SIGTERM: no 10 s wait
     b = Box(env, root)
     setup = b.sh("""
         set -e

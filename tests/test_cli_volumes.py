@@ -20,6 +20,7 @@ services:
   app:
     image: busybox
     command: ["sh", "-c", "echo x > /v/f; exec sleep 600"]
+    stop_grace_period: 1s  # PID 1 sleep ignores SIGTERM (native backend): no 10 s wait
     volumes:
       - vol:/v
 volumes:

@@ -76,7 +76,8 @@ def test_compose_init_cp_and_pull(oc: Any, oc_env: dict[str, str], test_images: 
         "services:\n"
         "  web:\n    image: busybox\n    init: true\n"
         "    command: [sh, -c, \"tr '\\\\0' ' ' < /proc/$$PPID/cmdline; echo; exec sleep 600\"]\n"
-        f"  other:\n    image: {other}\n    command: [sleep, '600']\n")
+        f"  other:\n    image: {other}\n    command: [sleep, '600']\n"
+        "    stop_grace_period: 1s\n")
     r = oc("compose", "pull", cwd=proj)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("Pulled") == 2

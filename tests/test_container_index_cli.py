@@ -23,9 +23,11 @@ services:
     labels:
       ci: "1"
     command: ["sh", "-c", "echo api ready; exec sleep 600"]
+    stop_grace_period: 1s  # PID 1 sleep ignores SIGTERM (native backend): no 10 s wait
   other:
     image: busybox
     command: ["sh", "-c", "echo other ready; exec sleep 600"]
+    stop_grace_period: 1s
 """
 
 

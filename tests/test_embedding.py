@@ -217,6 +217,7 @@ services:
   hello:
     image: busybox
     command: ["sh", "-c", "echo hello from busybox; exec sleep 600"]
+    stop_grace_period: 1s  # PID 1 sleep ignores SIGTERM (native backend): no 10 s wait
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
