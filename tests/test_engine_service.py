@@ -298,3 +298,13 @@ def test_a_service_whose_code_changed_hands_over(occ: Any) -> None:
     assert "its code changed" in log, (module, log)
     assert occ("run", "--rm", "busybox", "true").returncode == 0
     assert service_pid(occ.env) not in (None, first)
+
+
+def test_no_signal_is_ignored_in_the_container(occ: Any) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; our steps must not hand that on (Docker's
+    containers start with no signal ignored): ``yes | head -1`` ends quietly."""
+    for env in ({}, {"OPENCONTAINER_ENGINE": "inline"}, {"OPENCONTAINER_RUNTIME": "proot"}):
+        res = occ("run", "--rm", "busybox", "grep", "SigIgn", "/proc/self/status", env=env)
+        assert res.stdout.split() == ["SigIgn:", "0000000000000000"], (env, res)
+    res = occ("run", "--rm", "busybox", "sh", "-c", "yes | head -1")
+    assert (res.returncode, res.stdout, res.stderr) == (0, "y\n", ""), res

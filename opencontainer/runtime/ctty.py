@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     except OSError as exc:
         sys.stderr.write(f"opencontainer: warning: no controlling terminal: {exc.strerror}\n")
+    from .kernel import default_signals
+
+    default_signals()
     try:
         os.execvp(argv[0], argv)
     except OSError as exc:

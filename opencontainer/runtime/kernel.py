@@ -20,6 +20,16 @@ class StepError(OSError):
         return self.strerror if self.strerror else super().__str__()
 
 
+def default_signals() -> None:
+    """SIGPIPE and SIGXFSZ back to their defaults, before a container's process is exec'd:
+    Python ignores both at start-up, and an ignored signal stays ignored across ``exec``.
+    Docker's containers start with none ignored (``yes | head -1`` ends quietly)."""
+    import _signal
+
+    for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(signum, _signal.SIG_DFL)
+
+
 def libc() -> ctypes.CDLL:
     # NOT ctypes.util.find_library: it runs ldconfig/gcc as child processes, and the first
     # child of a container's pid is taken for its main process (process.tracee_pid): the

@@ -403,6 +403,7 @@ def execvp(argv: Sequence[str]) -> int:
     name = argv[0]
     dirs = [""] if "/" in name else (os.environ.get("PATH") or "/usr/bin:/bin").split(":")
     err: OSError | None = None
+    kernel.default_signals()
     for d in dirs:
         path = os.path.join(d or ".", name) if d or "/" not in name else name
         try:

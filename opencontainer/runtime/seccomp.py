@@ -38,7 +38,7 @@ import struct
 import sys
 
 if __package__:
-    from . import syscalls
+    from . import kernel, syscalls
 else:  # run as a file (run.sh): no package __init__ (typing, errors), no runpy (~15 ms)
     import types
 
@@ -49,7 +49,7 @@ else:  # run as a file (run.sh): no package __init__ (typing, errors), no runpy 
             _module = types.ModuleType(_name)
             _module.__path__ = [_path]
             sys.modules[_name] = _module
-    from opencontainer.runtime import syscalls
+    from opencontainer.runtime import kernel, syscalls
 
 # typing.TYPE_CHECKING without importing typing (it pulls in re): this runs at every start
 TYPE_CHECKING = False
@@ -173,6 +173,7 @@ def filter_and_exec(names: Sequence[str], argv: Sequence[str],
         except SeccompError as exc:
             # without the filter the container still runs; only statx & co see host paths
             sys.stderr.write(f"opencontainer: warning: seccomp filter not installed: {exc}\n")
+    kernel.default_signals()
     try:
         os.execvp(argv[0], list(argv))
     except OSError as exc:

@@ -71,9 +71,12 @@ def _our_script(argv: Sequence[str]) -> tuple[str, list[str]] | None:
 
 def _exec(argv: Sequence[str], env: dict[str, str]) -> int:
     """``execvpe``, with the command's own PATH; 127/126 and a sentence on failure."""
+    from opencontainer.runtime import kernel
+
     name = argv[0]
     dirs = [""] if "/" in name else (env.get("PATH") or "/usr/bin:/bin").split(":")
     err: OSError | None = None
+    kernel.default_signals()
     for d in dirs:
         path = os.path.join(d or ".", name) if d or "/" not in name else name
         try:
