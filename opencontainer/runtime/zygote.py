@@ -70,24 +70,13 @@ def _our_script(argv: Sequence[str]) -> tuple[str, list[str]] | None:
 
 
 def _exec(argv: Sequence[str], env: dict[str, str]) -> int:
-    """``execvpe``, with the command's own PATH; 127/126 and a sentence on failure."""
-    from opencontainer.runtime import kernel
+    """``argv`` exec'd with exactly ``env`` (native.py's PATH search, signals reset, 127/126
+    and a sentence on failure)."""
+    from opencontainer.runtime import native
 
-    name = argv[0]
-    dirs = [""] if "/" in name else (env.get("PATH") or "/usr/bin:/bin").split(":")
-    err: OSError | None = None
-    kernel.default_signals()
-    for d in dirs:
-        path = os.path.join(d or ".", name) if d or "/" not in name else name
-        try:
-            os.execve(path, list(argv), env)
-        except OSError as exc:
-            if err is None or not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-                err = exc
-    sys.stderr.write(f"opencontainer: cannot execute {name}: "
-                     f"{err.strerror if err else 'not found'}\n")
-    return 127 if err is None or isinstance(err, (FileNotFoundError, NotADirectoryError)) \
-        else 126
+    os.environ.clear()
+    os.environ.update(env)
+    return native.execvp(argv)
 
 
 def carry_out(argv: Sequence[str], env: dict[str, str]) -> int:
